@@ -1,0 +1,139 @@
+"""Long-form assembly: clips placed on exact samples, per layer, crossfaded where a layer changes event.
+
+The published AudioStory script renders each non-final clip ``crossfade`` seconds longer and joins it to the
+next with a linear crossfade (clips shorter than the crossfade are joined hard). We do the same per layer, so
+sequential story events and per-scene ambience beds share one mechanism, and the stems (one per layer) sum to the
+mix exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import gcd
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from .plan.types import Plan, SubEvent
+from .render.base import Clip
+
+
+@dataclass
+class Soundtrack:
+    """The assembled result: ``audio`` is the sum of ``stems`` (one per layer), all ``samples`` long."""
+
+    audio: np.ndarray
+    sample_rate: int
+    plan: Plan
+    stems: dict[str, np.ndarray] = field(default_factory=dict)
+    clips: list[Clip] = field(default_factory=list, repr=False)
+
+    @property
+    def duration(self) -> float:
+        return self.audio.shape[-1] / self.sample_rate
+
+
+def to_samples(seconds: float, sample_rate: int) -> int:
+    """Seconds → sample index, rounded half up so boundaries computed from either side agree."""
+    return int(np.floor(seconds * sample_rate + 0.5))
+
+
+def assign_tails(plan: Plan, crossfade: float) -> Plan:
+    """Give each event that is followed on its layer by an abutting event a crossfade tail.
+
+    An event gets ``tail = crossfade`` when the next event on its layer starts within ``1e-6`` s of its end and
+    is at least ``crossfade`` long (shorter ones are joined hard, as published). Events that do not abut (spot
+    effects) keep their natural ending.
+    """
+    by_layer: dict[str, list[SubEvent]] = {}
+    for ev in plan.events:
+        ev.tail = 0.0
+        by_layer.setdefault(ev.layer, []).append(ev)
+    for events in by_layer.values():
+        events.sort(key=lambda e: e.start)
+        for cur, nxt in zip(events, events[1:]):
+            if abs(nxt.start - cur.end) < 1e-6 and nxt.duration >= crossfade > 0:
+                cur.tail = crossfade
+    return plan
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Polyphase resampling (float32, (channels, samples))."""
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    g = gcd(int(rate_in), int(rate_out))
+    return resample_poly(audio, rate_out // g, rate_in // g, axis=-1).astype(np.float32)
+
+
+def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    if audio.shape[0] == channels:
+        return audio
+    if audio.shape[0] == 1:
+        return np.repeat(audio, channels, axis=0)
+    mono = audio.mean(axis=0, keepdims=True)
+    return np.repeat(mono, channels, axis=0)
+
+
+def assemble(
+    clips: list[Clip],
+    plan: Plan,
+    sample_rate: int,
+    channels: int = 2,
+    crossfade: float = 3.0,
+    total_samples: int | None = None,
+) -> Soundtrack:
+    """Place every clip at ``round(start * sample_rate)`` on its layer and sum the layers.
+
+    The result is exactly ``total_samples`` long (default: the plan's duration in samples); anything past the end
+    is cut. Where a clip's tail overlaps the next clip on the same layer, the two are crossfaded linearly over the
+    overlap (equal-gain, so a constant signal stays constant).
+    """
+    n = total_samples if total_samples is not None else to_samples(plan.duration, sample_rate)
+    stems: dict[str, np.ndarray] = {}
+    placed: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for clip in clips:
+        audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, sample_rate), channels)
+        ev = clip.event
+        if ev.gain_db:
+            audio = audio * np.float32(10 ** (ev.gain_db / 20))
+        start = to_samples(ev.start, sample_rate)
+        want = to_samples(ev.start + ev.render_duration, sample_rate) - start
+        audio = _fit_length(audio, want)
+        placed.setdefault(ev.layer, []).append((start, audio))
+
+    for layer, items in placed.items():
+        items.sort(key=lambda t: t[0])
+        track = np.zeros((channels, n), dtype=np.float32)
+        for i, (start, audio) in enumerate(items):
+            audio = audio.copy()
+            # Fade in over the overlap with the previous clip's tail, fade out over the overlap with the next.
+            if i > 0:
+                p_start, p_audio = items[i - 1]
+                overlap = p_start + p_audio.shape[-1] - start
+                if 0 < overlap <= audio.shape[-1]:
+                    audio[:, :overlap] *= _ramp(overlap)
+            if i + 1 < len(items):
+                n_start = items[i + 1][0]
+                overlap = start + audio.shape[-1] - n_start
+                if 0 < overlap <= audio.shape[-1]:
+                    audio[:, -overlap:] *= _ramp(overlap)[::-1]
+            lo, hi = max(start, 0), min(start + audio.shape[-1], n)
+            if hi > lo:
+                track[:, lo:hi] += audio[:, lo - start : hi - start]
+        stems[layer] = track
+    mix = np.zeros((channels, n), dtype=np.float32)
+    for track in stems.values():
+        mix += track
+    return Soundtrack(audio=mix, sample_rate=sample_rate, plan=plan, stems=stems, clips=list(clips))
+
+
+def _ramp(length: int) -> np.ndarray:
+    # Sample k of the fade-in has gain (k + 0.5) / length; the mirrored fade-out sums with it to exactly 1.
+    return ((np.arange(length, dtype=np.float32) + 0.5) / length).astype(np.float32)
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    if audio.shape[-1] >= length:
+        return audio[:, :length]
+    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))

@@ -1,0 +1,60 @@
+"""One pipeline for the three modes: plan, render, assemble."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .assemble import Soundtrack, assemble, assign_tails
+from .plan.base import Planner
+from .render.base import Renderer
+from .request import StoryRequest
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PipelineTimings:
+    plan: float = 0.0
+    render: float = 0.0
+    assemble: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class AudioStoryPipeline:
+    """``generate(request, seed)`` → ``Soundtrack`` at ``sample_rate`` (default: the renderer's native rate)."""
+
+    def __init__(
+        self,
+        planner: Planner,
+        renderer: Renderer,
+        crossfade: float = 3.0,
+        sample_rate: int | None = None,
+        channels: int = 2,
+    ) -> None:
+        self.planner = planner
+        self.renderer = renderer
+        self.crossfade = float(crossfade)
+        self.sample_rate = int(sample_rate or renderer.sample_rate)
+        self.channels = channels
+        self.timings = PipelineTimings()
+
+    def generate(
+        self, request: StoryRequest, seed: int = 0, progress: Progress | None = None, total_samples: int | None = None
+    ) -> Soundtrack:
+        say = progress or (lambda _msg: None)
+        t0 = time.perf_counter()
+        say(f"planning with {self.planner.name}")
+        plan = self.planner.plan(request)
+        assign_tails(plan, self.crossfade)
+        t1 = time.perf_counter()
+        say(f"rendering {len(plan.events)} events with {self.renderer.name}")
+        clips = self.renderer.render(plan, plan.conditioning, seed=seed)
+        t2 = time.perf_counter()
+        say("assembling")
+        track = assemble(
+            clips, plan, self.sample_rate, channels=self.channels, crossfade=self.crossfade, total_samples=total_samples
+        )
+        t3 = time.perf_counter()
+        self.timings = PipelineTimings(plan=t1 - t0, render=t2 - t1, assemble=t3 - t2)
+        return track

@@ -1,0 +1,3 @@
+from .base import Clip, Renderer, event_seed
+
+__all__ = ["Clip", "Renderer", "event_seed"]

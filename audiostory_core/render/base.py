@@ -1,0 +1,35 @@
+"""The renderer seam: ``Renderer.render(plan, conditioning) -> list[Clip]``, one clip per event."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..plan.types import Plan, SubEvent
+
+
+@dataclass
+class Clip:
+    """Rendered audio for one event: float32, (channels, samples), at the renderer's native rate.
+
+    Its length is ``round(event.render_duration * sample_rate)`` samples (duration plus crossfade tail).
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    event: SubEvent
+    source: str = ""  # what made it (e.g. "synth:door_slam", "library:/sfx/door.wav", "dit")
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    name: str
+    sample_rate: int
+
+    def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]: ...
+
+
+def event_seed(seed: int, index: int) -> int:
+    """A deterministic, well-spread seed for event ``index`` of a call made with ``seed``."""
+    return (int(seed) * 1_000_003 + int(index) * 7919) % (2**31 - 1)

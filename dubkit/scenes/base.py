@@ -1,0 +1,29 @@
+"""The captioner seam: ``Captioner.describe(frames, shot) -> Scene``.
+
+Like PySceneDetect's detectors, a captioner is a small object with one job; ``describe_scenes`` runs one over
+every shot of a scan.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from audiostory_core.request import Scene
+
+from ..video.types import Shot, ShotFrames, VideoScan
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    name: str
+
+    def describe(self, frames: ShotFrames, shot: Shot) -> Scene: ...
+
+
+def describe_scenes(scan: VideoScan, captioner: Captioner) -> list[Scene]:
+    """One Scene per shot, in order, with the shot's exact times."""
+    scenes = []
+    for shot, frames in zip(scan.shots, scan.frames):
+        scene = captioner.describe(frames, shot)
+        scene.start, scene.end = shot.start, shot.end
+        scenes.append(scene)
+    return scenes
