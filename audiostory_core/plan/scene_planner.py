@@ -1,0 +1,153 @@
+"""The no-LLM planner for video: an ambience bed per scene plus a spot effect per visual cue.
+
+This is what a sound editor does first on a cut: lay a bed under each shot so the cut has a sound change, then
+spot the hits. Beds cover their scene exactly (consecutive beds abut, so assembly crossfades them); spots start
+exactly on the cue so the onset lands on the frame, and never run past their scene or the video.
+"""
+from __future__ import annotations
+
+from ..errors import PlanError
+from ..request import Cue, Scene, StoryRequest
+from .reconcile import exact_spans, span
+from .types import Plan, SubEvent
+
+# How long each kind of spot effect rings, in seconds (a "flash" is scored as thunder).
+DEFAULT_SPOT_DURATIONS: dict[str, float] = {
+    "impact": 0.5,
+    "slam": 1.2,
+    "flash": 2.5,
+    "whoosh": 1.0,
+    "motion": 1.0,
+}
+DEFAULT_SPOT_DURATION = 0.8
+
+# What a spot of each kind sounds like; the cue's own description and the scene give the context.
+SPOT_SOUNDS: dict[str, str] = {
+    "impact": "impact thud",
+    "slam": "heavy slam",
+    "flash": "thunder crack",
+    "whoosh": "fast whoosh",
+    "motion": "movement swish",
+}
+
+MIN_SPOT = 0.01  # a cue closer than this to its scene's end is dropped: nothing audible fits
+
+
+class ScenePlanner:
+    """Plans ``mode == "video"`` requests: beds from scene descriptions, spots from cues."""
+
+    name = "scene"
+
+    def __init__(
+        self,
+        *,
+        spot_durations: dict[str, float] | None = None,
+        max_bed: float = 30.0,
+        bed_gain_db: float = -6.0,
+        spot_gain_db: float = 0.0,
+    ) -> None:
+        if not (max_bed > 0):
+            raise PlanError(f"max_bed must be positive, got {max_bed!r}")
+        self.spot_durations = {**DEFAULT_SPOT_DURATIONS, **(spot_durations or {})}
+        self.max_bed = float(max_bed)
+        self.bed_gain_db = float(bed_gain_db)
+        self.spot_gain_db = float(spot_gain_db)
+
+    def plan(self, request: StoryRequest) -> Plan:
+        if request.mode != "video" or request.scenes is None:
+            raise PlanError(f"the scene planner plans video requests (scenes); this request is {request.mode!r}")
+        total = float(request.duration)
+        style = (request.instruction or "").strip()
+        scenes = [_clip_scene(s, total) for s in request.scenes]
+        usable = [(i, s) for i, s in enumerate(scenes) if s is not None]
+        if not usable:
+            raise PlanError(
+                f"no scene lies inside the requested {total:.2f} s; check the scene times (first scene starts at "
+                f"{request.scenes[0].start:.2f} s)" if request.scenes else "the video request has no scenes"
+            )
+
+        events: list[SubEvent] = []
+        lines = [f"The soundtrack is {total:.2f} s long and has {len(usable)} scene(s)."]
+        if style:
+            lines.append(f"Style: {style}.")
+        for i, scene in usable:
+            beds = self._beds(i, scene, style)
+            spots, dropped = self._spots(i, scene, request.scenes[i].cues, total)
+            events += beds + spots
+            lines.append(_describe_scene(i, scene, beds, spots, dropped))
+        events.sort(key=lambda e: (e.start, e.layer != "ambience"))
+        n_beds = sum(e.layer == "ambience" for e in events)
+        lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s) and {len(events) - n_beds} spot effect(s).")
+        return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name)
+
+    def _beds(self, index: int, scene: Scene, style: str) -> list[SubEvent]:
+        desc = " ".join(scene.description.split()) or "room tone"
+        caption = f"ambience: {desc}" + (f", {style}" if style else "")
+        n = max(1, int(-(-scene.duration // self.max_bed)))
+        while scene.duration / n > self.max_bed:  # guard the float division above
+            n += 1
+        parts = [scene.duration / n] * n
+        return [
+            SubEvent(
+                caption=caption if k == 0 else caption + " (continued)",
+                start=start,
+                duration=dur,
+                layer="ambience",
+                kind="bed",
+                gain_db=self.bed_gain_db,
+                scene_index=index,
+            )
+            for k, (start, dur) in enumerate(exact_spans(parts, scene.end, start=scene.start))
+        ]
+
+    def _spots(self, index: int, scene: Scene, cues: list[Cue], total: float) -> tuple[list[SubEvent], list[Cue]]:
+        spots: list[SubEvent] = []
+        dropped: list[Cue] = []
+        context = " ".join(scene.description.split())
+        for cue in sorted(cues, key=lambda c: c.time):
+            t = float(cue.time)
+            end = min(t + self.spot_durations.get(cue.kind, DEFAULT_SPOT_DURATION), scene.end, total)
+            if not (scene.start <= t) or end - t < MIN_SPOT:
+                dropped.append(cue)
+                continue
+            sound = SPOT_SOUNDS.get(cue.kind, cue.kind or "sound effect")
+            what = " ".join(cue.description.split())
+            caption = sound + (f": {what}" if what else "") + (f" (scene: {context})" if context else "")
+            strength = min(max(float(cue.strength), 0.0), 1.0)
+            spots.append(
+                SubEvent(
+                    caption=caption,
+                    start=t,
+                    duration=span(t, end),
+                    layer="fx",
+                    kind=cue.kind,
+                    gain_db=self.spot_gain_db + 6.0 * (strength - 1.0),  # weak evidence → a quieter spot
+                    scene_index=index,
+                )
+            )
+        return spots, dropped
+
+
+def _clip_scene(scene: Scene, total: float) -> Scene | None:
+    """The scene limited to ``[0, total]``; ``None`` when nothing of it is left."""
+    start, end = max(0.0, float(scene.start)), min(float(scene.end), total)
+    if not (end > start):
+        return None
+    if start == scene.start and end == scene.end:
+        return scene
+    return Scene(start, end, scene.description, list(scene.cues), dict(scene.tags))
+
+
+def _describe_scene(i: int, scene: Scene, beds: list[SubEvent], spots: list[SubEvent], dropped: list[Cue]) -> str:
+    desc = " ".join(scene.description.split()) or "(no description)"
+    what = "bed" if len(beds) == 1 else f"bed in {len(beds)} parts"
+    by_kind: dict[str, list[float]] = {}
+    for s in spots:
+        by_kind.setdefault(s.kind or "spot", []).append(s.start)
+    for kind, times in by_kind.items():
+        noun = kind + ("es" if kind.endswith(("sh", "ch", "s")) else "s") if len(times) > 1 else kind
+        what += f" + {len(times)} {noun} at " + ", ".join(f"{t:.2f}" for t in times) + " s"
+    line = f"Scene {i + 1} ({scene.start:.2f}–{scene.end:.2f} s): {desc} → {what}"
+    if dropped:
+        line += f" ({len(dropped)} cue(s) outside the scene dropped)"
+    return line + "."
