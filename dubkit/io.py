@@ -41,10 +41,17 @@ def check_output(path: str | Path, *inputs: str | Path) -> Path:
     """Refuse outputs that would overwrite an input or land in a folder that is missing or read-only."""
     out = Path(path)
     folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
+    if not folder.exists():
         raise OutputError(f"{out}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{out}: output folder {folder} is not writable")
+    if not folder.is_dir():
+        raise OutputError(f"{out}: {folder} is not a folder")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give a file name for the output")
+    try:  # permission bits say little for root or network shares: try it
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write into {folder} ({exc.strerror or exc})") from None
     for inp in inputs:
         if Path(inp).exists() and out.exists() and os.path.samefile(inp, out):
             raise OutputError(f"{out}: output would overwrite the input; choose another name with -o")

@@ -1,0 +1,55 @@
+"""The CLI surface: help, version, plan JSON, story/continue lengths."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import soundfile as sf
+
+import dubkit
+
+DUBKIT = [sys.executable, "-m", "dubkit.cli"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*DUBKIT, *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_version_and_help():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"dubkit {dubkit.__version__}"
+    helptext = run("--help").stdout
+    for cmd in ("dub", "plan", "story", "continue", "models", "watch", "batch", "jobs"):
+        assert cmd in helptext
+    assert "--keep-original-audio" in run("dub", "--help").stdout
+
+
+def test_plan_writes_scenes_and_events_json(tmp_path, cartoon, cartoon_truth):
+    out = tmp_path / "plan.json"
+    proc = run("plan", cartoon, "-o", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert len(data["scenes"]) == len(cartoon_truth["cuts"]) + 1
+    assert data["plan"]["events"] and all("caption" in e for e in data["plan"]["events"])
+    assert data["video"]["duration"] > 0
+
+
+def test_story_exact_duration(tmp_path):
+    out = tmp_path / "story.wav"
+    proc = run("story", "rain, then thunder, then a car passes", "--duration", 12.5, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    info = sf.info(str(out))
+    assert info.frames == round(12.5 * info.samplerate)
+    assert "backends:" in proc.stderr
+
+
+def test_continue_exact_duration_with_input(tmp_path):
+    story = tmp_path / "rain.wav"
+    assert run("story", "steady rain", "--duration", 4, "-o", story, "-q").returncode == 0
+    out = tmp_path / "more.wav"
+    proc = run("continue", story, "--duration", 3, "--include-input", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    a, sr_a = sf.read(str(story), dtype="float32")
+    b, sr_b = sf.read(str(out), dtype="float32")
+    assert sr_a == sr_b and len(b) == len(a) + 3 * sr_b
