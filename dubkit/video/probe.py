@@ -1,0 +1,165 @@
+"""Stream facts from ffprobe (via ffmpeg-python), with bad input turned into one actionable ``InputError``.
+
+One ffprobe call reads the container header *and* the video packet timestamps (no decoding). The packets are what
+make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), and whether
+the file is truncated (fewer packets on disk than the header promises — an export or copy that did not finish).
+"""
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from ..errors import InputError, MediaToolError
+from .types import MediaInfo
+
+_INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
+
+
+def _rate(text: str | None) -> float:
+    try:
+        r = Fraction(text or "0/0")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(r)
+
+
+def _float(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if np.isfinite(v) else 0.0
+
+
+def _rotation(stream: dict) -> int:
+    """Clockwise degrees a player turns the coded picture for display (phones record portrait as 90).
+
+    ffprobe's display-matrix ``rotation`` is counter-clockwise, the legacy ``rotate`` tag is clockwise.
+    """
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return int(round(-_float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return int(round(_float(tag))) % 360 if tag is not None else 0
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file — check the path (and that the drive is mounted)")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a video file — give the path of one video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: cannot read the file (permission denied) — check its permissions")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes) — the export or copy did not finish; make it again")
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    """An ISO media file starts with a box header (size, then a four-letter type such as ``ftyp``)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head[4:8] in {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
+
+
+def _run_ffprobe(path: Path, ffprobe: str) -> dict:
+    try:
+        return ffmpeg.probe(str(path), cmd=ffprobe, show_entries="packet=stream_index,pts,duration")
+    except FileNotFoundError as e:
+        raise MediaToolError(f"ffprobe was not found ({ffprobe!r}) — {_INSTALL_HINT}") from e
+    except PermissionError as e:
+        raise MediaToolError(f"ffprobe ({ffprobe!r}) cannot be run — {_INSTALL_HINT}") from e
+    except ffmpeg.Error as e:
+        err = (e.stderr or b"").decode("utf-8", "replace").strip()
+        last = err.splitlines()[-1] if err else "ffprobe failed"
+        if "moov atom not found" in err and _looks_like_mp4(path):
+            raise InputError(
+                f"{path}: the file is truncated (its index, the 'moov atom', is missing) — the export or download "
+                "did not finish; export or copy it again"
+            ) from e
+        if "moov atom not found" in err and not _looks_like_mp4(path):
+            raise InputError(f"{path}: is not a media file (not an MP4/MOV despite its name) — give a video file such as .mp4 or .mov") from e
+        if "Invalid data found" in err or "could not find codec" in err.lower() or "unknown format" in err.lower():
+            raise InputError(f"{path}: is not a media file ffmpeg can read ({last}) — give a video file such as .mp4 or .mov") from e
+        raise InputError(f"{path}: ffprobe cannot read it ({last}) — check that it is a complete video file") from e
+    except json.JSONDecodeError as e:  # pragma: no cover - ffprobe printed garbage
+        raise MediaToolError(f"ffprobe returned unreadable output for {path} — check your ffmpeg install") from e
+
+
+def _is_variable(pts: np.ndarray) -> bool:
+    """Frame intervals that differ by more than timestamp rounding mean a variable frame rate."""
+    if len(pts) < 3:
+        return False
+    d = np.diff(np.sort(pts))
+    d = d[d > 0]
+    if len(d) < 2:
+        return False
+    med = float(np.median(d))
+    tol = max(1.5, 0.005 * med)  # one tick of rounding (e.g. 41/42 ms at 1/1000) is not VFR
+    # A lone odd interval (an edit-list trim, one dropped frame) is not a variable rate; a pattern is.
+    return int(np.sum(np.abs(d - med) > tol)) > max(2, 0.01 * len(d))
+
+
+def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
+    """Read what the rest of dubkit needs to know about a video, or raise ``InputError`` saying what is wrong.
+
+    ``duration`` is the container's; ``fps`` the average rate; ``frame_count`` the video packets actually in the
+    file; ``rotation`` clockwise degrees for display; ``width``/``height`` the coded (unrotated) size.
+    """
+    p = Path(path)
+    _check_path(p)
+    data = _run_ffprobe(p, ffprobe)
+    streams = data.get("streams") or []
+    fmt = data.get("format") or {}
+    video = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        what = "it has only audio" if audio is not None else "it has no video stream"
+        raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
+
+    packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
+    pts = np.array([pk["pts"] for pk in packets if pk.get("pts") is not None], dtype=np.int64)
+    declared = int(_float(video.get("nb_frames")))
+    count = len(packets) or declared
+
+    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    tb = _rate(video.get("time_base"))
+    if duration <= 0 and len(pts) and tb > 0:  # raw streams have no container duration: use the last frame's end
+        last_dur = max((pk.get("duration") or 0) for pk in packets)
+        duration = float((pts.max() - pts.min() + last_dur) * tb)
+    if duration <= 0:
+        raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
+    if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
+        raise InputError(f"{p}: is a still image, not a video — give a video file such as .mp4 or .mov")
+    if declared and len(packets) < declared:
+        raise InputError(
+            f"{p}: the file is truncated ({len(packets)} of {declared} video frames are present) — the export or "
+            "copy did not finish; export or copy it again"
+        )
+    if count == 0:
+        raise InputError(f"{p}: the video stream has no frames — the file is truncated or broken; export it again")
+
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    if fps <= 0 and count:
+        fps = count / duration
+    return MediaInfo(
+        path=str(p),
+        duration=duration,
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
+        fps=fps,
+        frame_count=count,
+        variable_frame_rate=_is_variable(pts),
+        rotation=_rotation(video),
+        video_codec=str(video.get("codec_name") or ""),
+        has_video=True,
+        has_audio=audio is not None,
+        audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
+        audio_channels=int(audio.get("channels") or 0) if audio else 0,
+        video_start=_float(video.get("start_time")),
+        streams=streams,
+    )
