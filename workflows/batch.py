@@ -1,0 +1,196 @@
+"""Batch runs: the watch folder's job machinery over a fixed list of files, then a summary.
+
+Inputs come from the command line or a CSV manifest (``input`` column, optional ``output`` column, any other
+column is a ``dubkit.dub`` keyword argument for that row). The queue lives in ``OUT/.dubkit/`` so an interrupted
+batch resumes where it stopped when run again: finished inputs are skipped (``force`` redoes them), failed ones
+are retried.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dubkit.errors import InputError, OutputError
+from workflows.config import STATE_DIR, WorkflowConfig, validate
+from workflows.identity import file_key
+from workflows.joblog import JobLog
+from workflows.lock import FolderLock
+from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from workflows.runner import STAGING_PREFIX, JobFunction, Reporter, Runner, load_job_function
+
+
+@dataclass
+class BatchItem:
+    input: Path
+    output: Path | None = None  # None → OUT/<input name>
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchRow:
+    """One line of the summary."""
+
+    input: Path
+    output: Path | None
+    state: str  # done | failed | skipped (done by an earlier run) | queued (interrupted)
+    seconds: float | None = None
+    error: str | None = None
+    backends: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BatchSummary:
+    rows: list[BatchRow]
+
+    @property
+    def failed(self) -> list[BatchRow]:
+        return [r for r in self.rows if r.state not in ("done", "skipped")]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _cell(value: str) -> Any:
+    """Manifest cells are text; turn the obvious ones into bool/int/float so they reach ``dub`` typed."""
+    v = value.strip()
+    if v.lower() in ("true", "yes"):
+        return True
+    if v.lower() in ("false", "no"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def read_manifest(path: Path) -> list[BatchItem]:
+    """CSV with a header; ``input`` required, ``output`` optional, other columns are dub options (empty = unset).
+    Relative paths are relative to the manifest's folder (inputs) or to ``--out`` (outputs)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "input" not in reader.fieldnames:
+                raise InputError(f"manifest {path} needs a header row with an 'input' column "
+                                 f"(found {reader.fieldnames or 'no header'})")
+            items = []
+            for n, row in enumerate(reader, start=2):
+                src = (row.pop("input") or "").strip()
+                if not src:
+                    raise InputError(f"manifest {path}, line {n}: empty 'input'")
+                out = (row.pop("output", "") or "").strip()
+                opts = {k.strip(): _cell(v) for k, v in row.items() if k and v is not None and v.strip()}
+                items.append(BatchItem(path.parent / src if not os.path.isabs(src) else Path(src),
+                                       Path(out) if out else None, opts))
+            return items
+    except OSError as e:
+        raise InputError(f"cannot read manifest {path}: {e.strerror}") from e
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise InputError(f"manifest {path} is not a readable UTF-8 CSV: {e}") from e
+
+
+def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None = None, *,
+              job_fn: JobFunction | None = None, state_dir: Path | None = None, log_path: Path | None = None,
+              force: bool = False, reporter: Reporter | None = None, stop: threading.Event | None = None,
+              if_locked: str = "exit") -> BatchSummary:
+    """Dub every item into ``out`` with ``config.workers`` threads; returns the summary (never raises for a
+    single bad input: that is a failed row)."""
+    config = config or WorkflowConfig()
+    validate(config)
+    out = Path(out).resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create output folder {out}: {e.strerror}") from e
+    reporter = reporter or Reporter()
+    state_dir = Path(state_dir).resolve() if state_dir else out / STATE_DIR
+    targets = _plan_outputs(items, out)
+    lock = FolderLock(state_dir / "batch.lock", what=f"output folder {out}")
+    lock.acquire(wait=if_locked == "wait")
+    try:
+        queue = JobQueue(state_dir / "jobs.sqlite")
+        runner = Runner(queue, config, job_fn or load_job_function(), on_failure="none",
+                        log=JobLog(log_path or state_dir / "jobs.log"), reporter=reporter)
+        runner.recover(roots=[out])
+        rows: dict[int, BatchRow] = {}
+        ids: list[int] = []
+        missing: list[BatchRow] = []
+        for item, target in zip(items, targets):
+            try:
+                key = file_key(item.input, content_hash=config.content_hash)
+            except OSError as e:
+                missing.append(BatchRow(item.input, None, "failed", error=f"cannot read input: {e.strerror}"))
+                continue
+            job, created = queue.enqueue(key, target, {**config.dub, **item.options})
+            if not created and (job.state == FAILED or (job.state == DONE and force)):
+                queue.retry(job.id)
+            elif not created and job.state == DONE:
+                rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
+                continue
+            ids.append(job.id)
+        stop = stop or threading.Event()
+        threads = [threading.Thread(target=runner.work, args=(f"{os.getpid()}-batch-{i}", stop),
+                                    kwargs={"ids": ids, "until_idle": True}, daemon=True)
+                   for i in range(min(config.workers, max(1, len(ids))))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive() and not runner._cancelled:
+                t.join(0.2)
+        for job_id in ids:
+            job = queue.get(job_id)
+            state = job.state if job.state in (DONE, FAILED) else QUEUED if job.state in (QUEUED, RUNNING) else "?"
+            err = (job.error or "").splitlines()[0] if job.error else ("interrupted" if state == QUEUED else None)
+            rows[job_id] = BatchRow(job.input, job.output if state == DONE else None, state, job.seconds, err,
+                                    job.backends)
+        for stale in out.glob(f"{STAGING_PREFIX}{queue.queue_id}-*"):
+            if not runner.busy:
+                shutil.rmtree(stale, ignore_errors=True)
+        return BatchSummary([rows[i] for i in sorted(rows)] + missing)
+    finally:
+        lock.release()
+
+
+def _plan_outputs(items: list[BatchItem], out: Path) -> list[Path]:
+    """Where each item goes; two inputs writing the same output is refused up front."""
+    targets, seen = [], {}
+    for item in items:
+        t = item.output if item.output is not None else Path(item.input.name)
+        t = (t if t.is_absolute() else out / t).resolve()
+        if t in seen and Path(seen[t]).resolve() != item.input.resolve():
+            raise InputError(f"{seen[t]} and {item.input} would both be written to {t}; give them distinct "
+                             "'output' names in a manifest")
+        if t.resolve() == item.input.resolve():
+            raise OutputError(f"the output for {item.input} would overwrite the input; choose another --out")
+        seen[t] = item.input
+        targets.append(t)
+    return targets
+
+
+def print_summary(summary: BatchSummary, console=None) -> None:
+    """The table at the end of a batch (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    table = Table(title="dubkit batch", show_lines=False)
+    for col, kw in (("input", {"overflow": "fold"}), ("state", {}), ("seconds", {"justify": "right"}),
+                    ("output / error", {"overflow": "fold"})):
+        table.add_column(col, **kw)
+    style = {"done": "green", "skipped": "cyan", "failed": "red", "queued": "yellow"}
+    for r in summary.rows:
+        table.add_row(Text(str(r.input)), Text(r.state, style=style.get(r.state, "")),  # Text: names are not markup
+                      "" if r.seconds is None else f"{r.seconds:.1f}",
+                      Text(str(r.output) if r.output else (r.error or "")))
+    console.print(table)
+    n = len(summary.rows)
+    console.print(f"{n - len(summary.failed)}/{n} ok" + (f", {len(summary.failed)} failed" if summary.failed else ""))
