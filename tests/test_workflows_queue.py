@@ -1,0 +1,247 @@
+"""Unit tests of the workflow machinery, in-process: queue states and durability, job identity, stability,
+per-folder config, retries, the folder lock, and batch runs (with the ``workflows.dryrun:remux`` job function so
+they take seconds; tests/test_workflows_watch.py runs the real ``dub`` in real processes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dubkit.errors import InputError
+from workflows.batch import BatchItem, read_manifest, run_batch
+from workflows.config import RetryPolicy, WorkflowConfig, load_config
+from workflows.dryrun import remux
+from workflows.identity import file_key
+from workflows.lock import FolderLock, FolderLocked
+from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from workflows.runner import Reporter, Runner, is_transient
+from workflows.stability import StabilityTracker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A 1 s silent test-pattern video (the only media these tests need)."""
+    p = tmp_path_factory.mktemp("media") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=96x64:rate=10",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(p)], check=True)
+    return p
+
+
+def _key(path: Path, size=10, mtime=1):
+    from workflows.identity import FileKey
+
+    return FileKey(str(path), size, mtime, "")
+
+
+# -- queue ------------------------------------------------------------------------------------------------------
+def test_queue_enqueue_is_idempotent_and_survives_reopen(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    job, created = q.enqueue(_key(tmp_path / "a.mp4"), tmp_path / "out/a.mp4", {"mix": "duck"})
+    again, created2 = q.enqueue(_key(tmp_path / "a.mp4"), tmp_path / "out/a.mp4", {"mix": "other"})
+    assert created and not created2 and again.id == job.id and again.options == {"mix": "duck"}
+    changed, created3 = q.enqueue(_key(tmp_path / "a.mp4", mtime=2), tmp_path / "out/a.mp4")
+    assert created3 and changed.id != job.id  # a rewritten file is a new job
+    q.close()
+    q2 = JobQueue(tmp_path / "q.sqlite")
+    assert [j.state for j in q2.jobs()] == [QUEUED, QUEUED]
+    assert q2.path.with_name("q.sqlite-wal").exists() or q2._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_queue_state_machine_claim_lease_recover(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite")
+    a, _ = q.enqueue(_key(tmp_path / "a.mp4"), tmp_path / "a.out")
+    b, _ = q.enqueue(_key(tmp_path / "b.mp4"), tmp_path / "b.out")
+    ja = q.claim("w1", lease_s=0.05)
+    jb = q.claim("w2", lease_s=100)
+    assert (ja.id, ja.state, ja.attempts) == (a.id, RUNNING, 1) and jb.id == b.id
+    assert q.claim("w3", 100) is None  # nothing left: each job goes to exactly one worker
+    time.sleep(0.1)
+    assert [j.id for j in q.recover(max_attempts=3)] == [a.id]  # a's lease ran out (worker died); b's did not
+    assert q.get(a.id).state == QUEUED and q.get(b.id).state == RUNNING
+    assert not q.heartbeat(a.id, "w1", 10)  # the dead worker cannot take it back
+    assert q.requeue(b.id, "w2") and q.get(b.id).attempts == 0  # shutdown hand-back does not count
+    assert q.claim("w", 100, ids=[a.id]).attempts == 2  # a crashes its worker three times in all ...
+    q.recover(max_attempts=3, everything=True)
+    assert q.claim("w", 100, ids=[a.id]).attempts == 3
+    q.recover(max_attempts=3, everything=True)
+    assert q.get(a.id).state == FAILED and "died" in q.get(a.id).error  # ... → failed, not an endless loop
+
+
+def test_file_key_tracks_rewrites(tmp_path):
+    f = tmp_path / "v.mp4"
+    f.write_bytes(b"x" * 200_000)
+    k1 = file_key(f, content_hash=True)
+    st = f.stat()
+    assert file_key(f, content_hash=True) == k1
+    with open(f, "r+b") as fh:  # same size, timestamps restored, content changed at the end
+        fh.seek(199_000)
+        fh.write(b"y")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert file_key(f) == file_key(f)  # without the hash this rewrite is invisible ...
+    assert file_key(f, content_hash=True) != k1  # ... with it, it is a new version
+
+
+def test_stability_waits_for_size_and_mtime_to_settle(tmp_path):
+    now = [0.0]
+    tracker = StabilityTracker(2.0, clock=lambda: now[0])
+    f = tmp_path / "growing.mp4"
+    f.write_bytes(b"a")
+    tracker.nominate(f)
+    for t in (0.5, 1.0, 1.5, 2.5):  # still being written every half second
+        now[0] = t
+        with open(f, "ab") as fh:
+            fh.write(b"b")
+        assert tracker.ready() == []
+    now[0] = 4.0
+    assert tracker.ready() == []
+    now[0] = 4.6  # 2.1 s since the last change
+    assert [p for p, _ in tracker.ready()] == [f] and len(tracker) == 0
+
+
+# -- config -----------------------------------------------------------------------------------------------------
+def test_config_per_folder_options(tmp_path):
+    cfg_file = tmp_path / "wf.toml"
+    cfg_file.write_text('[watch]\nstable_seconds = 1.5\nworkers = 2\n[retry]\nmax_attempts = 5\n'
+                        '[dub]\nmix = "auto"\nloudness = -23.0\n[folders."trailers"]\nmix = "replace"\nstems = true\n')
+    inbox = tmp_path / "in"
+    (inbox / "trailers" / "teasers").mkdir(parents=True)
+    (inbox / "trailers" / "teasers" / "dubkit.toml").write_text("[dub]\nloudness = -16.0\n")
+    cfg = load_config(cfg_file)
+    assert (cfg.stable_seconds, cfg.workers, cfg.retry.max_attempts) == (1.5, 2, 5)
+    assert cfg.dub_options(inbox, inbox / "x.mp4") == {"mix": "auto", "loudness": -23.0}
+    assert cfg.dub_options(inbox, inbox / "trailers" / "t.mp4") == {"mix": "replace", "loudness": -23.0, "stems": True}
+    assert cfg.dub_options(inbox, inbox / "trailers" / "teasers" / "t.mp4") == {
+        "mix": "replace", "loudness": -16.0, "stems": True}
+    cfg_file.write_text("[watch]\nstable_secs = 3\n")
+    with pytest.raises(InputError, match="stable_secs"):
+        load_config(cfg_file)
+    cfg_file.write_text("[watch\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_config(cfg_file)
+
+
+# -- runner: retries --------------------------------------------------------------------------------------------
+def test_transient_errors_retry_with_backoff_permanent_ones_do_not(tmp_path, clip):
+    calls: list[float] = []
+
+    def flaky(video, output, **opts):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise OSError(5, "Input/output error (share went away)")
+        return remux(video, output)
+
+    cfg = WorkflowConfig(retry=RetryPolicy(max_attempts=3, backoff_seconds=0.3))
+    q = JobQueue(tmp_path / "q.sqlite")
+    runner = Runner(q, cfg, flaky, reporter=Reporter(quiet=True))
+    job, _ = q.enqueue(file_key(clip), tmp_path / "out" / "clip.mp4")
+    stop = threading.Event()
+    runner.work("w", stop, ids=[job.id], until_idle=True)
+    done = q.get(job.id)
+    assert (done.state, done.attempts) == (DONE, 3) and (tmp_path / "out" / "clip.mp4").is_file()
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert gaps[0] >= 0.3 and gaps[1] >= 0.6  # exponential back-off between attempts
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    job, _ = q.enqueue(file_key(bad), tmp_path / "out" / "bad.mp4")
+    Runner(q, cfg, remux, reporter=Reporter(quiet=True)).work("w", stop, ids=[job.id], until_idle=True)
+    failed = q.get(job.id)
+    assert (failed.state, failed.attempts) == (FAILED, 1) and "not a readable video" in failed.error
+    assert not (tmp_path / "out" / "bad.mp4").exists() and not list((tmp_path / "out").glob(".*"))
+
+
+def test_transient_classification():
+    assert is_transient(OSError(28, "No space left on device"))
+    assert is_transient(TimeoutError()) and is_transient(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert not is_transient(InputError("corrupt"))
+    assert not is_transient(FileNotFoundError(2, "gone")) and not is_transient(ValueError("bug"))
+
+
+# -- lock -------------------------------------------------------------------------------------------------------
+def test_folder_lock_is_exclusive_and_dies_with_its_process(tmp_path):
+    lockfile = tmp_path / "watch.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from workflows.lock import FolderLock\n"
+        "FolderLock(%r).acquire(); print('locked', flush=True); time.sleep(60)") % (str(ROOT), str(lockfile))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderLocked, match=f"pid {holder.pid}.*--if-locked wait"):
+            FolderLock(lockfile).acquire()
+        holder.send_signal(signal.SIGKILL)  # no cleanup code runs: the kernel must drop the flock
+        holder.wait(10)
+        lock = FolderLock(lockfile)
+        lock.acquire()
+        assert lockfile.read_text().strip() == str(os.getpid())
+        lock.release()
+    finally:
+        holder.kill()
+
+
+# -- batch ------------------------------------------------------------------------------------------------------
+def test_batch_summary_resume_and_manifest(tmp_path, clip):
+    src = tmp_path / "src"
+    src.mkdir()
+    names = ["one.mp4", "two words.mp4", "-dash.mp4"]
+    for n in names:
+        (src / n).write_bytes(clip.read_bytes())
+    (src / "broken.mp4").write_bytes(b"\x00" * 4096)
+    out = tmp_path / "out"
+    items = [BatchItem(src / n) for n in names + ["broken.mp4"]] + [BatchItem(src / "missing.mp4")]
+    s = run_batch(items, out, WorkflowConfig(workers=2), job_fn=remux, reporter=Reporter(quiet=True))
+    states = {r.input.name: r.state for r in s.rows}
+    assert states == {"one.mp4": "done", "two words.mp4": "done", "-dash.mp4": "done", "broken.mp4": "failed",
+                      "missing.mp4": "failed"}
+    assert not s.ok and sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(names)
+    log = [json.loads(line) for line in (out / ".dubkit" / "jobs.log").read_text().splitlines()]
+    assert sorted(r["state"] for r in log) == ["done", "done", "done", "failed"]
+    assert all(r["duration"] == pytest.approx(1.0, abs=0.05) for r in log if r["state"] == "done")
+
+    # run again: finished inputs are skipped, not redone
+    s2 = run_batch(items[:3], out, job_fn=remux, reporter=Reporter(quiet=True))
+    assert [r.state for r in s2.rows] == ["skipped"] * 3 and s2.ok
+
+    # a manifest: relative paths, per-row options reach the job function typed
+    seen = {}
+
+    def spy(video, output, **opts):
+        seen[Path(video).name] = opts
+        return remux(video, output)
+
+    (src / "list.csv").write_text('input,output,mix,loudness,stems\none.mp4,renamed/one-final.mp4,duck,-16,true\n'
+                                  '"two words.mp4",,,,\n')
+    s3 = run_batch(read_manifest(src / "list.csv"), tmp_path / "out2", job_fn=spy, reporter=Reporter(quiet=True))
+    assert s3.ok and (tmp_path / "out2" / "renamed" / "one-final.mp4").is_file()
+    assert seen == {"one.mp4": {"mix": "duck", "loudness": -16, "stems": True}, "two words.mp4": {}}
+    with pytest.raises(InputError, match="'input' column"):
+        (src / "bad.csv").write_text("file\nx.mp4\n")
+        read_manifest(src / "bad.csv")
+
+
+def test_batch_cli_exit_code_table_and_dash_names(tmp_path, clip):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "-lead.mp4").write_bytes(clip.read_bytes())
+    (src / "junk.mp4").write_bytes(b"junk" * 100)
+    env = dict(os.environ, COLUMNS="200")
+    cmd = [sys.executable, "-m", "workflows", "batch", "--out", str(tmp_path / "out"), "--job",
+           "workflows.dryrun:remux", "-q", "--"]
+    ok = subprocess.run(cmd + ["-lead.mp4"], cwd=src, capture_output=True, text=True, env=env, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "-lead.mp4" in ok.stdout and "1/1 ok" in ok.stdout and (tmp_path / "out" / "-lead.mp4").is_file()
+    bad = subprocess.run(cmd + ["junk.mp4"], cwd=src, capture_output=True, text=True, env=env, timeout=60)
+    assert bad.returncode == 1 and "failed" in bad.stdout and "not a readable video" in bad.stdout
+    jobs = subprocess.run([sys.executable, "-m", "workflows", "jobs", str(tmp_path / "out"), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    rows = [json.loads(line) for line in jobs.stdout.splitlines()]
+    assert sorted((Path(r["input"]).name, r["state"]) for r in rows) == [("-lead.mp4", "done"), ("junk.mp4", "failed")]
