@@ -1,0 +1,402 @@
+"""The AudioStory LLM planner: reasoning, timed captions and per-event DiT conditions from one generation.
+
+The LLM writes ``<|think|>`` reasoning ``<|/think|>`` and then, per event,
+``<|gen|>`` caption ``<timestamp>``seconds``</timestamp>`` ``<t5>`` N semantic queries ``</t5>``
+``<aud>`` M residual queries ``</aud>``. Greedy decoding is constrained by a small grammar (``EventGrammar``) so
+that whatever the weights, the output always parses: query runs are forced in order once opened, timestamps are
+numbers, reasoning and captions are capped, and the budget always leaves room to close the last event. The
+hidden states at the query positions (one extra forward pass over the whole sequence) become the conditions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum, auto
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import PlanError
+from ..models import tokens as T
+from ..request import StoryRequest
+from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence
+from .types import Plan, SubEvent
+
+if TYPE_CHECKING:
+    from ..models.audiostory import AudioStoryModel
+
+DEFAULT_DESCRIPTION = "the sounds that naturally continue this audio"
+_TS_PATTERN = re.compile(r"\d{1,3}(\.\d{0,2})?")  # prefixes allowed inside <timestamp>
+_TS_MAX_CHARS = 6
+
+
+class State(Enum):
+    REASONING = auto()
+    BETWEEN = auto()  # after <|/think|> or <|/gen|>: another event or the end
+    CAPTION = auto()
+    TIMESTAMP = auto()
+    OPEN_SEMANTIC = auto()
+    SEMANTIC = auto()
+    OPEN_RESIDUAL = auto()
+    RESIDUAL = auto()
+    AFTER_EVENT = auto()  # after </aud>: <|/gen|>, another event or the end
+    DONE = auto()
+
+
+@dataclass
+class EventTrace:
+    """Where one event's parts sit in the generated sequence (indices into the generated tokens)."""
+
+    caption_ids: list[int] = field(default_factory=list)
+    timestamp: str = ""
+    semantic_positions: list[int] = field(default_factory=list)
+    residual_positions: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    """The grammar's reading of a generated sequence."""
+
+    reasoning_ids: list[int] = field(default_factory=list)
+    events: list[EventTrace] = field(default_factory=list)
+    state: State = State.REASONING
+    run_index: int = 0  # next query slot inside a <t5>/<aud> run
+    caption_visible: bool = False
+    length: int = 0  # generated tokens read so far
+
+
+class EventGrammar:
+    """The interleaved output format as a token-level state machine; also a ``transformers`` logits processor.
+
+    ``feed`` advances a ``Trace`` by one generated token; ``allowed`` says which tokens may come next given the
+    trace and the remaining budget. As a logits processor it masks everything else to -inf.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        ids: T.TokenIds,
+        vocab_size: int,
+        *,
+        max_new_tokens: int,
+        max_events: int,
+        max_reasoning_tokens: int,
+        max_caption_tokens: int,
+    ) -> None:
+        self.ids = ids
+        self.n_semantic, self.n_residual = len(ids.semantic), len(ids.residual)
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_events = max(1, int(max_events))
+        self.max_caption = max(1, int(max_caption_tokens))
+        # Worst-case cost of one event: <|gen|> caption <timestamp> digits </timestamp> <t5> N </t5> <aud> M </aud>
+        # <|/gen|>, plus the final end-of-turn token.
+        self.event_cost = self.max_caption + _TS_MAX_CHARS + self.n_semantic + self.n_residual + 9
+        self.max_reasoning = min(int(max_reasoning_tokens), self.max_new_tokens - self.event_cost - 2)
+        if self.max_reasoning < 0:
+            raise PlanError(
+                f"max_new_tokens={max_new_tokens} is too small for even one event "
+                f"(needs at least {self.event_cost + 2}); raise it"
+            )
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        special = set(tokenizer.get_added_vocab().values()) | set(tokenizer.all_special_ids)
+        self.vocab_size = int(vocab_size)
+        self.free = torch.zeros(self.vocab_size, dtype=torch.bool)  # ordinary text tokens
+        self.visible = torch.zeros(self.vocab_size, dtype=torch.bool)  # ... with a non-space character
+        self.text: dict[int, str] = {}
+        self.number_tokens: list[tuple[int, str]] = []  # tokens made only of digits and '.'
+        for i, s in enumerate(texts[: self.vocab_size]):
+            if i in special or not s or "\ufffd" in s or "<" in s or ">" in s:
+                continue
+            self.free[i] = True
+            self.visible[i] = bool(s.strip())
+            self.text[i] = s
+            if all(c.isdigit() or c == "." for c in s):
+                self.number_tokens.append((i, s))
+        if not self.visible.any() or not any(s.isdigit() for _, s in self.number_tokens):
+            raise PlanError("the tokenizer has no plain text or digit tokens; it cannot write a plan")
+        self._traces: list[Trace] = []
+        self._offset = 0
+
+    # ----------------------------------------------------------------------------------------- state machine
+
+    def feed(self, trace: Trace, token: int) -> None:
+        """Advance ``trace`` by one generated token (tokens the grammar would not allow are read leniently)."""
+        ids, pos = self.ids, trace.length
+        trace.length += 1
+        st = trace.state
+        if st is State.REASONING:
+            if token == ids.think_close:
+                trace.state = State.BETWEEN
+            elif token == ids.gen_open:  # reasoning left unclosed: read the event anyway
+                self._open_event(trace)
+            else:
+                trace.reasoning_ids.append(token)
+        elif st is State.BETWEEN:
+            if token == ids.gen_open:
+                self._open_event(trace)
+            elif token == ids.eos:
+                trace.state = State.DONE
+        elif st is State.CAPTION:
+            if token == ids.ts_open:
+                trace.state = State.TIMESTAMP
+            elif token == ids.sem_open:
+                trace.state, trace.run_index = State.SEMANTIC, 0
+            else:
+                trace.events[-1].caption_ids.append(token)
+                trace.caption_visible |= bool(self.text.get(token, "").strip())
+        elif st is State.TIMESTAMP:
+            if token == ids.ts_close:
+                trace.state = State.OPEN_SEMANTIC
+            else:
+                trace.events[-1].timestamp += self.text.get(token, "")
+        elif st is State.OPEN_SEMANTIC:
+            if token == ids.sem_open:
+                trace.state, trace.run_index = State.SEMANTIC, 0
+        elif st is State.SEMANTIC:
+            if trace.run_index < self.n_semantic and token == ids.semantic[trace.run_index]:
+                trace.events[-1].semantic_positions.append(pos)
+                trace.run_index += 1
+            elif token == ids.sem_close:
+                trace.state = State.OPEN_RESIDUAL
+        elif st is State.OPEN_RESIDUAL:
+            if token == ids.res_open:
+                trace.state, trace.run_index = State.RESIDUAL, 0
+        elif st is State.RESIDUAL:
+            if trace.run_index < self.n_residual and token == ids.residual[trace.run_index]:
+                trace.events[-1].residual_positions.append(pos)
+                trace.run_index += 1
+            elif token == ids.res_close:
+                trace.state = State.AFTER_EVENT
+        elif st is State.AFTER_EVENT:
+            if token == ids.gen_open:
+                self._open_event(trace)
+            elif token == ids.gen_close:
+                trace.state = State.BETWEEN
+        if token == ids.eos:
+            trace.state = State.DONE
+
+    def _open_event(self, trace: Trace) -> None:
+        trace.events.append(EventTrace())
+        trace.state, trace.caption_visible = State.CAPTION, False
+
+    def allowed(self, trace: Trace) -> torch.Tensor | list[int]:
+        """Token ids allowed next: a boolean mask over the vocabulary, or a short list of ids."""
+        ids, st = self.ids, trace.state
+        remaining = self.max_new_tokens - trace.length
+        if st is State.REASONING:
+            if len(trace.reasoning_ids) >= self.max_reasoning:
+                return [ids.think_close]
+            mask = self.free.clone()
+            mask[ids.think_close] = True
+            return mask
+        if st in (State.BETWEEN, State.AFTER_EVENT):
+            room = remaining >= self.event_cost + 1
+            if not any(self._complete(e) for e in trace.events) and room:
+                return [ids.gen_open]
+            if len(trace.events) >= self.max_events or not room:
+                return [ids.eos]
+            return [ids.gen_open, ids.eos] + ([ids.gen_close] if st is State.AFTER_EVENT else [])
+        if st is State.CAPTION:
+            n = len(trace.events[-1].caption_ids)
+            if not trace.caption_visible:
+                return self.visible
+            if n >= self.max_caption:
+                return [ids.ts_open]
+            mask = self.free.clone()
+            mask[ids.ts_open] = True
+            return mask
+        if st is State.TIMESTAMP:
+            so_far = trace.events[-1].timestamp
+            nxt = [i for i, s in self.number_tokens if _TS_PATTERN.fullmatch(so_far + s)] if len(so_far) < 6 else []
+            if so_far and _positive(so_far):
+                nxt.append(ids.ts_close)
+            return nxt or [ids.ts_close]
+        if st is State.OPEN_SEMANTIC:
+            return [ids.sem_open]
+        if st is State.SEMANTIC:
+            return [ids.semantic[trace.run_index]] if trace.run_index < self.n_semantic else [ids.sem_close]
+        if st is State.OPEN_RESIDUAL:
+            return [ids.res_open]
+        if st is State.RESIDUAL:
+            return [ids.residual[trace.run_index]] if trace.run_index < self.n_residual else [ids.res_close]
+        return [ids.eos]
+
+    def _complete(self, e: EventTrace) -> bool:
+        return len(e.semantic_positions) == self.n_semantic and len(e.residual_positions) == self.n_residual
+
+    def read(self, generated: Sequence[int]) -> Trace:
+        """The trace of a whole generated sequence."""
+        trace = Trace()
+        for tok in generated:
+            self.feed(trace, int(tok))
+        return trace
+
+    # ----------------------------------------------------------------------------------- logits processor
+
+    def reset(self, batch: int, prompt_length: int) -> None:
+        self._traces = [Trace() for _ in range(batch)]
+        self._offset = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = torch.full_like(scores, float("-inf"))
+        for row, trace in enumerate(self._traces):
+            for tok in input_ids[row, self._offset + trace.length :].tolist():
+                self.feed(trace, tok)
+            allow = self.allowed(trace)
+            if isinstance(allow, torch.Tensor):
+                keep = allow.to(scores.device)
+                out[row, keep] = scores[row, keep]
+            else:
+                out[row, allow] = scores[row, allow]
+                if len(allow) == 1:  # forced: make it win even if the model gives it -inf
+                    out[row, allow[0]] = 0.0
+        return out
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+class AudioStoryPlanner:
+    """``Planner`` backed by an ``AudioStoryModel``: plans text, video (timed scenes) and continuation requests.
+
+    Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a float32 CPU tensor
+    (n_semantic, cond_width) for ``events[i]``; events split to respect ``max_event`` share their condition.
+    """
+
+    name = "audiostory-llm"
+
+    def __init__(
+        self,
+        model: "AudioStoryModel",
+        *,
+        max_new_tokens: int | None = None,
+        device: str | torch.device | None = None,
+        lead_in: int | None = None,
+    ) -> None:
+        self.model = model
+        cfg = model.config
+        self.max_new_tokens = int(max_new_tokens or cfg.max_new_tokens)
+        self.device = torch.device(device) if device is not None else model.device
+        if self.device != model.device:
+            model.to(self.device)
+        self.lead_in = lead_in
+        self.grammar = EventGrammar(
+            model.tokenizer,
+            model.token_ids,
+            model.vocab_size,
+            max_new_tokens=self.max_new_tokens,
+            max_events=cfg.max_events,
+            max_reasoning_tokens=cfg.max_reasoning_tokens,
+            max_caption_tokens=cfg.max_caption_tokens,
+        )
+        self.last_output: str = ""  # the raw generated text of the last call (for debugging and reports)
+
+    def prompt_for(self, request: StoryRequest) -> tuple[str, int]:
+        """The prompt text and the number of audio placeholder tokens it carries."""
+        description = request.to_instruction() or DEFAULT_DESCRIPTION
+        n_audio = self.model.audio_queries if request.audio_prompt is not None else 0
+        prefix = T.VIDEO_PAD * n_audio
+        return T.build_prompt(description, request.duration, lead_in=self.lead_in, prefix=prefix), n_audio
+
+    @torch.no_grad()
+    def plan(self, request: StoryRequest) -> Plan:
+        m = self.model
+        if request.audio_prompt is not None and m.audio_encoder is None:
+            raise PlanError("this AudioStory model has no audio encoder, so it cannot plan a continuation request")
+        prompt, _ = self.prompt_for(request)
+        input_ids = torch.tensor([m.tokenizer.encode(prompt, add_special_tokens=False)], device=self.device)
+        audio = m.encode_audio(request.audio_prompt, request.audio_prompt_rate) if request.audio_prompt is not None else None
+        generated = self._generate(input_ids, audio)
+        trace = self.grammar.read(generated)
+        self.last_output = m.tokenizer.decode(generated, skip_special_tokens=False)
+
+        events = [e for e in trace.events if self.grammar._complete(e)]
+        if not events:
+            raise PlanError("the AudioStory LLM produced no complete event; raise max_new_tokens")
+        captions = [T.clean_text(m.tokenizer.decode(e.caption_ids)) for e in events]
+        durations = [T.parse_duration(e.timestamp) for e in events]
+
+        # One forward pass over prompt + output; query states → conditions, batched over events.
+        sequence = torch.cat([input_ids, torch.tensor([generated], device=self.device)], dim=1)
+        hidden = m.hidden_states(sequence, audio)[0]
+        offset = input_ids.shape[1]
+        sem = torch.stack([hidden[[offset + p for p in e.semantic_positions]] for e in events])
+        res = torch.stack([hidden[[offset + p for p in e.residual_positions]] for e in events])
+        conditions = [c.float().cpu() for c in m.bridge(sem, res)]
+
+        reasoning = T.clean_text(m.tokenizer.decode(trace.reasoning_ids))
+        return assemble_plan(reasoning, list(zip(captions, durations)), conditions, request, m.config.max_event)
+
+    def _generate(self, input_ids: torch.Tensor, audio: torch.Tensor | None) -> list[int]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        m, ids = self.model, self.model.token_ids
+        gen_cfg = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=ids.eos,
+            pad_token_id=m.tokenizer.pad_token_id if m.tokenizer.pad_token_id is not None else ids.eos,
+        )
+        self.grammar.reset(batch=1, prompt_length=input_ids.shape[1])
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        if audio is not None:
+            kwargs["inputs_embeds"] = m.input_embeddings(input_ids, audio)
+        out = m.llm.generate(**kwargs, generation_config=gen_cfg, logits_processor=LogitsProcessorList([self.grammar]))
+        generated = out[0, input_ids.shape[1] :].tolist()
+        if generated and generated[-1] == gen_cfg.pad_token_id and gen_cfg.pad_token_id != ids.eos:
+            while generated and generated[-1] == gen_cfg.pad_token_id:
+                generated.pop()
+        return generated
+
+
+def plan_from_output(text: str, request: StoryRequest, *, max_event: float = 30.0) -> Plan:
+    """A valid plan (no conditioning) from model output text, however malformed (missing tags, bad numbers).
+
+    Used for output produced elsewhere (another runtime, a log, a hand-written plan); events without a caption
+    get a generic one, unusable durations share the remaining time.
+    """
+    parsed = T.parse_output(text)
+    items = [(e.caption, e.duration) for e in parsed.events]
+    return assemble_plan(parsed.reasoning, items, None, request, max_event)
+
+
+def assemble_plan(
+    reasoning: str,
+    items: list[tuple[str, float | None]],
+    conditions: list[torch.Tensor] | None,
+    request: StoryRequest,
+    max_event: float,
+) -> Plan:
+    """Reconcile proposed (caption, duration) pairs into events that tile the request (and sit inside its
+    scenes), carrying each proposal's condition onto every event made from it."""
+    events = reconcile_sequence(items, request.duration, max_event=max_event)
+    sources = _sources(events, [" ".join(str(c).split()) or GENERIC_CAPTION for c, _ in items])
+    conds: list[Any] | None = None if conditions is None else [conditions[i] if i is not None else None for i in sources]
+    if request.scenes:
+        placed: list[tuple[SubEvent, Any]] = []
+        for k, ev in enumerate(events):
+            for fitted in fit_to_scenes([ev], request.scenes):
+                placed.append((fitted, None if conds is None else conds[k]))
+        placed.sort(key=lambda p: p[0].start)
+        events = [e for e, _ in placed]
+        conds = None if conds is None else [c for _, c in placed]
+    return Plan(reasoning, events, float(request.duration), planner=AudioStoryPlanner.name, conditioning=conds)
+
+
+def _sources(events: list[SubEvent], captions: list[str]) -> list[int | None]:
+    """For each reconciled event, the index of the proposal it came from (splits are "<caption> (continued)")."""
+    out: list[int | None] = []
+    src = -1
+    for ev in events:
+        if src >= 0 and ev.caption == captions[src] + CONTINUED:
+            out.append(src)
+            continue
+        src += 1
+        out.append(src if src < len(captions) else None)
+    return out
