@@ -91,7 +91,7 @@ def _ball(rng: np.random.Generator) -> Iterator[np.ndarray]:
     impacts = [f - 108 for f in BALL_IMPACTS]
     for i in range(120):
         if i <= impacts[0]:
-            bottom = floor_y - 0.5 * g * (impacts[0] - i) ** 2  # free fall from above the frame
+            bottom = floor_y - 0.5 * g * (impacts[0] ** 2 - i**2)  # dropped from rest above the frame
         elif i >= impacts[-1]:
             bottom = floor_y  # came to rest vertically, keeps rolling
         else:
@@ -116,20 +116,16 @@ def _door(rng: np.random.Generator) -> Iterator[np.ndarray]:
     shut_rel, start_rel = DOOR_SHUT - 228, 30
     x0, y0, w, h = 300, 90, 200, 330  # door frame opening
     for i in range(96):
-        if i <= start_rel:
-            angle = 80.0
-        elif i >= shut_rel:
-            angle = 0.0
-        else:
-            s = (i - start_rel) / (shut_rel - start_rel)
-            angle = 80.0 * (1.0 - s * s)  # accelerates until it hits the frame
+        # The free edge of the panel sweeps towards the frame ever faster and stops dead on `shut_rel`.
+        s = min(max((i - start_rel) / (shut_rel - start_rel), 0.0), 1.0)
+        closed = s * s
         im = Image.fromarray(base.copy())
         d = ImageDraw.Draw(im)
         d.rectangle((0, 420, W, H), fill=(60, 45, 35))  # floor
         d.rectangle((x0 - 14, y0 - 14, x0 + w + 14, y0 + h), fill=(90, 60, 35))  # frame
         d.rectangle((x0, y0, x0 + w, y0 + h), fill=(10, 10, 15))  # dark doorway
-        pw = w * math.cos(math.radians(angle))  # apparent width of the panel, hinged on the left
-        skew = 25 * math.sin(math.radians(angle))
+        pw = 35 + (w - 35) * closed  # apparent width of the panel, hinged on the left
+        skew = 25 * (1 - closed)
         d.polygon([(x0, y0), (x0 + pw, y0 - skew), (x0 + pw, y0 + h + skew * 0.2), (x0, y0 + h)], fill=(190, 130, 70))
         if pw > 30:
             d.ellipse((x0 + pw - 28, y0 + 160, x0 + pw - 14, y0 + 174), fill=(230, 200, 90))  # knob

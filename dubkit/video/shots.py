@@ -1,0 +1,73 @@
+"""Frame-accurate hard cuts, fed one frame at a time from the single decoding pass.
+
+PySceneDetect's ``ContentDetector`` scores each frame (HSV change from the previous one) and proposes cuts. Its
+flash filter only enforces a minimum shot length, so a lightning flash or a camera flash — the picture turns
+white for a few frames and comes back — still reads as a cut. We confirm each proposed cut only once the
+following frames have *stayed* different from the frame before it: if the picture returns to what it was within
+``flash_frames``, it was a flash, not a cut.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import cv2
+import numpy as np
+from scenedetect import ContentDetector, FrameTimecode
+
+
+def hsv_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """ContentDetector's frame score between two HSV images: mean absolute H, S and V difference (0..255)."""
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+class CutDetector:
+    """Push frames in order with ``push(index, rgb)``; confirmed cuts (first frame of each new shot) collect in
+    ``cuts``, rejected ones (flashes) in ``flashes``. A cut is final at most ``lag`` frames after it happened."""
+
+    def __init__(self, fps: float, *, threshold: float = 27.0, min_shot_frames: int = 8, flash_frames: int | None = None):
+        self.fps = float(fps) if fps > 0 else 24.0
+        self.threshold = threshold
+        self.flash_frames = flash_frames if flash_frames is not None else max(min_shot_frames, 6)
+        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_shot_frames)
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self._detector.event_buffer_length + 2)
+        self._pending: list[tuple[int, np.ndarray]] = []  # (cut frame, HSV of the frame before it)
+        self._last_index = -1
+        self.cuts: list[int] = []
+        self.flashes: list[int] = []
+
+    @property
+    def lag(self) -> int:
+        """How many frames behind the newest pushed frame a cut can still be confirmed or rejected."""
+        return self._detector.event_buffer_length + self.flash_frames + 1
+
+    def push(self, index: int, rgb: np.ndarray) -> None:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+        for tc in self._detector.process_frame(FrameTimecode(index, self.fps), bgr):
+            cut = tc.frame_num
+            before = next((h for i, h in self._recent if i == cut - 1), None)
+            if before is not None and cut > 0:
+                self._pending.append((cut, before))
+        self._resolve(index, hsv)
+        self._recent.append((index, hsv))
+        self._last_index = index
+
+    def _resolve(self, index: int, hsv: np.ndarray | None) -> None:
+        keep = []
+        for cut, before in self._pending:
+            if hsv is not None and index >= cut and hsv_distance(hsv, before) < self.threshold / 2:
+                self.flashes.append(cut)  # back to the old picture: a flash, not a cut
+            elif hsv is None or index >= cut + self.flash_frames:
+                self.cuts.append(cut)
+            else:
+                keep.append((cut, before))
+        self._pending = keep
+
+    def finish(self) -> list[int]:
+        """Flush: cuts still waiting at the end of the video are kept (the picture never came back)."""
+        for tc in self._detector.post_process(FrameTimecode(max(self._last_index, 0), self.fps)):
+            if tc.frame_num > 0:
+                self.cuts.append(tc.frame_num)
+        self._resolve(self._last_index + 1, None)
+        self.cuts = sorted(set(self.cuts))
+        return self.cuts
