@@ -102,8 +102,14 @@ def pick_lead_in(description: str, index: int | None = None) -> str:
 
 
 def user_message(description: str, duration: float, lead_in: int | None = None) -> str:
-    """Lead-in + description + " The total duration is {X} seconds." (the published user turn)."""
-    text = (pick_lead_in(description, lead_in) + description.strip()).strip()
+    """Lead-in + description + " The total duration is {X} seconds." (the published user turn).
+
+    The description is ended with a full stop when it has no final punctuation, as the training captions were.
+    """
+    description = description.strip()
+    if description and description[-1] not in ".!?":
+        description += "."
+    text = (pick_lead_in(description, lead_in) + description).strip()
     return f"{text} The total duration is {format_duration(duration)} seconds."
 
 

@@ -363,6 +363,8 @@ def plan_from_output(text: str, request: StoryRequest, *, max_event: float = 30.
     """
     parsed = T.parse_output(text)
     items = [(e.caption, e.duration) for e in parsed.events]
+    if not items:  # nothing usable: one event described by the request itself
+        items = [(" ".join(request.to_instruction().split()[:24]) or DEFAULT_DESCRIPTION, None)]
     return assemble_plan(parsed.reasoning, items, None, request, max_event)
 
 
@@ -394,7 +396,7 @@ def _sources(events: list[SubEvent], captions: list[str]) -> list[int | None]:
     out: list[int | None] = []
     src = -1
     for ev in events:
-        if src >= 0 and ev.caption == captions[src] + CONTINUED:
+        if 0 <= src < len(captions) and ev.caption == captions[src] + CONTINUED:
             out.append(src)
             continue
         src += 1
