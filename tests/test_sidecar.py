@@ -187,3 +187,22 @@ def test_unknown_format_missing_file_and_empty_list(tmp_path):
     (tmp_path / "empty.srt").write_text("\n\n")
     with pytest.raises(InputError, match="no entries"):
         SidecarCaptioner(tmp_path / "empty.srt")
+
+
+def test_sample_shot_lists_match_the_cartoon_truth():
+    """samples/cartoon.shots.{srt,json}: one note per true shot, JSON cues at the true impact/event times."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    truth = json.loads((samples / "cartoon.truth.json").read_text())
+    shots = [shot(i, s["start"], s["end"]) for i, s in enumerate(truth["shots"])]
+    srt = SidecarCaptioner(samples / "cartoon.shots.srt")
+    js = SidecarCaptioner(samples / "cartoon.shots.json")
+    by_srt = [srt.describe(frames(), s) for s in shots]
+    by_json = [js.describe(frames(), s) for s in shots]
+    assert [s.description for s in by_srt] == [s.description for s in by_json]
+    assert len({s.description for s in by_srt}) == len(shots)
+    cues = sorted(c.time for s in by_json for c in s.cues)
+    true = sorted(m["time"] for m in truth["impacts"] + truth["events"])
+    assert len(cues) == len(true) and max(abs(a - b) for a, b in zip(cues, true)) < 1e-3
+    assert "slams shut" in by_json[2].description and [c.kind for c in by_json[2].cues] == ["slam"]
