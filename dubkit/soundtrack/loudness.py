@@ -181,3 +181,26 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise InputError("audio contains NaN or infinite samples; cannot measure loudness")
     return a
+
+
+def short_term_loudness(
+    audio: np.ndarray, sample_rate: int, window: float = 3.0, hop: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """EBU R128 short-term loudness (3 s window, K-weighted, ungated) every ``hop`` s → (times, LUFS).
+
+    ``times`` are window centres. K-weighting reuses pyloudnorm's BS.1770 filter stages, so this curve and the
+    integrated figure come from the same filters.
+    """
+    a = _as_audio(audio).astype(np.float64)
+    meter = pyloudnorm.Meter(sample_rate)
+    for stage in meter._filters.values():  # the BS.1770 pre-filter (high shelf) and RLB high-pass
+        a = np.stack([stage.apply_filter(ch) for ch in a])
+    power = np.cumsum(np.concatenate([np.zeros((a.shape[0], 1)), a**2], axis=1), axis=1)
+    w, h = max(int(window * sample_rate), 1), max(int(hop * sample_rate), 1)
+    if a.shape[1] < w:
+        w = a.shape[1]
+    starts = np.arange(0, a.shape[1] - w + 1, h)
+    mean_sq = (power[:, starts + w] - power[:, starts]).sum(axis=0) / w
+    with np.errstate(divide="ignore"):
+        lufs = -0.691 + 10 * np.log10(mean_sq)
+    return (starts + w / 2) / sample_rate, lufs

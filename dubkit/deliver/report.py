@@ -1,0 +1,359 @@
+"""report.html: one self-contained page that shows what dubkit did to a video, for a quick review before delivery.
+
+Shot thumbnails along a time axis, the plan's events as coloured bars per layer (hover for caption and times),
+the mixed soundtrack's spectrogram and short-term loudness, and the backends and stage timings. Everything is
+inline — images are base64 PNG/JPEG, styles are in the page, there is no script — so the file opens anywhere,
+offline, and can be mailed or archived as one file.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from audiostory_core.plan.types import LAYERS, SubEvent
+from dubkit.errors import OutputError
+from dubkit.soundtrack.loudness import LoudnessReport, short_term_loudness
+
+LAYER_COLOURS = {"ambience": "#2a9d8f", "fx": "#e76f51", "narrative": "#7b5ea7", "dialogue": "#8d99ae"}
+_OTHER_COLOUR = "#457b9d"
+THUMB_HEIGHT = 72
+
+
+def write_report(
+    path: str | Path,
+    *,
+    title: str,
+    duration: float,
+    thumbnails: Sequence[tuple[float, np.ndarray]],
+    events: Iterable[SubEvent],
+    cuts: Sequence[float],
+    audio: np.ndarray,
+    sample_rate: int,
+    loudness: LoudnessReport | None,
+    backends: dict[str, str],
+    timings: dict[str, float],
+    speech: Sequence[tuple[float, float]] = (),
+) -> Path:
+    """Write the report to ``path`` and return it. ``audio`` is the final mix (channels, samples)."""
+    events = sorted(events, key=lambda e: (e.start, e.layer))
+    duration = max(float(duration), 1e-6)
+    body = [
+        _header(title, duration, events, cuts, loudness, bool(speech)),
+        '<section><h2>Timeline</h2><div class="timeline">',
+        _axis(duration),
+        _thumb_row(thumbnails, cuts, duration),
+        _layer_rows(events, speech, duration),
+        "</div></section>",
+        _audio_section(audio, sample_rate, duration, loudness),
+        '<section class="tables">',
+        _table("Backends", [(k, v) for k, v in backends.items()]),
+        _timings_table(timings),
+        _table("Loudness", _loudness_rows(loudness)) if loudness is not None else "",
+        "</section>",
+    ]
+    page = _PAGE.format(title=html.escape(title), style=_STYLE, body="\n".join(body))
+    path = Path(path)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise OutputError(f"cannot write report {path}: {e.strerror}") from e
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sections
+
+
+def _header(title, duration, events, cuts, loudness, has_speech: bool) -> str:
+    layers = sorted({e.layer for e in events} | ({"dialogue"} if has_speech else set()), key=_layer_order)
+    facts = [
+        f"{_clock(duration)} long",
+        f"{len(cuts) + 1} shots",
+        f"{len(events)} events on {len({e.layer for e in events})} layer{'s' if len({e.layer for e in events}) != 1 else ''}",
+    ]
+    if loudness is not None and np.isfinite(loudness.output_lufs):
+        facts.append(f"{loudness.output_lufs:.1f} LUFS, {loudness.true_peak_dbtp:.1f} dBTP")
+    legend = "".join(
+        f'<span class="key"><i style="background:{_colour(l)}"></i>{html.escape(l)}</span>' for l in layers
+    )
+    return (
+        f"<header><h1>{html.escape(title)}</h1><p class='facts'>{' · '.join(facts)}</p>"
+        f"<p class='legend'>{legend}</p></header>"
+    )
+
+
+def _axis(duration: float) -> str:
+    step = _tick_step(duration)
+    ticks = "".join(
+        f'<span class="tick" style="left:{_pct(t, duration)}">{_clock(t)}</span>'
+        for t in np.arange(0.0, duration + 1e-9, step)
+    )
+    return f'<div class="row"><div class="label"></div><div class="lane axis">{ticks}</div></div>'
+
+
+def _thumb_row(thumbnails, cuts, duration: float) -> str:
+    imgs = []
+    for t, frame in thumbnails:
+        title = html.escape(f"{_clock(t)}")
+        imgs.append(
+            f'<img class="thumb" style="left:{_pct(t, duration)}" title="{title}" alt="frame at {title}" '
+            f'src="data:image/jpeg;base64,{_jpeg(frame)}">'
+        )
+    marks = "".join(
+        f'<span class="cut" style="left:{_pct(c, duration)}" title="cut at {_clock(c)}"></span>' for c in cuts
+    )
+    return (
+        f'<div class="row"><div class="label">shots</div>'
+        f'<div class="lane shots">{"".join(imgs)}{marks}</div></div>'
+    )
+
+
+def _layer_rows(events: list[SubEvent], speech, duration: float) -> str:
+    rows = []
+    by_layer: dict[str, list[SubEvent]] = {}
+    for ev in events:
+        by_layer.setdefault(ev.layer, []).append(ev)
+    for layer in sorted(by_layer, key=_layer_order):
+        for i, lane in enumerate(_lanes(by_layer[layer])):
+            bars = []
+            for ev in lane:
+                end = min(ev.end, duration)
+                tip = html.escape(f"{ev.caption} — {_clock(ev.start)}–{_clock(end)} ({ev.duration:.2f} s)", quote=True)
+                bars.append(
+                    f'<div class="event" style="left:{_pct(ev.start, duration)};width:{_pct(end - ev.start, duration)};'
+                    f'background:{_colour(layer)}" title="{tip}">{html.escape(ev.caption)}</div>'
+                )
+            label = html.escape(layer) if i == 0 else ""
+            rows.append(f'<div class="row"><div class="label">{label}</div><div class="lane">{"".join(bars)}</div></div>')
+    if speech:
+        bars = "".join(
+            f'<div class="event speech" style="left:{_pct(s, duration)};width:{_pct(e - s, duration)}" '
+            f'title="speech {_clock(s)}–{_clock(e)}"></div>'
+            for s, e in speech
+        )
+        rows.append(f'<div class="row"><div class="label">dialogue</div><div class="lane">{bars}</div></div>')
+    return "".join(rows)
+
+
+def _audio_section(audio: np.ndarray, sample_rate: int, duration: float, loudness: LoudnessReport | None) -> str:
+    spec, loud = _audio_figures(np.asarray(audio, dtype=np.float32), sample_rate, duration, loudness)
+    # The plots span their lane edge to edge, so their time axis lines up with the timeline above.
+    return (
+        '<section><h2>Soundtrack</h2><div class="timeline">'
+        + _axis(duration)
+        + '<div class="row"><div class="label">spectrum<br><small>20 Hz – 24 kHz</small></div><div class="plot">'
+        f'<img class="figure" alt="spectrogram" src="data:image/png;base64,{spec}"></div></div>'
+        '<div class="row"><div class="label">loudness<br><small>short-term, LUFS</small></div><div class="plot">'
+        f'<img class="figure" alt="short-term loudness" src="data:image/png;base64,{loud}"></div></div>'
+        "</div></section>"
+    )
+
+
+def _timings_table(timings: dict[str, float]) -> str:
+    total = sum(v for v in timings.values() if v > 0) or 1.0
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{v:.2f} s</td>"
+        f"<td class='bar'><i style='width:{100 * max(v, 0) / total:.1f}%'></i></td></tr>"
+        for k, v in timings.items()
+    )
+    rows += f"<tr class='total'><td>total</td><td class='num'>{sum(timings.values()):.2f} s</td><td></td></tr>"
+    return f"<div><h2>Timings</h2><table>{rows}</table></div>"
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<div><h2>{html.escape(title)}</h2><table>{body or '<tr><td>—</td></tr>'}</table></div>"
+
+
+def _loudness_rows(rep: LoudnessReport) -> list[tuple[str, str]]:
+    def db(v: float, unit: str) -> str:
+        return f"{v:.1f} {unit}" if np.isfinite(v) else "silent"
+
+    return [
+        ("target", f"{rep.target_lufs:.1f} LUFS, ceiling {rep.ceiling_dbtp:.1f} dBTP"),
+        ("input", db(rep.input_lufs, "LUFS")),
+        ("output", db(rep.output_lufs, "LUFS")),
+        ("true peak", db(rep.true_peak_dbtp, "dBTP")),
+        ("gain", f"{rep.gain_db:+.1f} dB"),
+        ("limiter", f"{rep.limiter_reduction_db:.1f} dB at the deepest" if rep.limited else "not needed"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# images
+
+
+def _audio_figures(
+    audio: np.ndarray, sample_rate: int, duration: float, loudness: LoudnessReport | None
+) -> tuple[str, str]:
+    """(spectrogram PNG, loudness PNG), base64; axes fill the image so x maps linearly onto the lane."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.signal import spectrogram
+
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+    fig = plt.figure(figsize=(12, 2.4), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    if mono.size >= 1024:
+        nper = 2048 if mono.size >= 2048 else 1024
+        f, t, sxx = spectrogram(mono, fs=sample_rate, nperseg=nper, noverlap=nper // 2, scaling="spectrum")
+        db = 10 * np.log10(sxx + 1e-12)
+        top = float(db.max())
+        ax.pcolormesh(t, f, db, shading="auto", cmap="magma", vmin=top - 90, vmax=top, rasterized=True)
+    else:
+        ax.set_facecolor("black")
+    ax.set_yscale("symlog", linthresh=200)
+    ax.set_ylim(20, sample_rate / 2)
+    ax.set_xlim(0, duration)
+    ax.set_yticks([100, 1000, 10000], ["100 Hz", "1 kHz", "10 kHz"])
+    _inside_ticks(ax, "white")
+    spec = _png(fig)
+
+    fig = plt.figure(figsize=(12, 1.5), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_facecolor("#fafafa")
+    lo, hi = -40.0, -5.0
+    if mono.size >= int(0.4 * sample_rate):
+        times, st = short_term_loudness(audio, sample_rate)
+        st = np.where(np.isfinite(st), st, np.nan)
+        ax.fill_between(times, st, lo - 10, color="#457b9d", alpha=0.25, lw=0)
+        ax.plot(times, st, color="#1d3557", lw=1.6)
+        if np.any(np.isfinite(st)):
+            lo, hi = min(lo, np.nanmin(st) - 3), max(hi, np.nanmax(st) + 3)
+    if loudness is not None:
+        ax.axhline(loudness.target_lufs, color="#e63946", lw=1, ls="--")
+        ax.text(duration * 0.995, loudness.target_lufs, f"target {loudness.target_lufs:.0f} LUFS ",
+                color="#e63946", fontsize=9, ha="right", va="bottom")  # fmt: skip
+    ax.set_xlim(0, duration)
+    ax.set_ylim(lo, hi)
+    ax.set_yticks([v for v in range(int(np.ceil(lo / 10)) * 10, int(hi) + 1, 10) if lo + 3 < v < hi - 2])
+    ax.grid(axis="y", alpha=0.3)
+    _inside_ticks(ax, "#1d2430")
+    return spec, _png(fig)
+
+
+def _inside_ticks(ax, colour: str) -> None:
+    ax.tick_params(axis="y", direction="in", pad=-6, labelsize=8, labelcolor=colour, length=0)
+    for label in ax.get_yticklabels():
+        label.set_horizontalalignment("left")
+    ax.tick_params(axis="x", bottom=False, labelbottom=False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no tool URL inside the page
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _jpeg(frame: np.ndarray) -> str:
+    img = Image.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB")
+    w = max(int(round(img.width * THUMB_HEIGHT / max(img.height, 1))), 1)
+    img = img.resize((w, THUMB_HEIGHT), Image.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=82)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _lanes(events: list[SubEvent]) -> list[list[SubEvent]]:
+    lanes: list[list[SubEvent]] = []
+    for ev in events:
+        for lane in lanes:
+            if lane[-1].end <= ev.start + 1e-9:
+                lane.append(ev)
+                break
+        else:
+            lanes.append([ev])
+    return lanes
+
+
+def _layer_order(layer: str) -> tuple[int, str]:
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), layer)
+
+
+def _colour(layer: str) -> str:
+    return LAYER_COLOURS.get(layer, _OTHER_COLOUR)
+
+
+def _pct(t: float, duration: float) -> str:
+    return f"{100 * min(max(t / duration, 0.0), 1.0):.3f}%"
+
+
+def _clock(t: float) -> str:
+    m, s = divmod(max(t, 0.0), 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def _tick_step(duration: float) -> float:
+    for step in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
+        if duration / step <= 12:
+            return float(step)
+    return 1200.0
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} — dubkit report</title>
+<style>{style}</style></head>
+<body>
+{body}
+<footer>made by dubkit · this page is self-contained: no scripts, no external resources</footer>
+</body></html>
+"""
+
+_STYLE = """
+:root { --ink:#1d2430; --muted:#6b7280; --line:#e5e7eb; --bg:#f7f7f5; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 28px 36px; background: var(--bg); color: var(--ink);
+       font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+header h1 { margin: 0 0 4px; font-size: 24px; font-weight: 650; }
+.facts { margin: 0; color: var(--muted); }
+.legend { margin: 8px 0 0; }
+.key { margin-right: 16px; color: var(--muted); }
+.key i { display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin-right: 6px; vertical-align: -1px; }
+section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 18px; margin-top: 20px; }
+h2 { margin: 0 0 12px; font-size: 15px; font-weight: 600; }
+.row { display: flex; align-items: stretch; margin: 4px 0; }
+.label { width: 92px; flex: none; color: var(--muted); font-size: 12px; padding-top: 6px; }
+.lane { position: relative; flex: 1; height: 28px; background: #fafafa; border-radius: 4px; }
+.lane.axis { height: 18px; background: none; border-bottom: 1px solid var(--line); }
+.tick { position: absolute; top: 0; transform: translateX(-50%); font-size: 11px; color: var(--muted); }
+.tick:first-child { transform: none; }
+.tick:last-child:not(:first-child) { transform: translateX(-100%); }
+.lane.shots { height: 84px; background: #eef0f2; overflow: hidden; }
+.thumb { position: absolute; top: 6px; height: 72px; border-radius: 3px; box-shadow: 0 1px 3px rgba(0,0,0,.25); }
+.cut { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px; background: #e63946; }
+.event { position: absolute; top: 3px; bottom: 3px; border-radius: 4px; color: #fff; font-size: 11px;
+         padding: 3px 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+         border-left: 1px solid rgba(255,255,255,.7); }
+.event:hover { filter: brightness(1.12); outline: 2px solid rgba(0,0,0,.25); }
+.event.speech { background: repeating-linear-gradient(45deg, #8d99ae, #8d99ae 6px, #a3aec0 6px, #a3aec0 12px); }
+.plot { flex: 1; border-radius: 4px; overflow: hidden; }
+.figure { width: 100%; height: auto; display: block; }
+.label small { color: #9ca3af; font-size: 10px; }
+.tables { display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 24px; }
+table { border-collapse: collapse; width: 100%; }
+td { padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+td:first-child { color: var(--muted); width: 40%; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; width: 22%; }
+td.bar i { display: block; height: 8px; margin-top: 5px; border-radius: 4px; background: #457b9d; }
+tr.total td { font-weight: 600; border-bottom: none; }
+footer { margin-top: 18px; color: var(--muted); font-size: 12px; }
+"""
