@@ -80,7 +80,13 @@ def exact_spans(durations: Sequence[float], total: float, start: float = 0.0) ->
 
 
 def span(a: float, b: float) -> float:
-    """The float ``d`` closest to ``b - a`` for which ``a + d == b`` exactly (so event ends match to the bit)."""
+    """A float ``d`` ≈ ``b - a`` for which ``a + d == b`` exactly (so event ends match to the bit).
+
+    The round-to-nanosecond value is preferred when it works, so durations read as written (0.2, not 0.19999…).
+    """
+    pretty = round(b - a, 9)
+    if a + pretty == b:
+        return max(pretty, 0.0)
     d = b - a
     for _ in range(8):
         s = a + d
