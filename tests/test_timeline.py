@@ -125,3 +125,82 @@ def test_plan_json_round_trips_and_is_strict_json(tmp_path):
     doc = json.loads(path.read_text())
     assert Plan.from_dict(doc["plan"]).events == EVENTS
     assert doc["loudness"]["input_lufs"] is None and doc["speech"] == [[1.0, 2.0]] and doc["video"] == "clip.mp4"
+
+
+# ------------------------------------------------------------------------------------------- the whole package
+
+
+def _package_inputs(tmp_path):
+    from dubkit.soundtrack.loudness import normalize_loudness
+    from dubkit.soundtrack.mix import mix_tracks
+
+    n = int(DURATION * SR)
+    rng = np.random.default_rng(0)
+    layers = {
+        "ambience": (0.05 * rng.standard_normal((2, n))).astype(np.float32),
+        "fx": np.zeros((2, n), np.float32),
+        "narrative": (0.02 * rng.standard_normal((2, n))).astype(np.float32),
+    }
+    layers["fx"][:, int(2.48 * SR) : int(2.48 * SR) + 2000] = 0.6
+    original = (0.03 * rng.standard_normal((2, n))).astype(np.float32)
+    speech = [(1.0, 3.0), (6.0, 7.5)]
+    mixed = mix_tracks(sum(layers.values()), original, SR, mode="duck", speech=speech)
+    final, loud = normalize_loudness(mixed.audio, SR, target_lufs=-23.0)
+    video = tmp_path / "clip.dubbed.mp4"
+    video.write_bytes(b"")
+    plan = Plan(reasoning="rain, then wind", events=list(EVENTS), duration=DURATION, planner="scene")
+    return dict(
+        video_path=video, video_duration=DURATION, fps=FPS, plan=plan, cuts=CUTS, mix=mixed, final_audio=final,
+        loudness=loud, soundtrack_stems=layers, thumbnails=[(0.0, np.zeros((90, 160, 3), np.uint8))],
+        backends={"renderer": "foley"}, timings={"render": 1.0}, speech=speech,
+    ), mixed, loud
+
+
+def test_deliverables_package_is_complete_and_consistent(tmp_path):
+    from dubkit.deliver.package import write_deliverables
+
+    kwargs, mixed, loud = _package_inputs(tmp_path)
+    out = write_deliverables(tmp_path, "clip", **kwargs)
+    assert out.folder == tmp_path / "clip.dubkit" and out.folder.is_dir()
+    names = sorted(p.relative_to(out.folder).as_posix() for p in out.folder.rglob("*") if p.is_file())
+    assert names == [
+        "clip.events.srt", "clip.otio", "clip.plan.json", "report.html",
+        "stems/ambience.wav", "stems/dialogue.wav", "stems/fx.wav", "stems/narrative.wav",
+    ]  # fmt: skip
+    # Stems (24-bit) sum to the normalised mix before the limiter.
+    total = sum(sf.read(p, dtype="float32", always_2d=True)[0].T for p in out.stems.values())
+    np.testing.assert_allclose(total, mixed.audio * np.float32(10 ** (loud.gain_db / 20)), atol=1e-5)
+    # The timeline's clips point at the stems inside the package, after the rename.
+    tl = otio.adapters.read_from_file(str(out.timeline))
+    for track in tl.tracks[1:]:
+        for clip in track.find_clips():
+            assert (out.timeline.parent / clip.media_reference.target_url).resolve().is_file()
+    doc = json.loads(out.plan.read_text())
+    assert doc["mix_mode"] == "duck" and doc["loudness"]["gain_db"] == pytest.approx(loud.gain_db)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp folders left
+
+
+def test_deliverables_replace_an_existing_package_and_keep_it_on_failure(tmp_path, monkeypatch):
+    import dubkit.deliver.package as package
+
+    kwargs, _, _ = _package_inputs(tmp_path)
+    old = tmp_path / "clip.dubkit"
+    old.mkdir()
+    (old / "stale.txt").write_text("old")
+    kwargs_no_stems = dict(kwargs, soundtrack_stems=None)
+    out = package.write_deliverables(tmp_path, "clip", **kwargs_no_stems)
+    assert not (out.folder / "stale.txt").exists() and out.stems == {} and out.report.is_file()
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    (out.folder / "marker.txt").write_text("keep me")
+    monkeypatch.setattr(package, "write_report", broken)
+    with pytest.raises(OSError):
+        package.write_deliverables(tmp_path, "clip", **kwargs)
+    assert (out.folder / "marker.txt").read_text() == "keep me"  # the previous package is untouched
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    from dubkit.errors import OutputError
+
+    with pytest.raises(OutputError, match="does not exist"):
+        package.write_deliverables(tmp_path / "missing", "clip", **kwargs)
