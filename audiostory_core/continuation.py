@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -57,6 +57,8 @@ class AudioProfile:
     onset_period: float | None  # median inter-onset interval when the onsets are regular, else None
     onset_db: float  # median frame loudness at the onsets (SILENCE_DB when there are none)
     floor_db: float  # loudness between events (20th percentile of the envelope)
+    floor_band_db: np.ndarray = field(repr=False)  # band levels of the quieter half of the frames (the bed)
+    modulation_db: np.ndarray = field(repr=False)  # envelope fluctuation (dB RMS) at 0.5–2, 2–6, 6–16 Hz
     pitch: float | None
 
     @property
@@ -100,6 +102,17 @@ def shape_distance(a: AudioProfile, b: AudioProfile) -> float:
     return float(np.sqrt(np.mean((spectral_shape(a.band_db[:n]) - spectral_shape(b.band_db[:n])) ** 2)))
 
 
+def texture_distance(a: AudioProfile, b: AudioProfile) -> float:
+    """Spectral-shape distance plus how differently the two move in time (dB-like units).
+
+    Two sounds with the same spectrum can still be different textures (steady wind vs a chopping helicopter), so
+    the envelope's modulation depth in slow/medium/fast bands and the onset rate count too.
+    """
+    mod = float(np.sqrt(np.mean((a.modulation_db - b.modulation_db) ** 2)))
+    rate = abs(math.log((a.onset_rate + 0.5) / (b.onset_rate + 0.5)))
+    return shape_distance(a, b) + mod + 4.0 * rate
+
+
 def analyse_audio(audio: np.ndarray, sample_rate: int) -> AudioProfile:
     """Measure loudness, envelope, spectral shape, centroid, flatness, onsets and pitch of ``audio``.
 
@@ -133,6 +146,8 @@ def analyse_audio(audio: np.ndarray, sample_rate: int) -> AudioProfile:
     rate = onsets.size / (x.size / sr) if x.size else 0.0
     period = _regular_period(onsets)
     floor_db = float(np.percentile(envelope_db, 20)) if envelope_db.size else SILENCE_DB
+    quiet = envelope_db <= np.median(envelope_db)
+    floor_band_db = _db(band_power[quiet].mean(axis=0)) if quiet.any() else band_db
     return AudioProfile(
         sample_rate=sr,
         duration=x.size / sr,
@@ -149,6 +164,8 @@ def analyse_audio(audio: np.ndarray, sample_rate: int) -> AudioProfile:
         onset_period=period,
         onset_db=onset_db,
         floor_db=floor_db,
+        floor_band_db=floor_band_db,
+        modulation_db=_modulation(envelope_db, sr / hop),
         pitch=estimate_pitch(x, sr),
     )
 
@@ -186,7 +203,9 @@ def estimate_pitch(x: np.ndarray, sample_rate: int, fmin: float = 60.0, fmax: fl
         estimates.append(sr / lag)
     if len(estimates) < max(2, len(chosen) // 2):
         return None
-    return float(np.median(estimates))
+    f0 = float(np.median(estimates))
+    # Inharmonic sounds (bells, noise) give scattered dips: call them unpitched rather than guess.
+    return f0 if float(np.median(np.abs(np.array(estimates) - f0))) <= 0.03 * f0 else None
 
 
 def _yin_difference(seg: np.ndarray, w: int, max_lag: int) -> np.ndarray:
@@ -220,6 +239,21 @@ def _onsets(envelope_db: np.ndarray, hop_s: float, rise_db: float = 8.0) -> tupl
         return np.zeros(0), SILENCE_DB
     peak_frames = [min(e.size - 1, t + int(np.argmax(e[t : t + gap]))) for t in times]
     return np.array(times, dtype=np.float64) * hop_s, float(np.median(e[peak_frames]))
+
+
+MODULATION_BANDS = ((0.5, 2.0), (2.0, 6.0), (6.0, 16.0))
+
+
+def _modulation(envelope_db: np.ndarray, frame_rate: float) -> np.ndarray:
+    """How much the loudness fluctuates (dB RMS) in slow, medium and fast modulation bands."""
+    e = np.maximum(envelope_db, envelope_db.max() - 60.0) if envelope_db.size else envelope_db
+    if e.size < 8:
+        return np.zeros(len(MODULATION_BANDS))
+    spec = np.fft.rfft((e - e.mean()) * np.hanning(e.size))
+    f = np.fft.rfftfreq(e.size, 1.0 / frame_rate)
+    norm = np.sum(np.hanning(e.size) ** 2)
+    power = 2.0 * np.abs(spec) ** 2 / (norm * e.size)
+    return np.array([math.sqrt(float(power[(f >= lo) & (f < hi)].sum())) for lo, hi in MODULATION_BANDS])
 
 
 def _refine_onsets(x: np.ndarray, sr: int, onsets: np.ndarray, n_fft: int) -> np.ndarray:
@@ -352,6 +386,9 @@ class ContinuationPlanner:
     ``bank`` maps names to sound types with ``description`` and ``kind`` ("oneshot" | "texture"); ``synthesize``
     renders one by name: ``synthesize(name, duration, sample_rate, seed) -> (2, n) float32``. Both default to
     ``audiostory_core.render.foley.bank``. Candidate previews are rendered once per (name, rate) and cached.
+    An instruction steers the choice by up to ``instruction_bias_db``; ``embedder`` (``encode(texts)`` →
+    unit vectors; "auto" = the project's MiniLM ``TextEmbedder``, loaded on the first instruction; ``None`` =
+    words only) adds sentence similarity to the word match.
     """
 
     name = "continuation"
@@ -361,9 +398,11 @@ class ContinuationPlanner:
         *,
         bank: Mapping[str, Any] | None = None,
         synthesize: SynthFn | None = None,
-        preview_seconds: float = 2.0,
+        preview_seconds: float = 4.0,
         tail_seconds: float = 4.0,
-        instruction_bias_db: float = 6.0,
+        instruction_bias_db: float = 12.0,
+        embedder: Any = "auto",
+        rhythmic_match_db: float = 10.0,
         max_event: float = 30.0,
     ) -> None:
         if bank is None or synthesize is None:
@@ -375,6 +414,8 @@ class ContinuationPlanner:
         self.preview_seconds = float(preview_seconds)
         self.tail_seconds = float(tail_seconds)
         self.instruction_bias_db = float(instruction_bias_db)
+        self.rhythmic_match_db = float(rhythmic_match_db)
+        self._embedder = embedder
         self.max_event = float(max_event)
 
     # -- the planner seam -------------------------------------------------------------------------------------
@@ -396,7 +437,7 @@ class ContinuationPlanner:
         names: list[str] = []
         prof = choice.profile
         if choice.texture is not None:
-            bed_level = prof.floor_db if prof.rhythmic else prof.rms_db
+            bed_level = prof.floor_db + 1.5 if choice.oneshot is not None else prof.rms_db
             gain = _clamp(bed_level - choice.texture.profile.rms_db, -60.0, 30.0)
             for ev in reconcile_sequence([(choice.texture.description, None)], duration, max_event=self.max_event,
                                          layer="ambience"):
@@ -435,39 +476,78 @@ class ContinuationPlanner:
         whole = analyse_audio(x, sr) if x.shape[-1] > tail.shape[-1] else prof
         # Rhythm is judged on more of the input than the tail: a slow clock needs a few ticks to be seen.
         rhythm = whole if whole.onset_times.size > prof.onset_times.size else prof
-        query = _words(instruction or "")
+        query = self.affinity(instruction)
         textures = self._rank("texture", prof, query)
         oneshots = self._rank("oneshot", prof, query)
         texture = textures[0] if textures else None
         oneshot = None
         onset_times: list[float] = []
-        if rhythm.rhythmic and oneshots:
-            # Match the one-shot to the hits, not the bed: the spectrum of the frames at the onsets.
-            hits = _hits_profile(x, sr, rhythm)
-            oneshots = self._rank("oneshot", hits, query)
-            oneshot = oneshots[0]
-            onset_times = _continue_rhythm(rhythm, x.shape[-1] / sr, duration)
-            if rhythm.floor_db < SILENCE_DB + 20:  # clicks over silence: no bed
-                texture = None
+        if rhythm.rhythmic:
             prof = _merge_rhythm(prof, rhythm)
-        if texture is None and oneshot is None and textures:
-            texture = textures[0]
-        if prof.rms <= 1e-6 and not query:
+            onset_times = _continue_rhythm(rhythm, duration)
+            # A texture that already has this rhythm (footsteps, a clock) continues it best: it is rendered with
+            # its first hit on the next beat. Otherwise place one-shots on the beats over a bed that matches
+            # what lies between the hits and brings no rhythm of its own.
+            rhythmic = [c for c in textures if c.profile.rhythmic]
+            if not (rhythmic and rhythmic[0].score <= self.rhythmic_match_db):
+                between = replace(prof, band_db=prof.floor_band_db, onset_rate=0.0, onset_times=np.zeros(0),
+                                  modulation_db=np.zeros_like(prof.modulation_db))
+                textures = [c for c in self._rank("texture", between, query) if not c.profile.rhythmic] or textures
+                texture = textures[0] if textures else None
+                hits = _hits_profile(x, sr, rhythm)  # match the one-shot to the hits, not to the bed
+                oneshots = self._rank("oneshot", hits, query)
+                oneshot = oneshots[0] if oneshots else None
+                if oneshot is not None and rhythm.floor_db < SILENCE_DB + 20:  # clicks over silence: no bed
+                    texture = None
+            else:
+                texture = rhythmic[0]
+        if prof.rms <= 1e-6:  # silence continues as silence
             texture, oneshot, onset_times = None, None, []
         return ContinuationChoice(prof, texture, oneshot, textures, oneshots, onset_times)
 
-    def _rank(self, kind: str, target: AudioProfile, query: set[str]) -> list[Candidate]:
+    def affinity(self, instruction: str | None) -> dict[str, float]:
+        """How strongly (0..1) the instruction asks for each bank sound; empty without an instruction.
+
+        Shared words with a sound's name, description and keywords count; with an ``embedder`` the sentence
+        similarity counts too (cosine 0.2 → 0, 0.6 and above → 1), whichever is larger.
+        """
+        words = _words(instruction or "")
+        if not words:
+            return {}
+        names = list(self.bank)
+        out = {}
+        for name in names:
+            sound = self.bank[name]
+            vocab = _words(" ".join([str(getattr(sound, "description", "")), name.replace("_", " "),
+                                     *map(str, getattr(sound, "keywords", ()))]))
+            out[name] = len(words & vocab) / len(words)
+        embedder = self._get_embedder()
+        if embedder is not None:
+            vecs = embedder.encode([instruction] + [str(getattr(self.bank[n], "description", n)) for n in names])
+            sims = vecs[1:] @ vecs[0]
+            for name, sim in zip(names, sims):
+                out[name] = max(out[name], _clamp((float(sim) - 0.2) / 0.4, 0.0, 1.0))
+        return out
+
+    def _get_embedder(self) -> Any:
+        if self._embedder == "auto":
+            try:
+                from .embeddings import TextEmbedder
+
+                self._embedder = TextEmbedder()
+            except Exception:  # no model installed: the word match alone steers the choice
+                self._embedder = None
+        return self._embedder
+
+    def _rank(self, kind: str, target: AudioProfile, query: dict[str, float]) -> list[Candidate]:
         out: list[Candidate] = []
         for name, sound in self.bank.items():
             if getattr(sound, "kind", "texture") != kind:
                 continue
             prof = self.preview(name, target.sample_rate)
-            dist = shape_distance(target, prof)
+            dist = texture_distance(target, prof) if kind == "texture" else shape_distance(target, prof)
             desc = str(getattr(sound, "description", name))
-            bias = 0.0
-            if query:
-                overlap = len(query & (_words(desc) | _words(name.replace("_", " "))))
-                bias = self.instruction_bias_db * overlap / len(query)
+            bias = self.instruction_bias_db * query.get(name, 0.0)
             out.append(Candidate(name, desc, kind, dist, dist - bias, prof))
         out.sort(key=lambda c: (c.score, c.name))
         return out
@@ -491,6 +571,9 @@ class ContinuationPlanner:
         if choice.texture is not None:
             lines.append(f"Continue for {duration:.2f} s with a bed of '{choice.texture.name}' "
                          f"({choice.texture.description}) at the tail's loudness.")
+        if choice.oneshot is None and choice.onset_times and choice.texture is not None:
+            lines.append(f"The input has repeating onsets ({p.onset_rate:.2f}/s) and '{choice.texture.name}' carries "
+                         f"that rhythm: its first hit is placed on the next beat, {choice.onset_times[0]:.2f} s in.")
         if choice.oneshot is not None and choice.onset_times:
             lines.append(f"The input has repeating onsets ({p.onset_rate:.2f}/s): keep them going with "
                          f"{len(choice.onset_times)} × '{choice.oneshot.name}' from {choice.onset_times[0]:.2f} s.")
@@ -510,7 +593,7 @@ def _hits_profile(x: np.ndarray, sr: int, rhythm: AudioProfile) -> AudioProfile:
     return analyse_audio(np.concatenate(pieces, axis=-1), sr)
 
 
-def _continue_rhythm(rhythm: AudioProfile, input_duration: float, duration: float) -> list[float]:
+def _continue_rhythm(rhythm: AudioProfile, duration: float) -> list[float]:
     """Onset times in the new audio that keep the input's rhythm: on its period when regular, else at its rate."""
     # Onset times relative to the input's end (the rhythm profile may cover only its tail).
     last = rhythm.onset_times[-1] - rhythm.duration
@@ -531,8 +614,6 @@ def _continue_rhythm(rhythm: AudioProfile, input_duration: float, duration: floa
 def _merge_rhythm(prof: AudioProfile, rhythm: AudioProfile) -> AudioProfile:
     if rhythm is prof:
         return prof
-    from dataclasses import replace
-
     return replace(prof, onset_times=rhythm.onset_times, onset_rate=rhythm.onset_rate,
                    onset_period=rhythm.onset_period, onset_db=rhythm.onset_db)
 
@@ -588,15 +669,18 @@ def continue_audio(
     if renderer is not None:
         clips = renderer.render(plan, plan.conditioning, seed=seed)
     else:
-        clips = _render_from_bank(plan, names, planner.synthesize, sr, seed)
+        clips = _render_from_bank(plan, names, planner.synthesize, sr, seed, choice)
     new = assemble(clips, plan, sr, channels=channels, crossfade=xfade, total_samples=n).audio
     new = _match_level(new, x, sr, choice, planner.tail_seconds, match_tilt)
-    new = _crossfade_from_tail(x, new, int(round(max(crossfade, 0.0) * sr)))
+    beat = choice.profile.onset_period if choice.onset_times else None
+    new = _crossfade_from_tail(x, new, sr, int(round(max(crossfade, 0.0) * sr)), beat)
     out = np.concatenate([x, new], axis=-1) if include_input else new
     return ContinuationResult(audio=out.astype(np.float32, copy=False), sample_rate=sr, plan=plan, choice=choice)
 
 
-def _render_from_bank(plan: Plan, names: Sequence[str], synthesize: SynthFn, sr: int, seed: int) -> list[Clip]:
+def _render_from_bank(
+    plan: Plan, names: Sequence[str], synthesize: SynthFn, sr: int, seed: int, choice: ContinuationChoice
+) -> list[Clip]:
     clips: list[Clip] = []
     variants: dict[tuple[str, float], list[np.ndarray]] = {}
     for i, (ev, name) in enumerate(zip(plan.events, names)):
@@ -607,10 +691,44 @@ def _render_from_bank(plan: Plan, names: Sequence[str], synthesize: SynthFn, sr:
             if len(takes) < 4:
                 takes.append(np.asarray(synthesize(name, ev.render_duration, sr, event_seed(seed, i)), np.float32))
             audio = takes[i % len(takes)] if len(takes) == 4 else takes[-1]
+        elif ev.start == 0.0 and choice.oneshot is None and choice.onset_times and choice.texture is not None:
+            beat = choice.profile.onset_period or 1.0 / max(choice.profile.onset_rate, 0.2)
+            audio = _render_on_beat(synthesize, name, ev.render_duration, sr, event_seed(seed, i),
+                                    choice.onset_times[0], beat)
         else:
             audio = np.asarray(synthesize(name, ev.render_duration, sr, event_seed(seed, i)), np.float32)
         clips.append(Clip(audio=audio, sample_rate=sr, event=ev, source=f"synth:{name}"))
     return clips
+
+
+def _render_on_beat(
+    synthesize: SynthFn, name: str, duration: float, sr: int, seed: int, first_beat: float, beat: float | None
+) -> np.ndarray:
+    """Render a rhythmic texture whose tempo matches ``beat`` (s) with one of its hits on ``first_beat``.
+
+    A synthesiser may pick its tempo at random, so up to four takes are tried and the closest tempo kept; the
+    render is then started late so that its next hit lands on the input's next beat (the phase carries on).
+    """
+    n = int(round(duration * sr))
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for take in range(4):
+        lead = min(2.0 * (beat or 1.0) + 0.5, 10.0)
+        audio = np.asarray(synthesize(name, duration + lead, sr, event_seed(seed, 101 + take)), np.float32)
+        hits = analyse_audio(audio, sr).onset_times
+        period = float(np.median(np.diff(hits))) if hits.size >= 2 else None
+        miss = abs(math.log(period / beat)) if (beat and period) else 0.0
+        if best is None or miss < best[0]:
+            best = (miss, audio, hits)
+        if miss < 0.1:
+            break
+    assert best is not None
+    _, audio, hits = best
+    later = hits[hits >= first_beat]
+    lead_s = audio.shape[-1] / sr - duration
+    if later.size == 0 or later[0] - first_beat > lead_s:
+        return audio[:, :n]
+    shift = int(round((later[0] - first_beat) * sr))
+    return audio[:, shift : shift + n]
 
 
 def _match_level(
@@ -646,21 +764,55 @@ def apply_tilt(audio: np.ndarray, sample_rate: int, db_per_octave: float, pivot_
     return np.fft.irfft(spec, n, axis=-1).astype(np.float32)
 
 
-def _crossfade_from_tail(x: np.ndarray, new: np.ndarray, length: int) -> np.ndarray:
-    """Equal-power crossfade from the input's mirrored tail into ``new`` over its first ``length`` samples.
+def _crossfade_from_tail(
+    x: np.ndarray, new: np.ndarray, sr: int, length: int, beat: float | None = None
+) -> np.ndarray:
+    """Equal-power crossfade over the first ``length`` samples of ``new`` from the input "played on".
 
-    The mirror image ``x[-1], x[-2], ...`` starts on the input's last sample, so there is no step at the seam, and
-    it has the tail's spectrum and level, so the fade is a blend of two like sounds rather than a dip.
+    The input played on is a copy of its own recent past (one beat back for rhythmic input, so the rhythm keeps
+    its phase; otherwise the lag whose lead-in best matches the input's last 10 ms). Its first 5 ms blend in from
+    the input's mirror image ``x[-1], x[-2], ...``, which starts on the input's last sample, so there is no step at
+    the seam; after that the fade is a blend of two like sounds, so the level does not dip.
     """
-    length = min(length, x.shape[-1], new.shape[-1])
+    n_in = x.shape[-1]
+    length = min(length, n_in, new.shape[-1])
     if length <= 0:
         return new
-    out = new.copy()
+    lag = _splice_lag(x, sr, length, beat)
+    played_on = x[:, n_in - lag : n_in - lag + length]
     mirror = x[:, ::-1][:, :length]
+    m = min(length, max(1, int(round(0.005 * sr))))
+    u = (np.arange(m, dtype=np.float64) + 0.5) / m
+    ext = played_on.astype(np.float64).copy()
+    ext[:, :m] = mirror[:, :m] * np.cos(u * np.pi / 2) + played_on[:, :m] * np.sin(u * np.pi / 2)
     t = (np.arange(length, dtype=np.float64) + 0.5) / length
-    fade_out, fade_in = np.cos(t * np.pi / 2), np.sin(t * np.pi / 2)
-    out[:, :length] = (mirror * fade_out + new[:, :length] * fade_in).astype(np.float32)
+    out = new.copy()
+    out[:, :length] = (ext * np.cos(t * np.pi / 2) + new[:, :length] * np.sin(t * np.pi / 2)).astype(np.float32)
     return out
+
+
+def _splice_lag(x: np.ndarray, sr: int, length: int, beat: float | None) -> int:
+    """How far back (samples) to copy the input from, at least ``length`` so the copy lies inside the input."""
+    n_in = x.shape[-1]
+    if beat and beat > 0:
+        period = int(round(beat * sr))
+        if period > 0:
+            lag = period * int(math.ceil(length / period))
+            if lag <= n_in:
+                return lag
+    lo, hi = length, min(n_in, length + int(0.1 * sr))
+    w = min(int(0.01 * sr), n_in - hi) if hi < n_in else 0
+    if hi <= lo or w < 16:
+        return min(max(length, 1), n_in)
+    mono = x.mean(axis=0).astype(np.float64)
+    ref = mono[n_in - w :]
+    # Candidate lag L: compare x[n-L-w : n-L] with the last w samples (normalised correlation).
+    region = mono[n_in - hi - w : n_in - lo]
+    seg = np.lib.stride_tricks.sliding_window_view(region, w)  # rows: start offsets n-hi-w ... n-lo-w
+    num = seg @ ref
+    den = np.sqrt((seg**2).sum(axis=1) * (ref @ ref)) + EPS
+    best = int(np.argmax(num / den))
+    return hi - best
 
 
 def _check_audio(audio: Any) -> np.ndarray:
