@@ -145,6 +145,7 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
         for t in threads:
             while t.is_alive() and not runner._cancelled:
                 t.join(0.2)
+        runner.close()
         for job_id in ids:
             job = queue.get(job_id)
             state = job.state if job.state in (DONE, FAILED) else QUEUED if job.state in (QUEUED, RUNNING) else "?"

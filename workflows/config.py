@@ -16,7 +16,7 @@ A config file (``--config FILE``) looks like::
     backoff_seconds = 10      # doubled after each attempt ...
     max_backoff_seconds = 600 # ... up to this
 
-    [dub]                     # keyword arguments of dubkit.dub for every file
+    [dub]                     # keyword arguments of dubkit.dub for every file ("off" = None)
     mix = "auto"
     loudness = -23.0
     stems = false

@@ -34,8 +34,12 @@ class FolderLock:
         return f"pid {pid}" if pid else "another process"
 
     def acquire(self, *, wait: bool = False, poll_s: float = 0.5, on_wait=None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise DubkitError(f"cannot create the lock file {self.path}: {e.strerror}; dubkit needs write access "
+                              f"to {self.path.parent.parent}") from e
         told = False
         while True:
             try:

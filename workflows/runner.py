@@ -153,7 +153,6 @@ class Reporter:
 
         self.console = console or Console(stderr=True, highlight=False)
         self.quiet = quiet
-        self._last_progress: dict[int, float] = {}
 
     def say(self, msg: str) -> None:
         if not self.quiet:
@@ -163,13 +162,8 @@ class Reporter:
         self.say(f"[job {job.id}] dubbing {job.input.name} (attempt {job.attempts})")
 
     def progress(self, job: Job, *args: Any, **kwargs: Any) -> None:
-        """Called from ``dub(progress=...)``; prints at most every 2 s per job."""
-        now = time.monotonic()
-        if now - self._last_progress.get(job.id, 0.0) < 2.0:
-            return
-        self._last_progress[job.id] = now
-        parts = [str(a) if not isinstance(a, float) else f"{a:.0%}" if 0 <= a <= 1 else f"{a:.1f}" for a in args]
-        parts += [f"{k}={v}" for k, v in kwargs.items()]
+        """Called from ``dub(progress=...)`` with a stage message."""
+        parts = [str(a) for a in args] + [f"{k}={v}" for k, v in kwargs.items()]
         self.say(f"[job {job.id}]   {' '.join(parts)}")
 
     def done(self, job: Job, seconds: float, backends: dict[str, str]) -> None:
@@ -229,8 +223,8 @@ class Runner:
             if now.state == FAILED:  # it killed its worker max_attempts times: treat like a bad input
                 self.queue.set_disposal(now.id, self._failed_target(now))
                 self._finish_failure(self.queue.get(job.id), now.error or "the worker died")
-        for root in roots:
-            for stale in Path(root).glob(f"{STAGING_PREFIX}{self.queue_id}-*"):
+        for root in roots:  # e.g. a crash after a job finished but before its empty staging folder was removed
+            for stale in Path(root).rglob(f"{STAGING_PREFIX}{self.queue_id}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
         for job in self.queue.pending_disposals():
             self._dispose(job)
@@ -296,6 +290,10 @@ class Runner:
         self.wake()
         return out
 
+    def close(self) -> None:
+        """Stop the heartbeat thread (after the workers are done)."""
+        self._heartbeat_stop.set()
+
     @property
     def busy(self) -> bool:
         with self._active_lock:
@@ -314,7 +312,7 @@ class Runner:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
             staged = staging / job.output.name
-            kwargs = dict(job.options)
+            kwargs = {k: None if v == "off" else v for k, v in job.options.items()}  # TOML/CSV have no null
             if self._accepts_progress and "progress" not in kwargs:
                 kwargs["progress"] = lambda *a, **k: self.reporter.progress(job, *a, **k)
             result = self.job_fn(job.input, staged, **kwargs)
@@ -326,7 +324,7 @@ class Runner:
                 time.sleep(delay)
             backends = {str(k): str(v) for k, v in (getattr(result, "backends", None) or {}).items()}
             seconds = time.monotonic() - t0
-            self._publish(job, worker, staged, result, seconds=seconds, duration=duration, backends=backends)
+            self._publish(job, worker, staged, seconds=seconds, duration=duration, backends=backends)
         except _Cancelled:
             return QUEUED
         except Exception as exc:  # every failure is recorded; the loop keeps going
@@ -351,7 +349,7 @@ class Runner:
         if (now.size, now.mtime_ns, now.digest) != (job.size, job.mtime_ns, job.digest):
             raise InputChanged(f"{job.input} changed after it was queued; its new version is a new job")
 
-    def _publish(self, job: Job, worker: str, staged: Path, result: Any, *, seconds: float, duration: float,
+    def _publish(self, job: Job, worker: str, staged: Path, *, seconds: float, duration: float,
                  backends: dict[str, str]) -> None:
         dispose_to = None
         if self.move_done is not None:
@@ -361,10 +359,13 @@ class Runner:
                 raise _Cancelled
             dest_dir = job.output.parent
             dest_dir.mkdir(parents=True, exist_ok=True)
-            extra = getattr(result, "deliverables", None)
-            if extra and Path(extra).exists() and staged.parent in Path(extra).resolve().parents:
-                target = dest_dir / Path(extra).name  # deliverables first: the video appearing means all is there
-                if target.is_dir():
+            # Everything else the job wrote (deliverables folder, stems) goes first, the video last: once the video
+            # is visible, all that belongs to it is there too. Hidden names are the job's own temp files.
+            for extra in sorted(staged.parent.iterdir()):
+                if extra == staged or extra.name.startswith("."):
+                    continue
+                target = dest_dir / extra.name
+                if target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target)
                 os.replace(extra, target)
             os.replace(staged, job.output)

@@ -114,7 +114,9 @@ class Watcher:
             self.done.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(f"cannot create output folder {self.done}: {e.strerror}") from e
-        lock = FolderLock(self.state_dir / "watch.lock", what=f"watch folder {self.inbox}")
+        # The lock lives in INBOX itself (not in --state): two watchers with different state folders must still
+        # see each other.
+        lock = FolderLock(self.inbox / STATE_DIR / "watch.lock", what=f"watch folder {self.inbox}")
         lock.acquire(wait=self.if_locked == "wait",
                      on_wait=lambda who: self.reporter.say(f"{self.inbox} is being watched by {who}; waiting for it "
                                                            "to stop"))
@@ -170,6 +172,7 @@ class Watcher:
                 while w.is_alive() and not self.runner._cancelled:
                     w.join(0.2)
         observer.join(timeout=5)
+        self.runner.close()
         self._cleanup_staging()
         counts = self.queue.counts()
         self.reporter.say("stopped: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
