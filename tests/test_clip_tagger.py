@@ -41,7 +41,14 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tagger(tiny):
-    return ClipTagger(str(tiny[0]), tiny[1], min_score=0.0)
+    return ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, text_cache_dir=False)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Taggers built with the default text cache write under this test's folder, never the user's home."""
+    monkeypatch.setenv("DUBKIT_CACHE_DIR", str(tmp_path / "dubkit-cache"))
+    return tmp_path / "dubkit-cache"
 
 
 def frames(images: list[np.ndarray]) -> ShotFrames:
@@ -77,11 +84,14 @@ def test_scores_match_a_plain_open_clip_zero_shot_computation(tagger, tiny):
     ref = open_clip.CLIP(**TINY).eval()
     tok = open_clip.get_tokenizer("tiny-clip")
     with torch.no_grad():
-        rows = []
-        for lab in DEFAULT_VOCABULARY.labels:
-            prompts = [t.format(lab.prompt) for t in DEFAULT_VOCABULARY.templates[lab.group]]
-            e = ref.encode_text(tok(prompts), normalize=True).mean(0)
+        prompts = [[t.format(lab.prompt) for t in DEFAULT_VOCABULARY.templates[lab.group]]
+                   for lab in DEFAULT_VOCABULARY.labels]
+        flat = ref.encode_text(tok([p for ps in prompts for p in ps]), normalize=True)
+        rows, i = [], 0
+        for ps in prompts:
+            e = flat[i:i + len(ps)].mean(0)
             rows.append(e / e.norm())
+            i += len(ps)
         text = torch.stack(rows)
         _, _, pre = open_clip.create_model_and_transforms("tiny-clip")
         from PIL import Image
@@ -95,7 +105,7 @@ def test_scores_match_a_plain_open_clip_zero_shot_computation(tagger, tiny):
 
 def test_deterministic_and_image_dependent(tagger, tiny):
     a = tagger.describe(frames(noise(3)), SHOT)
-    b = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0).describe(frames(noise(3)), SHOT)
+    b = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, text_cache_dir=False).describe(frames(noise(3)), SHOT)
     assert a.tags == b.tags and a.description == b.description
     black = tagger.scores([np.zeros((72, 128, 3), np.uint8)])
     assert not np.allclose(black, tagger.scores(noise(3)), atol=1e-4)
@@ -128,28 +138,55 @@ def test_min_score_filters_and_nothing_confident_gives_no_tags(tiny):
 
 
 def test_text_features_once_and_one_batched_image_forward(tiny, monkeypatch):
-    t = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, text_batch=64)
-    text_calls, image_batches = [], []
-    enc_t, enc_i = t.model.encode_text, t.model.encode_image
-    monkeypatch.setattr(t.model, "encode_text", lambda x, **k: text_calls.append(len(x)) or enc_t(x, **k))
-    monkeypatch.setattr(t.model, "encode_image", lambda x, **k: image_batches.append(len(x)) or enc_i(x, **k))
-    for seed in range(4):
-        t.describe(frames(noise(seed, n=5)), SHOT)
+    def spied(**kw):
+        t = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, text_batch=64, **kw)
+        text_calls, image_batches = [], []
+        enc_t, enc_i = t.model.encode_text, t.model.encode_image
+        monkeypatch.setattr(t.model, "encode_text", lambda x, **k: text_calls.append(len(x)) or enc_t(x, **k))
+        monkeypatch.setattr(t.model, "encode_image", lambda x, **k: image_batches.append(len(x)) or enc_i(x, **k))
+        scenes = [t.describe(frames(noise(seed, n=5)), SHOT) for seed in range(4)]
+        return t, scenes, text_calls, image_batches
+
+    t, scenes, text_calls, image_batches = spied(text_cache_dir=False)
     prompts = sum(len(DEFAULT_VOCABULARY.templates[lab.group]) for lab in DEFAULT_VOCABULARY.labels)
     assert sum(text_calls) == prompts  # every prompt encoded exactly once, across four shots
     assert len(text_calls) == sum(-(-len(DEFAULT_VOCABULARY.group(g)) // 64) for g in GROUPS)  # batched
     assert image_batches == [5, 5, 5, 5]  # all keyframes of a shot in one forward
 
 
+def test_text_features_persist_on_disk_between_taggers(tiny, tmp_path, monkeypatch, private_cache):
+    few = DEFAULT_VOCABULARY.subset(["kitchen", "forest", "glass", "dog", "rain", "shattering glass", "barking"])
+
+    def run(vocabulary=few):
+        t = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, vocabulary=vocabulary)
+        calls = []
+        enc = t.model.encode_text
+        monkeypatch.setattr(t.model, "encode_text", lambda x, **k: calls.append(len(x)) or enc(x, **k))
+        return t.describe(frames(noise(9)), SHOT), calls, t
+
+    first, calls1, t1 = run()
+    assert calls1 and list(private_cache.glob("clip_text/*.safetensors"))  # the default location
+    second, calls2, t2 = run()
+    assert calls2 == [] and second.tags == first.tags  # read back, not recomputed
+    torch.testing.assert_close(t1.text_features, t2.text_features)
+    _, calls3, _ = run(DEFAULT_VOCABULARY.subset(["car", "street", "driving past"]))
+    assert sum(calls3) == 9  # another vocabulary is another cache entry
+    for f in private_cache.glob("clip_text/*.safetensors"):
+        f.write_bytes(b"torn")
+    again, calls4, _ = run()
+    assert calls4 and again.tags == first.tags  # a broken cache file is recomputed
+
+
 def test_training_checkpoint_and_model_folder_load(tiny, tmp_path):
     cfg, weights = tiny
-    ref = ClipTagger(str(cfg), weights, min_score=0.0).scores(noise(6))
-    np.testing.assert_allclose(ClipTagger(str(cfg), weights.with_suffix(".pt"), min_score=0.0).scores(noise(6)), ref)
+    few = DEFAULT_VOCABULARY.subset(["street", "beach", "car", "door", "running", "slamming"])
+    ref = ClipTagger(str(cfg), weights, vocabulary=few).scores(noise(6))
+    np.testing.assert_allclose(ClipTagger(str(cfg), weights.with_suffix(".pt"), vocabulary=few).scores(noise(6)), ref)
     folder = tmp_path / "tiny-folder"  # open_clip's hub layout: config + weights in one folder
     folder.mkdir()
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY}))
     (folder / "open_clip_model.safetensors").write_bytes(weights.read_bytes())
-    np.testing.assert_allclose(ClipTagger(folder, min_score=0.0).scores(noise(6)), ref, rtol=1e-5)
+    np.testing.assert_allclose(ClipTagger(folder, vocabulary=few).scores(noise(6)), ref, rtol=1e-5)
 
 
 def test_small_custom_vocabulary(tiny):

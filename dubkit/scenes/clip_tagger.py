@@ -9,10 +9,12 @@ in the local cache (``dubkit models pull`` puts them there); anything else fails
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -31,6 +33,13 @@ _FOLDER_WEIGHTS = (  # open_clip's hub layout first, then any file with a weight
     "model.safetensors", "pytorch_model.bin",
 )
 PULL_HINT = "run `dubkit models pull clip-vit-b-32` (the only command that downloads) or pass a local weights file"
+
+
+def default_cache_dir() -> Path:
+    """Where dubkit keeps derived data (never weights): $DUBKIT_CACHE_DIR, else $XDG_CACHE_HOME/dubkit."""
+    if os.environ.get("DUBKIT_CACHE_DIR"):
+        return Path(os.environ["DUBKIT_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dubkit"
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -219,7 +228,10 @@ class ClipTagger:
 
     ``model_name``: a built-in open_clip name (ViT-B-32), an open_clip model config JSON, or a model folder with
     open_clip_config.json. ``pretrained``: a weights file or folder, or a pretrained tag already in the local cache
-    (None: the model folder's weights, else the default tag). ``Scene.tags`` holds, per group (place, object,
+    (None: the model folder's weights, else the default tag); ``cache_dir`` is the hub cache to look in.
+    The vocabulary's text embeddings are kept on disk under ``text_cache_dir`` (default
+    ``default_cache_dir()/clip_text``; False: memory only), keyed by model, weights file and vocabulary, so a
+    second run skips the text tower. ``Scene.tags`` holds, per group (place, object,
     action), up to ``top_k`` labels whose probability (softmax over the whole vocabulary, averaged over the
     keyframes) is at least ``min_score``.
     """
@@ -236,6 +248,7 @@ class ClipTagger:
         top_k: int = 3,
         min_score: float = 0.02,
         cache_dir: str | Path | None = None,
+        text_cache_dir: str | Path | Literal[False] | None = None,
         text_batch: int = 64,
     ) -> None:
         import open_clip
@@ -250,7 +263,10 @@ class ClipTagger:
         arch, model_dir = _resolve_architecture(model_name)
         weights, tag_cfg = _resolve_weights(arch, pretrained, model_dir, cache_dir)  # fails before building
         self.model = _load_model(arch, weights, tag_cfg, self.device, precision)
-        self.weights = weights
+        self.arch, self.weights = arch, weights
+        if text_cache_dir is None:
+            text_cache_dir = default_cache_dir() / "clip_text"
+        self.text_cache_dir = Path(text_cache_dir) if text_cache_dir is not False else None
         try:
             self.tokenizer = open_clip.get_tokenizer(arch)
         except Exception as e:
@@ -261,23 +277,69 @@ class ClipTagger:
 
     @property
     def text_features(self) -> torch.Tensor:
-        """(labels, dim) unit vectors, one per vocabulary label (templates averaged); computed once, then cached."""
+        """(labels, dim) unit vectors, one per vocabulary label (templates averaged); computed once, then cached
+        in memory and on disk."""
         if self._text_features is None:
-            from open_clip import build_zero_shot_classifier
-
-            rows: dict[str, torch.Tensor] = {}
-            with torch.inference_mode():
-                for group in GROUPS:
-                    labels = self.vocabulary.group(group)
-                    if not labels:
-                        continue
-                    w = build_zero_shot_classifier(
-                        self.model, self.tokenizer, [lab.prompt for lab in labels],
-                        self.vocabulary.templates[group], num_classes_per_batch=self.text_batch, device=self.device,
-                    )  # (dim, labels)
-                    rows.update(zip((lab.name for lab in labels), w.T.float()))
-            self._text_features = torch.stack([rows[n] for n in self.vocabulary.names])
+            cached = self._load_text_cache()
+            self._text_features = cached if cached is not None else self._encode_vocabulary()
+            if cached is None:
+                self._save_text_cache(self._text_features)
         return self._text_features
+
+    def _encode_vocabulary(self) -> torch.Tensor:
+        from open_clip import build_zero_shot_classifier
+
+        rows: dict[str, torch.Tensor] = {}
+        with torch.inference_mode():
+            for group in GROUPS:
+                labels = self.vocabulary.group(group)
+                if not labels:
+                    continue
+                w = build_zero_shot_classifier(
+                    self.model, self.tokenizer, [lab.prompt for lab in labels],
+                    self.vocabulary.templates[group], num_classes_per_batch=self.text_batch, device=self.device,
+                )  # (dim, labels)
+                rows.update(zip((lab.name for lab in labels), w.T.float()))
+        return torch.stack([rows[n] for n in self.vocabulary.names])
+
+    def _text_cache_path(self) -> Path | None:
+        if self.text_cache_dir is None:
+            return None
+        import open_clip
+
+        st = self.weights.stat()
+        key = json.dumps([
+            open_clip.__version__, self.arch, str(self.weights.resolve()), st.st_size, st.st_mtime_ns, str(self.dtype),
+            [(lab.name, lab.group, lab.prompt) for lab in self.vocabulary.labels],
+            {g: list(t) for g, t in sorted(self.vocabulary.templates.items())},
+        ])
+        return self.text_cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.safetensors"
+
+    def _load_text_cache(self) -> torch.Tensor | None:
+        path = self._text_cache_path()
+        if path is None or not path.is_file():
+            return None
+        from safetensors.torch import load_file
+
+        try:
+            text = load_file(str(path))["text"]
+        except Exception:  # a torn or foreign file: recompute and overwrite
+            return None
+        return text.to(self.device) if text.shape[0] == len(self.vocabulary) else None
+
+    def _save_text_cache(self, text: torch.Tensor) -> None:
+        path = self._text_cache_path()
+        if path is None:
+            return
+        from safetensors.torch import save_file
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            save_file({"text": text.detach().cpu().contiguous()}, str(tmp))
+            os.replace(tmp, path)  # atomic: concurrent runs never read half a file
+        except OSError as e:  # a read-only home only costs the next run the text forward
+            logging.getLogger(__name__).debug("text feature cache not written: %s", e)
 
     def scores(self, keyframes: list[np.ndarray]) -> np.ndarray:
         """Probability of each vocabulary label, averaged over the keyframes (one batched image forward)."""
