@@ -98,6 +98,20 @@ def test_replace_keeps_base_cues_and_tags_and_adds_sidecar_cues(lists):
     assert [c.kind for c in s1.cues] == ["motion", "slam"] and s1.cues[1].time == 3.1
 
 
+class Detector:
+    """A base that detects the slam 20 ms off the editor's time, plus an earlier creak."""
+
+    name = "cues"
+
+    def describe(self, frames, shot):
+        return Scene(shot.start, shot.end, "", [Cue(2.8, "whoosh", 0.4), Cue(3.12, "impact", 0.7, "hit")])
+
+
+def test_a_moment_the_base_also_detected_appears_once_as_the_editor_wrote_it(lists):
+    s1 = SidecarCaptioner(lists["json"], base=Detector()).describe(frames(), SHOTS[1])
+    assert s1.cues == [Cue(2.8, "whoosh", 0.4), Cue(3.1, "slam", 1.0, "")]
+
+
 def test_enrich_puts_the_editor_first_then_the_base(lists):
     cap = SidecarCaptioner(lists["srt"], base=Base(), mode="enrich")
     assert cap.describe(frames(), SHOTS[2]).description == f"{DESCRIPTIONS[2]}; motion in shot 2"

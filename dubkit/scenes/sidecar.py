@@ -216,14 +216,17 @@ class SidecarCaptioner:
     """Captioner from the editor's shot list, over an optional ``base`` captioner (its cues and tags are kept).
 
     ``mode="replace"``: the entry's description replaces the base's; ``"enrich"``: it comes first, then the
-    base's after a semicolon. Cues from the list are added to the shot whose time span holds them."""
+    base's after a semicolon. Cues from the list are added to the shot whose time span holds them; a base cue
+    within ``cue_window`` seconds of one of them is the same moment detected again and is dropped."""
 
     name = "sidecar"
 
-    def __init__(self, path: str | Path, base: Captioner | None = None, mode: str = "replace") -> None:
+    def __init__(
+        self, path: str | Path, base: Captioner | None = None, mode: str = "replace", *, cue_window: float = 0.1
+    ) -> None:
         if mode not in MODES:
             raise InputError(f"unknown sidecar mode {mode!r}; use one of {', '.join(MODES)}")
-        self.path, self.base, self.mode = Path(path), base, mode
+        self.path, self.base, self.mode, self.cue_window = Path(path), base, mode, cue_window
         self.notes = read_shot_list(self.path)
         if base is not None:
             self.name = f"sidecar+{base.name}"
@@ -237,5 +240,7 @@ class SidecarCaptioner:
             else:
                 scene.description = note.description
         extra = [c for n in self.notes for c in n.cues if shot.start <= c.time < shot.end]
-        scene.cues = sorted(dict.fromkeys([*scene.cues, *extra]), key=lambda c: c.time)
+        near = lambda c: any(abs(c.time - e.time) <= self.cue_window for e in extra)  # noqa: E731
+        kept = [c for c in scene.cues if not near(c)]  # the same moment seen twice: the editor's cue wins
+        scene.cues = sorted(dict.fromkeys([*kept, *extra]), key=lambda c: c.time)
         return scene
