@@ -228,20 +228,29 @@ def test_batch_summary_resume_and_manifest(tmp_path, clip):
         read_manifest(src / "bad.csv")
 
 
-def test_batch_cli_exit_code_table_and_dash_names(tmp_path, clip):
+def test_batch_and_jobs_commands(tmp_path, clip, monkeypatch):
+    """The CLI layer in-process (typer's runner): '--' before a leading-dash name, the table, the exit code."""
+    from typer.testing import CliRunner
+
+    from workflows.__main__ import app
+
     src = tmp_path / "src"
     src.mkdir()
     (src / "-lead.mp4").write_bytes(clip.read_bytes())
     (src / "junk.mp4").write_bytes(b"junk" * 100)
-    env = dict(os.environ, COLUMNS="200")
-    cmd = [sys.executable, "-m", "workflows", "batch", "--out", str(tmp_path / "out"), "--job",
-           "workflows.dryrun:remux", "-q", "--"]
-    ok = subprocess.run(cmd + ["-lead.mp4"], cwd=src, capture_output=True, text=True, env=env, timeout=60)
-    assert ok.returncode == 0, ok.stderr
-    assert "-lead.mp4" in ok.stdout and "1/1 ok" in ok.stdout and (tmp_path / "out" / "-lead.mp4").is_file()
-    bad = subprocess.run(cmd + ["junk.mp4"], cwd=src, capture_output=True, text=True, env=env, timeout=60)
-    assert bad.returncode == 1 and "failed" in bad.stdout and "not a readable video" in bad.stdout
-    jobs = subprocess.run([sys.executable, "-m", "workflows", "jobs", str(tmp_path / "out"), "--json"],
-                          capture_output=True, text=True, timeout=60)
-    rows = [json.loads(line) for line in jobs.stdout.splitlines()]
+    monkeypatch.chdir(src)
+    monkeypatch.setenv("COLUMNS", "200")
+    cli = CliRunner()
+    out = str(tmp_path / "out")
+    res = cli.invoke(app, ["batch", "--out", out, "--job", "workflows.dryrun:remux", "-q", "--", "-lead.mp4",
+                           "junk.mp4"])
+    assert res.exit_code == 1, res.output  # one input failed
+    assert "-lead.mp4" in res.output and "1/2 ok, 1 failed" in res.output and "not a readable video" in res.output
+    assert (tmp_path / "out" / "-lead.mp4").is_file()
+    res = cli.invoke(app, ["jobs", out, "--json"])
+    rows = [json.loads(line) for line in res.output.splitlines()]
     assert sorted((Path(r["input"]).name, r["state"]) for r in rows) == [("-lead.mp4", "done"), ("junk.mp4", "failed")]
+    res = cli.invoke(app, ["batch", "--out", out, "--job", "workflows.dryrun:remux", "-q", "--", "-lead.mp4"])
+    assert res.exit_code == 0 and "skipped" in res.output  # finished earlier: not redone
+    res = cli.invoke(app, ["jobs", str(tmp_path)])
+    assert res.exit_code == 2 and "no job queue" in res.output

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.lock import FolderLock
 from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
-from workflows.runner import STAGING_PREFIX, JobFunction, Reporter, Runner, load_job_function
+from workflows.runner import JobFunction, Reporter, Runner, load_job_function
 
 
 @dataclass
@@ -152,9 +151,7 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
             err = (job.error or "").splitlines()[0] if job.error else ("interrupted" if state == QUEUED else None)
             rows[job_id] = BatchRow(job.input, job.output if state == DONE else None, state, job.seconds, err,
                                     job.backends)
-        for stale in out.glob(f"{STAGING_PREFIX}{queue.queue_id}-*"):
-            if not runner.busy:
-                shutil.rmtree(stale, ignore_errors=True)
+        runner.sweep_staging([out])
         return BatchSummary([rows[i] for i in sorted(rows)] + missing)
     finally:
         lock.release()

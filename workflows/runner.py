@@ -211,24 +211,35 @@ class Runner:
 
     # -- start-up recovery --------------------------------------------------------------------------------------
     def staging_dir(self, job: Job) -> Path:
-        return job.output.parent / f"{STAGING_PREFIX}{self.queue_id}-{job.id}"
+        """Per attempt, so a late finisher of a lost lease cannot collide with the job's new owner."""
+        return job.output.parent / f"{STAGING_PREFIX}{self.queue_id}-{job.id}.{job.attempts}"
+
+    def _remove_staging(self, job: Job) -> None:
+        for d in job.output.parent.glob(f"{STAGING_PREFIX}{self.queue_id}-{job.id}.*"):
+            shutil.rmtree(d, ignore_errors=True)
 
     def recover(self, *, roots: list[Path] = ()) -> list[Job]:
         """Called by the lock holder before any worker starts: requeue jobs whose process died, delete their
         staging folders (and any other of this queue's under ``roots``), finish interrupted input moves."""
         recovered = self.queue.recover(max_attempts=self.config.retry.max_attempts, everything=True)
         for job in recovered:
-            shutil.rmtree(self.staging_dir(job), ignore_errors=True)
+            self._remove_staging(job)
             now = self.queue.get(job.id)
             if now.state == FAILED:  # it killed its worker max_attempts times: treat like a bad input
                 self.queue.set_disposal(now.id, self._failed_target(now))
                 self._finish_failure(self.queue.get(job.id), now.error or "the worker died")
-        for root in roots:  # e.g. a crash after a job finished but before its empty staging folder was removed
-            for stale in Path(root).rglob(f"{STAGING_PREFIX}{self.queue_id}-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+        self.sweep_staging(roots)  # e.g. a crash after a job finished but before its staging folder was removed
         for job in self.queue.pending_disposals():
             self._dispose(job)
         return recovered
+
+    def sweep_staging(self, roots: list[Path]) -> None:
+        """Remove this queue's staging folders under ``roots`` (only while no job of ours is running)."""
+        if self.busy:
+            return
+        for root in roots:
+            for stale in Path(root).rglob(f"{STAGING_PREFIX}{self.queue_id}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
 
     # -- workers ------------------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -309,8 +320,12 @@ class Runner:
         self.reporter.started(job)
         try:
             self._check_input(job)
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
+            try:
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+            except OSError as e:  # the output side, not the input, is at fault: retry, do not blame the file
+                e.transient = True
+                raise
             staged = staging / job.output.name
             kwargs = {k: None if v == "off" else v for k, v in job.options.items()}  # TOML/CSV have no null
             if self._accepts_progress and "progress" not in kwargs:
@@ -355,8 +370,8 @@ class Runner:
         if self.move_done is not None:
             dispose_to = unique_path(self.move_done / self._relative(job.input))
         with self._publish_lock:
-            if self._cancelled:
-                raise _Cancelled
+            if self._cancelled or not self.queue.heartbeat(job.id, worker, self.config.lease_seconds):
+                raise _Cancelled  # shutting down, or our lease ran out and the job went to someone else
             dest_dir = job.output.parent
             dest_dir.mkdir(parents=True, exist_ok=True)
             # Everything else the job wrote (deliverables folder, stems) goes first, the video last: once the video

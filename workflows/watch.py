@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue as pyqueue
-import shutil
 import signal
 import threading
 import time
@@ -25,7 +24,7 @@ from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.lock import FolderLock
 from workflows.queue import FAILED, JobQueue
-from workflows.runner import STAGING_PREFIX, JobFunction, Reporter, Runner, load_job_function
+from workflows.runner import JobFunction, Reporter, Runner, load_job_function
 from workflows.stability import StabilityTracker
 
 EXIT_OK, EXIT_LOCKED = 0, 3
@@ -144,7 +143,7 @@ class Watcher:
         for w in workers:
             w.start()
         self.reporter.say(f"watching {self.inbox} -> {self.done} ({cfg.workers} worker(s); stop with Ctrl-C)")
-        last_scan = -float("inf")
+        last_scan = last_recover = -float("inf")
         try:
             while not self._stop.is_set():
                 if time.monotonic() - last_scan >= cfg.rescan_seconds:
@@ -157,7 +156,9 @@ class Watcher:
                 self._drain(events, tracker)
                 for path, st in tracker.ready():
                     self._take(path, st)
-                self.queue.recover(max_attempts=cfg.retry.max_attempts)  # leases of hung workers
+                if time.monotonic() - last_recover >= 5:  # leases of hung workers
+                    self.queue.recover(max_attempts=cfg.retry.max_attempts)
+                    last_recover = time.monotonic()
                 if self.exit_when_idle and self._idle(tracker, events):
                     break
                 self._stop.wait(self.poll_seconds)
@@ -173,7 +174,7 @@ class Watcher:
                     w.join(0.2)
         observer.join(timeout=5)
         self.runner.close()
-        self._cleanup_staging()
+        self.runner.sweep_staging([self.done])
         counts = self.queue.counts()
         self.reporter.say("stopped: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return EXIT_OK
@@ -229,11 +230,6 @@ class Watcher:
     def _idle(self, tracker: StabilityTracker, events: "pyqueue.Queue[Path]") -> bool:
         c = self.queue.counts()
         return not len(tracker) and events.empty() and not c["queued"] and not c["running"] and not self.runner.busy
-
-    def _cleanup_staging(self) -> None:
-        for stale in self.done.glob(f"{STAGING_PREFIX}{self.queue.queue_id}-*"):
-            if not self.runner.busy:
-                shutil.rmtree(stale, ignore_errors=True)
 
 
 def install_signal_handlers(handler: Callable[[int, object], None]) -> None:
