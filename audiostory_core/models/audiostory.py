@@ -118,15 +118,16 @@ class AudioStoryModel(nn.Module):
     # ------------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def tiny(cls, seed: int = 0, with_dit: bool = True) -> "AudioStoryModel":
+    def tiny(cls, seed: int = 0, with_dit: bool = True, config: AudioStoryConfig | None = None) -> "AudioStoryModel":
         """A random tiny model (offline tokenizer, 2-layer Qwen2, tiny DiT) for tests and smoke runs.
 
-        LoRA B matrices and the trained norm copies are randomised too (peft starts them at identity), so
-        saving/loading bugs that drop the adapter change the output and get caught.
+        ``config`` replaces ``AudioStoryConfig.tiny(with_dit)``. LoRA B matrices and the trained norm copies are
+        randomised too (peft starts them at identity), so saving/loading bugs that drop the adapter change the
+        output and get caught.
         """
         torch.manual_seed(seed)
         tokenizer = T.build_tiny_tokenizer()
-        cfg = AudioStoryConfig.tiny(with_dit=with_dit)
+        cfg = config or AudioStoryConfig.tiny(with_dit=with_dit)
         cfg.llm["vocab_size"] = len(tokenizer)
         model = cls(cfg, tokenizer)
         with torch.no_grad():

@@ -264,7 +264,8 @@ def _positive(text: str) -> bool:
 class AudioStoryPlanner:
     """``Planner`` backed by an ``AudioStoryModel``: plans text, video (timed scenes) and continuation requests.
 
-    Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a float32 CPU tensor
+    Decoding limits default to the model config's (``max_new_tokens``, ``max_events``, ``max_reasoning_tokens``,
+    ``max_caption_tokens``). Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a float32 CPU tensor
     (n_semantic, cond_width) for ``events[i]``; events split to respect ``max_event`` share their condition.
     """
 
@@ -277,6 +278,9 @@ class AudioStoryPlanner:
         max_new_tokens: int | None = None,
         device: str | torch.device | None = None,
         lead_in: int | None = None,
+        max_events: int | None = None,
+        max_reasoning_tokens: int | None = None,
+        max_caption_tokens: int | None = None,
     ) -> None:
         self.model = model
         cfg = model.config
@@ -290,9 +294,9 @@ class AudioStoryPlanner:
             model.token_ids,
             model.vocab_size,
             max_new_tokens=self.max_new_tokens,
-            max_events=cfg.max_events,
-            max_reasoning_tokens=cfg.max_reasoning_tokens,
-            max_caption_tokens=cfg.max_caption_tokens,
+            max_events=max_events or cfg.max_events,
+            max_reasoning_tokens=max_reasoning_tokens or cfg.max_reasoning_tokens,
+            max_caption_tokens=max_caption_tokens or cfg.max_caption_tokens,
         )
         self.last_output: str = ""  # the raw generated text of the last call (for debugging and reports)
 
