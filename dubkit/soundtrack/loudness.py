@@ -8,12 +8,13 @@ the loudness a little, so the static gain is raised and the limiter rerun until 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import fftconvolve, resample_poly
+from scipy.signal import oaconvolve, resample_poly
 
 from dubkit.errors import InputError
 
@@ -66,7 +67,9 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
 
 def true_peak_dbtp(audio: np.ndarray) -> float:
     """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale)."""
-    peak = float(np.max(_true_peak_envelope(_as_audio(audio)), initial=0.0))
+    a = _as_audio(audio)
+    sample_peak = float(np.max(np.abs(a), initial=0.0))
+    peak = float(np.max(_true_peak_envelope(a, floor=sample_peak), initial=0.0))
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
 
 
@@ -127,7 +130,7 @@ def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float) -> tuple[np.n
     out = audio
     deepest = 0.0
     for _ in range(4):  # a second pass catches the rare residual overshoot of a steep gain change
-        env = _true_peak_envelope(out)
+        env = _true_peak_envelope(out, floor=aim)
         if env.size == 0 or env.max() <= ceiling:
             break
         need = np.minimum(1.0, aim / np.maximum(env, 1e-12))
@@ -149,7 +152,7 @@ def _smooth_gain(need: np.ndarray, sample_rate: int) -> np.ndarray:
     kernel = np.hanning(2 * half + 3)[1:-1]
     kernel /= kernel.sum()
     padded = np.pad(floor, half, mode="edge")
-    smooth = fftconvolve(padded, kernel, mode="valid")
+    smooth = oaconvolve(padded, kernel, mode="valid")
     return np.minimum(smooth, need).astype(np.float32)  # equal up to rounding; never above the requirement
 
 
@@ -161,15 +164,51 @@ def _shifted_min(x: np.ndarray, ahead: int, behind: int) -> np.ndarray:
     return centred[size // 2 : size // 2 + x.size]
 
 
-def _true_peak_envelope(audio: np.ndarray) -> np.ndarray:
-    """Per-sample peak over all channels of the 4x oversampled signal around each sample (samples,)."""
-    if audio.shape[-1] == 0:
-        return np.zeros(0, dtype=np.float64)
-    up = np.abs(resample_poly(audio.astype(np.float64), OVERSAMPLE, 1, axis=-1)).max(axis=0)
+def _true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Per-sample peak over all channels of the 4x oversampled signal around each sample (samples,).
+
+    Oversampling is the expensive part, so it is done only in blocks that could reach ``floor``: the
+    interpolation filter cannot raise a block's peak by more than ``_overshoot_bound()`` times its sample peak.
+    Elsewhere the sample peak is returned — exact enough, since it is then certainly below ``floor``.
+    """
     n = audio.shape[-1]
-    up = up[: n * OVERSAMPLE].reshape(n, OVERSAMPLE).max(axis=1)  # the sample and the 3 points after it
-    prev = np.concatenate([[0.0], up[:-1]])  # and the points before it (from the previous sample's group)
-    return np.maximum(np.maximum(up, prev), np.abs(audio).max(axis=0))
+    env = np.maximum.reduce(np.abs(audio), axis=0).astype(np.float64)
+    if n == 0:
+        return env
+    nblocks = -(-n // _BLOCK)
+    block_peak = np.pad(env, (0, nblocks * _BLOCK - n)).reshape(nblocks, _BLOCK).max(axis=1)
+    near = np.maximum(block_peak, np.maximum(np.r_[0.0, block_peak[:-1]], np.r_[block_peak[1:], 0.0]))
+    todo = near * _overshoot_bound() > floor
+    b = 0
+    while b < nblocks:  # oversample each run of consecutive candidate blocks in one go
+        if not todo[b]:
+            b += 1
+            continue
+        e = b
+        while e < nblocks and todo[e]:
+            e += 1
+        lo, hi = b * _BLOCK, min(e * _BLOCK, n)
+        clo, chi = max(lo - _CONTEXT, 0), min(hi + _CONTEXT, n)
+        up = np.abs(resample_poly(audio[:, clo:chi].astype(np.float32), OVERSAMPLE, 1, axis=-1))
+        up = np.maximum.reduce([up[c, k::OVERSAMPLE] for c in range(up.shape[0]) for k in range(OVERSAMPLE)])
+        # ^ per input sample: the sample and the 3 interpolated points after it, over all channels
+        up = np.maximum(up, np.r_[0.0, up[:-1]])  # and the points just before it
+        env[lo:hi] = np.maximum(env[lo:hi], up[lo - clo : hi - clo])
+        b = e
+    return env
+
+
+_BLOCK = 4096  # samples per true-peak block
+_CONTEXT = 64  # input samples either side of a block that its oversampled values depend on (filter span ~20)
+
+
+@functools.lru_cache(maxsize=1)
+def _overshoot_bound() -> float:
+    """Largest factor by which 4x interpolation can exceed the sample peak (max L1 norm of a filter phase)."""
+    impulse = np.zeros(4 * _CONTEXT + 1)
+    impulse[2 * _CONTEXT] = 1.0
+    h = resample_poly(impulse, OVERSAMPLE, 1)
+    return float(max(np.abs(h[k::OVERSAMPLE]).sum() for k in range(OVERSAMPLE))) * 1.001
 
 
 def _as_audio(audio: np.ndarray) -> np.ndarray:
