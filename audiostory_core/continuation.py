@@ -121,7 +121,7 @@ def analyse_audio(audio: np.ndarray, sample_rate: int) -> AudioProfile:
     """
     x = _mono(audio)
     sr = _check_rate(sample_rate)
-    n_fft = int(2 ** round(math.log2(0.043 * sr)))
+    n_fft = int(round(0.043 * sr)) // 4 * 4  # ~43 ms at any rate, so envelopes compare across rates
     hop = n_fft // 4
     frames = _frames(x, n_fft, hop)
     power = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=-1)) ** 2
@@ -300,9 +300,7 @@ def _band_matrix(freqs: np.ndarray, centers: np.ndarray) -> np.ndarray:
 def _frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     if x.size < n_fft:
         x = np.pad(x, (0, n_fft - x.size))
-    count = 1 + (x.size - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
-    return x[idx]
+    return np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
 
 
 def _db(power: Any) -> Any:
@@ -366,6 +364,9 @@ def _default_bank() -> tuple[Mapping[str, Any], SynthFn]:
 
 
 _PREVIEW_CACHE: dict[tuple, AudioProfile] = {}
+# Previews are rendered at most at this rate (bands up to 12.5 kHz are compared): half the cost of 48 kHz for the
+# cold start, and shapes are compared over the bands both sides have.
+PREVIEW_RATE = 32000
 _WORD = re.compile(r"[a-z]+")
 _STOP = {"a", "an", "the", "of", "and", "with", "in", "on", "at", "to", "sound", "sounds", "some", "more", "it",
          "continue", "continues", "continuing", "keep", "going", "like", "for", "audio", "this", "that", "then"}
@@ -453,7 +454,7 @@ class ContinuationPlanner:
                 end = min(t + length, times[k + 1] if k + 1 < len(times) else duration, duration)
                 if end - t < 0.01:
                     continue
-                events.append(SubEvent(one.description, t, span(t, end), layer="fx", kind="onset", gain_db=gain))
+                events.append(SubEvent(one.description, t, span(t, end), layer="fx", kind="hit", gain_db=gain))
                 names.append(one.name)
         order = sorted(range(len(events)), key=lambda i: (events[i].start, events[i].layer))
         events = [events[i] for i in order]
@@ -544,7 +545,7 @@ class ContinuationPlanner:
         for name, sound in self.bank.items():
             if getattr(sound, "kind", "texture") != kind:
                 continue
-            prof = self.preview(name, target.sample_rate)
+            prof = self.preview(name, min(target.sample_rate, PREVIEW_RATE))
             dist = texture_distance(target, prof) if kind == "texture" else shape_distance(target, prof)
             desc = str(getattr(sound, "description", name))
             bias = self.instruction_bias_db * query.get(name, 0.0)
@@ -740,7 +741,7 @@ def _match_level(
     tail_len = int(round(max(tail_seconds, 2 * (choice.profile.onset_period or 0.0)) * sr))
     tail = x[:, -max(1, tail_len) :]
     if match_tilt and new.shape[-1] >= int(0.1 * sr):
-        got = analyse_audio(new, sr)
+        got = analyse_audio(new[:, : int(8 * sr)], sr)  # a few seconds tell the tilt; the rest costs time
         want = analyse_audio(tail, sr)
         new = apply_tilt(new, sr, _clamp(want.tilt - got.tilt, -3.0, 3.0))
     target = float(np.sqrt(np.mean(tail.astype(np.float64) ** 2)))

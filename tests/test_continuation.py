@@ -171,3 +171,25 @@ def test_bad_input_says_what_to_do(planner):
         continue_audio(hissy_noise(1), 100, 1.0, planner=planner)
     silent = continue_audio(np.zeros((2, SR), np.float32), SR, 1.0, planner=planner)
     assert silent.audio.shape == (2, SR) and not np.any(silent.audio)
+
+
+def test_any_renderer_can_voice_the_plan(planner):
+    """With a renderer (e.g. the DiT, at its own rate) the result still has the input's rate, length and level."""
+    from audiostory_core.render.base import Clip
+
+    class NoiseRenderer:
+        name, sample_rate = "noise16k", 16000
+
+        def render(self, plan, conditioning=None, *, seed=0):
+            rng = np.random.default_rng(seed)
+            return [Clip(0.5 * rng.standard_normal((1, round(e.render_duration * 16000))).astype(np.float32), 16000, e)
+                    for e in plan.events]
+
+    x = hissy_noise(2.0, seed=11)
+    res = continue_audio(x, SR, 2.5, renderer=NoiseRenderer(), planner=planner, include_input=True)
+    assert res.audio.shape == (2, x.shape[1] + int(2.5 * SR + 0.5))
+    assert np.array_equal(res.audio[:, : x.shape[1]], x)
+    assert rms_db(res.audio[:, -SR:]) == pytest.approx(rms_db(x[:, -SR:]), abs=1.5)
+    step_in = np.abs(np.diff(x, axis=-1)).max()
+    seam = x.shape[1]
+    assert np.abs(np.diff(res.audio[:, seam - 200 : seam + 200], axis=-1)).max() <= step_in

@@ -26,7 +26,9 @@ _SEPARATORS = re.compile(
 _AFTER = re.compile(r"^(?P<a>.+?)\s+after\s+(?P<b>.+)$", re.IGNORECASE)
 _LEADING_FILLER = re.compile(
     r"^(?:and|then|first|firstly|at first|at last|next|finally|lastly|also|with|there is|there are|"
-    r"we hear|you hear|hear|the sound of|sound of|sounds of)\b\s*",
+    r"we hear|you hear|hear|the sound of|sound of|sounds of|the sounds of|(?:please\s+)?(?:generate|create|make|"
+    r"produce|render|compose)(?:\s+(?:an?|the|some))?(?:\s+(?:long\s+)?(?:audio|soundtrack|sound|recording))?"
+    r"(?:\s+(?:of|with|where|in which))?|audio of|a recording of)\b\s*",
     re.IGNORECASE,
 )
 _NUMBER_WORDS = {
