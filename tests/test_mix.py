@@ -122,3 +122,35 @@ def test_stems_over_full_scale_are_written_as_float_so_they_do_not_clip(tmp_path
     assert sf.read(paths["fx"], dtype="float32")[0].max() == pytest.approx(1.5)
     with pytest.raises(InputError, match="same shape"):
         write_stems(tmp_path, {"fx": np.zeros((2, 10)), "ambience": np.zeros((2, 11))})
+
+
+def test_master_on_the_talk_sample_ducks_under_detected_speech(tmp_path):
+    """The finishing chain as `dubkit dub` runs it: speech found in the original, bed ducked, loudness met."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from dubkit.soundtrack.loudness import integrated_loudness, true_peak_dbtp
+    from dubkit.soundtrack.master import master_soundtrack
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(samples / "talk.mp4"), "-ac", "2", "-ar", str(SR), "-f", "f32le", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    original = np.frombuffer(raw, np.float32).reshape(-1, 2).T.copy()
+    truth = json.loads((samples / "talk.truth.json").read_text())["speech"]
+    t = np.arange(original.shape[1]) / SR
+    bed = np.stack([0.2 * np.sin(2 * np.pi * 110 * t)] * 2).astype(np.float32)
+    done = master_soundtrack(bed, original, SR, mode="auto", loudness="broadcast")
+    assert done.mix.mode == "duck" and len(done.speech) == len(truth)
+    mid = [int((r["start"] + r["end"]) / 2 * SR) for r in truth]
+    assert all(done.mix.gain[m] == pytest.approx(10 ** (-12 / 20), rel=1e-5) for m in mid)
+    assert done.mix.gain[int(0.2 * SR)] == pytest.approx(1.0)  # before the first line: full level
+    assert abs(integrated_loudness(done.audio, SR) + 23.0) <= 0.5 and true_peak_dbtp(done.audio) <= -1.0
+    assert {"speech", "mix", "loudness"} <= set(done.timings)
+    plain = master_soundtrack(bed, None, SR, loudness=None)
+    assert plain.mix.mode == "replace" and plain.loudness is None and np.array_equal(plain.audio, bed)

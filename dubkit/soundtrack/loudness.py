@@ -77,12 +77,12 @@ def normalize_loudness(
     audio: np.ndarray,
     sample_rate: int,
     *,
-    target_lufs: float = -23.0,
+    target_lufs: float | str = -23.0,
     true_peak_db: float = -1.0,
     tolerance: float = 0.5,
     max_iterations: int = 8,
 ) -> tuple[np.ndarray, LoudnessReport]:
-    """Bring ``audio`` (channels, samples) to ``target_lufs`` with true peak ≤ ``true_peak_db``.
+    """Bring ``audio`` (channels, samples) to ``target_lufs`` (LUFS or a preset name) with true peak ≤ ``true_peak_db``.
 
     Returns the normalised audio (float32, same shape) and a report. Silent or too-short audio is returned
     unchanged (gain 0 dB) and reported as -inf LUFS.
