@@ -350,6 +350,8 @@ class ContinuationChoice:
     ranked_textures: list[Candidate]
     ranked_oneshots: list[Candidate]
     onset_times: list[float]  # in the new audio, seconds
+    requested: Candidate | None = None  # a one-shot the instruction asks for by name ("... then thunder")
+    requested_time: float | None = None
 
 
 SynthFn = Callable[[str, float, int, int], np.ndarray]
@@ -456,6 +458,13 @@ class ContinuationPlanner:
                     continue
                 events.append(SubEvent(one.description, t, span(t, end), layer="fx", kind="hit", gain_db=gain))
                 names.append(one.name)
+        if choice.requested is not None and choice.requested_time is not None:
+            one, t = choice.requested, choice.requested_time
+            # A named event stands out: its loudest moment 6 dB over the input's loudest frame.
+            gain = _clamp(float(prof.envelope_db.max()) + 6.0 - float(one.profile.envelope_db.max()), -60.0, 30.0)
+            end = min(t + 3.0, duration)
+            events.append(SubEvent(one.description, t, span(t, end), layer="fx", kind="hit", gain_db=gain))
+            names.append(one.name)
         order = sorted(range(len(events)), key=lambda i: (events[i].start, events[i].layer))
         events = [events[i] for i in order]
         names = [names[i] for i in order]
@@ -479,7 +488,7 @@ class ContinuationPlanner:
         rhythm = whole if whole.onset_times.size > prof.onset_times.size else prof
         query = self.affinity(instruction)
         textures = self._rank("texture", prof, query)
-        oneshots = self._rank("oneshot", prof, query)
+        oneshots: list[Candidate] = []
         texture = textures[0] if textures else None
         oneshot = None
         onset_times: list[float] = []
@@ -502,26 +511,44 @@ class ContinuationPlanner:
                     texture = None
             else:
                 texture = rhythmic[0]
+        requested, when = self._requested_oneshot(query, prof, duration, oneshot)
         if prof.rms <= 1e-6:  # silence continues as silence
-            texture, oneshot, onset_times = None, None, []
-        return ContinuationChoice(prof, texture, oneshot, textures, oneshots, onset_times)
+            texture, oneshot, onset_times, requested, when = None, None, [], None, None
+        return ContinuationChoice(prof, texture, oneshot, textures, oneshots, onset_times, requested, when)
+
+    def _requested_oneshot(
+        self, query: dict[str, float], target: AudioProfile, duration: float, rhythm_oneshot: Candidate | None
+    ) -> tuple[Candidate | None, float | None]:
+        """The one-shot an instruction clearly names (affinity >= 0.5), placed once, a third of the way in."""
+        named = [n for n in self.bank if getattr(self.bank[n], "kind", "") == "oneshot" and query.get(n, 0.0) >= 0.5]
+        if not named or duration < 0.3:
+            return None, None
+        best = max(named, key=lambda n: (query[n], n))
+        if rhythm_oneshot is not None and rhythm_oneshot.name == best:
+            return None, None
+        cand = next(c for c in self._rank("oneshot", target, {best: query[best]}) if c.name == best)
+        return cand, round(min(max(duration / 3.0, 0.6), duration - 0.1), 6)
 
     def affinity(self, instruction: str | None) -> dict[str, float]:
         """How strongly (0..1) the instruction asks for each bank sound; empty without an instruction.
 
-        Shared words with a sound's name, description and keywords count; with an ``embedder`` the sentence
+        A sound counts as asked for by the share of its name's words in the instruction (all of "door slam"), one
+        of its keyword phrases, or the share of the instruction's words its description has; with an ``embedder`` the sentence
         similarity counts too (cosine 0.2 → 0, 0.6 and above → 1), whichever is larger.
         """
         words = _words(instruction or "")
         if not words:
             return {}
         names = list(self.bank)
+        text = " " + " ".join(_WORD.findall(instruction.lower())) + " "
         out = {}
         for name in names:
             sound = self.bank[name]
-            vocab = _words(" ".join([str(getattr(sound, "description", "")), name.replace("_", " "),
-                                     *map(str, getattr(sound, "keywords", ()))]))
-            out[name] = len(words & vocab) / len(words)
+            own = _words(name.replace("_", " "))  # "thunder", "door slam": named outright
+            named = len(words & own) / len(own) if own else 0.0
+            phrase = any(f" {k.lower().strip()} " in text for k in getattr(sound, "keywords", ()) if k.strip())
+            described = len(words & _words(str(getattr(sound, "description", "")))) / len(words)
+            out[name] = max(named, float(phrase), described)
         embedder = self._get_embedder()
         if embedder is not None:
             vecs = embedder.encode([instruction] + [str(getattr(self.bank[n], "description", n)) for n in names])
@@ -578,6 +605,8 @@ class ContinuationPlanner:
         if choice.oneshot is not None and choice.onset_times:
             lines.append(f"The input has repeating onsets ({p.onset_rate:.2f}/s): keep them going with "
                          f"{len(choice.onset_times)} × '{choice.oneshot.name}' from {choice.onset_times[0]:.2f} s.")
+        if choice.requested is not None:
+            lines.append(f"The instruction names '{choice.requested.name}': one at {choice.requested_time:.2f} s.")
         if choice.texture is None and choice.oneshot is None:
             lines.append(f"The input is silent: continue with {duration:.2f} s of silence.")
         return "\n".join(lines)
@@ -671,8 +700,10 @@ def continue_audio(
         clips = renderer.render(plan, plan.conditioning, seed=seed)
     else:
         clips = _render_from_bank(plan, names, planner.synthesize, sr, seed, choice)
-    new = assemble(clips, plan, sr, channels=channels, crossfade=xfade, total_samples=n).audio
-    new = _match_level(new, x, sr, choice, planner.tail_seconds, match_tilt)
+    track = assemble(clips, plan, sr, channels=channels, crossfade=xfade, total_samples=n)
+    # Loudness is matched on what continues the input: the bed, unless the input's own hits are part of it.
+    bed = track.stems.get("ambience") if choice.oneshot is None else None
+    new = _match_level(track.audio, x, sr, choice, planner.tail_seconds, match_tilt, measure=bed)
     beat = choice.profile.onset_period if choice.onset_times else None
     new = _crossfade_from_tail(x, new, sr, int(round(max(crossfade, 0.0) * sr)), beat)
     out = np.concatenate([x, new], axis=-1) if include_input else new
@@ -733,19 +764,31 @@ def _render_on_beat(
 
 
 def _match_level(
-    new: np.ndarray, x: np.ndarray, sr: int, choice: ContinuationChoice, tail_seconds: float, match_tilt: bool
+    new: np.ndarray,
+    x: np.ndarray,
+    sr: int,
+    choice: ContinuationChoice,
+    tail_seconds: float,
+    match_tilt: bool,
+    measure: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scale (and tilt-EQ) the new audio so its RMS and spectral tilt match the input's tail."""
+    """Scale (and tilt-EQ) the new audio so its RMS and spectral tilt match the input's tail.
+
+    ``measure`` is the part of ``new`` whose level and tilt should match (default: all of it).
+    """
     if new.shape[-1] == 0 or not np.any(new):
         return new
+    ref = new if measure is None or not np.any(measure) else measure
     tail_len = int(round(max(tail_seconds, 2 * (choice.profile.onset_period or 0.0)) * sr))
     tail = x[:, -max(1, tail_len) :]
     if match_tilt and new.shape[-1] >= int(0.1 * sr):
-        got = analyse_audio(new[:, : int(8 * sr)], sr)  # a few seconds tell the tilt; the rest costs time
+        got = analyse_audio(ref[:, : int(8 * sr)], sr)  # a few seconds tell the tilt; the rest costs time
         want = analyse_audio(tail, sr)
-        new = apply_tilt(new, sr, _clamp(want.tilt - got.tilt, -3.0, 3.0))
+        tilt = _clamp(want.tilt - got.tilt, -3.0, 3.0)
+        new = apply_tilt(new, sr, tilt)
+        ref = new if ref is new or measure is None else apply_tilt(ref, sr, tilt)
     target = float(np.sqrt(np.mean(tail.astype(np.float64) ** 2)))
-    have = float(np.sqrt(np.mean(new.astype(np.float64) ** 2)))
+    have = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2)))
     if have <= EPS:
         return new
     if target <= 1e-6:

@@ -193,3 +193,16 @@ def test_any_renderer_can_voice_the_plan(planner):
     step_in = np.abs(np.diff(x, axis=-1)).max()
     seam = x.shape[1]
     assert np.abs(np.diff(res.audio[:, seam - 200 : seam + 200], axis=-1)).max() <= step_in
+
+
+def test_instruction_naming_an_event_adds_it_over_the_matched_bed(planner):
+    x = synthesize("rain", 4.0, SR, seed=21)
+    res = continue_audio(x, SR, 9.0, instruction="the rain goes on, then thunder", planner=planner)
+    hits = [e for e in res.plan.events if e.layer == "fx"]
+    assert res.choice.texture.name == "rain" and res.choice.requested.name == "thunder"
+    assert len(hits) == 1 and hits[0].start == 3.0 and "thunder" in hits[0].caption
+    assert "names 'thunder'" in res.plan.reasoning
+    # The bed (before the thunder) is at the input's loudness; the thunder stands out above it.
+    before = rms_db(res.audio[:, SR : int(2.9 * SR)])
+    assert before == pytest.approx(rms_db(x[:, -SR:]), abs=1.5)
+    assert rms_db(res.audio[:, 3 * SR : 5 * SR]) > before + 2
