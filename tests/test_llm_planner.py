@@ -13,7 +13,15 @@ from audiostory_core.errors import PlanError
 from audiostory_core.models import tokens as T
 from audiostory_core.models.audiostory import AudioStoryModel
 from audiostory_core.plan.base import Planner
-from audiostory_core.plan.llm_planner import AudioStoryPlanner, EventGrammar, State, Trace, plan_from_output
+from audiostory_core.plan.llm_planner import (
+    AudioStoryPlanner,
+    EventGrammar,
+    State,
+    Trace,
+    plan_from_output,
+    split_at_scenes,
+)
+from audiostory_core.plan.types import SubEvent
 from audiostory_core.request import Cue, Scene, StoryRequest
 
 
@@ -244,7 +252,9 @@ def test_scene_requests_give_events_inside_scenes(planner):
     ]
     req = StoryRequest.from_scenes(scenes, 41.5)
     plan = planner.plan(req)
+    assert "Scene 2 from 4.20s to 9.00s" in planner.prompt_for(req)[0]  # scenes reach the LLM as timed text
     assert len(plan.conditioning) == len(plan.events)
+    assert_tiles(plan, 41.5)  # scenes cover the video, so the events still tile it
     for e in plan.events:
         s = scenes[e.scene_index]
         assert s.start - 1e-9 <= e.start and e.end <= s.end + 1e-9
@@ -256,3 +266,17 @@ def test_continuation_needs_an_audio_encoder(planner):
     req = StoryRequest.from_audio(torch.zeros(1, 1600).numpy(), 16000, 10.0)
     with pytest.raises(PlanError, match="audio encoder"):
         planner.plan(req)
+
+
+def test_events_are_cut_at_scene_boundaries_without_slivers():
+    scenes = [Scene(0.0, 4.0, "a"), Scene(4.0, 9.95, "b"), Scene(9.95, 12.0, "c")]
+    events = [SubEvent("wind", 0.0, 8.0), SubEvent("rain", 8.0, 2.0), SubEvent("door", 10.0, 2.0)]
+    conds = ["c-wind", "c-rain", "c-door"]
+    out = split_at_scenes(events, conds, scenes)
+    got = [(e.caption, e.start, e.end, e.scene_index, c) for e, c in out]
+    assert got == [
+        ("wind", 0.0, 4.0, 0, "c-wind"),
+        ("wind (continued)", 4.0, 8.0, 1, "c-wind"),
+        ("rain", 8.0, 9.95, 1, "c-rain"),  # its 0.05 s tail past the cut went to the next scene's event
+        ("door", 9.95, 12.0, 2, "c-door"),
+    ]

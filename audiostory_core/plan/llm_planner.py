@@ -10,7 +10,7 @@ hidden states at the query positions (one extra forward pass over the whole sequ
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -19,8 +19,8 @@ import torch
 
 from ..errors import PlanError
 from ..models import tokens as T
-from ..request import StoryRequest
-from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence
+from ..request import Scene, StoryRequest
+from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence, span
 from .types import Plan, SubEvent
 
 if TYPE_CHECKING:
@@ -115,6 +115,12 @@ class EventGrammar:
                 self.number_tokens.append((i, s))
         if not self.visible.any() or not any(s.isdigit() for _, s in self.number_tokens):
             raise PlanError("the tokenizer has no plain text or digit tokens; it cannot write a plan")
+        # Fixed masks, built once (moved to the logits' device on first use).
+        self.reasoning_mask = self.free.clone()
+        self.reasoning_mask[ids.think_close] = True
+        self.caption_mask = self.free.clone()
+        self.caption_mask[ids.ts_open] = True
+        self._on_device: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._traces: list[Trace] = []
         self._offset = 0
 
@@ -187,9 +193,7 @@ class EventGrammar:
         if st is State.REASONING:
             if len(trace.reasoning_ids) >= self.max_reasoning:
                 return [ids.think_close]
-            mask = self.free.clone()
-            mask[ids.think_close] = True
-            return mask
+            return self.reasoning_mask
         if st in (State.BETWEEN, State.AFTER_EVENT):
             room = remaining >= self.event_cost + 1
             if not any(self._complete(e) for e in trace.events) and room:
@@ -203,9 +207,7 @@ class EventGrammar:
                 return self.visible
             if n >= self.max_caption:
                 return [ids.ts_open]
-            mask = self.free.clone()
-            mask[ids.ts_open] = True
-            return mask
+            return self.caption_mask
         if st is State.TIMESTAMP:
             so_far = trace.events[-1].timestamp
             nxt = [i for i, s in self.number_tokens if _TS_PATTERN.fullmatch(so_far + s)] if len(so_far) < 6 else []
@@ -245,8 +247,11 @@ class EventGrammar:
                 self.feed(trace, tok)
             allow = self.allowed(trace)
             if isinstance(allow, torch.Tensor):
-                keep = allow.to(scores.device)
-                out[row, keep] = scores[row, keep]
+                key = (id(allow), scores.device)
+                if key not in self._on_device:
+                    self._on_device[key] = allow.to(scores.device)
+                keep = self._on_device[key]
+                out[row] = torch.where(keep, scores[row], out[row])
             else:
                 out[row, allow] = scores[row, allow]
                 if len(allow) == 1:  # forced: make it win even if the model gives it -inf
@@ -385,14 +390,52 @@ def assemble_plan(
     sources = _sources(events, [" ".join(str(c).split()) or GENERIC_CAPTION for c, _ in items])
     conds: list[Any] | None = None if conditions is None else [conditions[i] if i is not None else None for i in sources]
     if request.scenes:
-        placed: list[tuple[SubEvent, Any]] = []
-        for k, ev in enumerate(events):
-            for fitted in fit_to_scenes([ev], request.scenes):
-                placed.append((fitted, None if conds is None else conds[k]))
-        placed.sort(key=lambda p: p[0].start)
+        placed = split_at_scenes(events, conds or [None] * len(events), request.scenes)
         events = [e for e, _ in placed]
         conds = None if conds is None else [c for _, c in placed]
     return Plan(reasoning, events, float(request.duration), planner=AudioStoryPlanner.name, conditioning=conds)
+
+
+def split_at_scenes(
+    events: list[SubEvent], conds: list[Any], scenes: Sequence[Scene], min_piece: float = 0.1
+) -> list[tuple[SubEvent, Any]]:
+    """Cut events at scene boundaries so each lies inside one scene and the timeline stays covered.
+
+    An event that crosses a cut becomes one piece per scene ("… (continued)" after the first), all with the
+    event's condition. A piece shorter than ``min_piece`` is absorbed by the abutting piece of the same scene
+    (so a cut a few frames off the LLM's boundary does not leave a sliver event). Parts outside every scene are
+    moved into the nearest one (``fit_to_scenes``).
+    """
+    valid = sorted(((i, s) for i, s in enumerate(scenes) if s.end > s.start), key=lambda t: t[1].start)
+    pieces: list[list[Any]] = []  # [start, end, scene index, event, condition, first piece of its event]
+    for ev, cond in zip(events, conds):
+        parts = [(max(ev.start, s.start), min(ev.end, s.end), i) for i, s in valid]
+        parts = [p for p in parts if p[1] > p[0]]
+        if not parts:
+            pieces += [[f.start, f.end, f.scene_index, f, cond, True] for f in fit_to_scenes([ev], scenes)]
+            continue
+        pieces += [[a, b, i, ev, cond, k == 0] for k, (a, b, i) in enumerate(parts)]
+    pieces.sort(key=lambda p: p[0])
+    k = 0
+    while k < len(pieces):
+        a, b, idx = pieces[k][:3]
+        if b - a < min_piece:
+            prev = pieces[k - 1] if k > 0 else None
+            nxt = pieces[k + 1] if k + 1 < len(pieces) else None
+            if prev is not None and prev[2] == idx and prev[1] == a:
+                prev[1] = b
+                del pieces[k]
+                continue
+            if nxt is not None and nxt[2] == idx and nxt[0] == b:
+                nxt[0] = a
+                del pieces[k]
+                continue
+        k += 1
+    out = []
+    for a, b, idx, ev, cond, first in pieces:
+        caption = ev.caption if first or ev.caption.endswith(CONTINUED) else ev.caption + CONTINUED
+        out.append((replace(ev, caption=caption, start=a, duration=span(a, b), scene_index=idx), cond))
+    return out
 
 
 def _sources(events: list[SubEvent], captions: list[str]) -> list[int | None]:
