@@ -91,17 +91,23 @@ def _run_ffprobe(path: Path, ffprobe: str) -> dict:
 
 
 def _is_variable(pts: np.ndarray) -> bool:
-    """Frame intervals that differ by more than timestamp rounding mean a variable frame rate."""
-    if len(pts) < 3:
+    """True when frame times stray from any constant rate by more than half a frame.
+
+    A robust straight line (median slopes over half the file) through the sorted timestamps: timestamp rounding
+    (41/42 ms ticks for 24 fps at 1/1000) and a lone odd frame (an edit-list trim) stay near it; a change of rate
+    part-way (24 fps joined to 30 fps) or irregular capture does not.
+    """
+    t = np.sort(pts.astype(np.float64))
+    n = len(t)
+    if n < 4:
         return False
-    d = np.diff(np.sort(pts))
-    d = d[d > 0]
-    if len(d) < 2:
+    k = n // 2
+    slope = float(np.median((t[k:] - t[:-k]) / k))
+    if slope <= 0:
         return False
-    med = float(np.median(d))
-    tol = max(1.5, 0.005 * med)  # one tick of rounding (e.g. 41/42 ms at 1/1000) is not VFR
-    # A lone odd interval (an edit-list trim, one dropped frame) is not a variable rate; a pattern is.
-    return int(np.sum(np.abs(d - med) > tol)) > max(2, 0.01 * len(d))
+    i = np.arange(n)
+    resid = np.abs(t - float(np.median(t - slope * i)) - slope * i)
+    return float(np.quantile(resid, 0.98)) > 0.5 * slope
 
 
 def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:

@@ -1,8 +1,8 @@
 """Frame-accurate hard cuts, fed one frame at a time from the single decoding pass.
 
-PySceneDetect's ``ContentDetector`` scores each frame (HSV change from the previous one) and proposes cuts. Its
-flash filter only enforces a minimum shot length, so a lightning flash or a camera flash — the picture turns
-white for a few frames and comes back — still reads as a cut. We confirm each proposed cut only once the
+PySceneDetect's ``ContentDetector`` scores each frame (HSV change from the previous one) and proposes cuts; its
+filter (SUPPRESS mode) keeps shots at least ``min_shot_frames`` long. A length rule cannot tell a flash from a
+cut, so lightning or a camera flash — the picture turns white for a few frames and comes back — reads as a cut. We confirm each proposed cut only once the
 following frames have *stayed* different from the frame before it: if the picture returns to what it was within
 ``flash_frames``, it was a flash, not a cut.
 """
@@ -13,6 +13,7 @@ from collections import deque
 import cv2
 import numpy as np
 from scenedetect import ContentDetector, FrameTimecode
+from scenedetect.detector import FlashFilter
 
 
 def hsv_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -28,9 +29,13 @@ class CutDetector:
         self.fps = float(fps) if fps > 0 else 24.0
         self.threshold = threshold
         self.flash_frames = flash_frames if flash_frames is not None else max(min_shot_frames, 6)
-        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_shot_frames)
+        # SUPPRESS reports the *first* frame of a burst of change (MERGE reports the last), and never late.
+        self._detector = ContentDetector(
+            threshold=threshold, min_scene_len=min_shot_frames, filter_mode=FlashFilter.Mode.SUPPRESS
+        )
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self._detector.event_buffer_length + 2)
         self._pending: list[tuple[int, np.ndarray]] = []  # (cut frame, HSV of the frame before it)
+        self._flash_refs: list[tuple[int, np.ndarray]] = []  # recent flashes and the picture before each
         self._last_index = -1
         self.cuts: list[int] = []
         self.flashes: list[int] = []
@@ -45,7 +50,11 @@ class CutDetector:
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
         for tc in self._detector.process_frame(FrameTimecode(index, self.fps), bgr):
             cut = tc.frame_num
-            before = next((h for i, h in self._recent if i == cut - 1), None)
+            if any(0 < cut - p <= self.flash_frames for p, _ in self._pending):
+                continue  # the tail of a change still being judged: that judgement covers it
+            # In the tail of a flash (a bright frame fading over several), compare with the picture before the flash.
+            tail = next((ref for f, ref in reversed(self._flash_refs) if 0 < cut - f <= self.flash_frames), None)
+            before = tail if tail is not None else next((h for i, h in self._recent if i == cut - 1), None)
             if before is not None and cut > 0:
                 self._pending.append((cut, before))
         self._resolve(index, hsv)
@@ -57,6 +66,7 @@ class CutDetector:
         for cut, before in self._pending:
             if hsv is not None and index >= cut and hsv_distance(hsv, before) < self.threshold / 2:
                 self.flashes.append(cut)  # back to the old picture: a flash, not a cut
+                self._flash_refs = [*self._flash_refs[-3:], (cut, before)]
             elif hsv is None or index >= cut + self.flash_frames:
                 self.cuts.append(cut)
             else:

@@ -1,0 +1,298 @@
+"""A captioner with no weights: what moves, how, when it hits, flashes or whizzes past — from the scan's features.
+
+Why: a sound designer spots effects on *moments* (the frame a ball lands, a door shuts, lightning strikes) and
+lays beds on *character* (dark and rainy, bright and calm). Both can be read from cheap per-frame measurements
+taken during the single decoding pass (``FrameFeatures``: brightness, motion, the centroid of the changed pixels,
+mean colour) plus the shot's keyframes for its palette. No model, so it always works and is exact in time.
+
+How the moments are found (times come from the frames' own timestamps, so variable frame rates are fine):
+- flash: brightness jumps up and falls back within ``flash_return`` seconds (lightning, a camera flash);
+- impact: the moving region travelled smoothly and then, within about a frame, reversed or swerved (a ball
+  bouncing, a glass hitting the floor);
+- slam: a moving region stops dead inside the frame and nothing moves after it (a door shutting);
+- whoosh: a region travels fast and straight across the frame without hitting anything; the cue sits where it
+  crosses the middle of the frame (where a pass-by is loudest), or at its fastest.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from audiostory_core.request import Cue, Scene
+
+from ..video.types import FrameFeatures, Shot, ShotFrames
+
+# Named colours for palettes (sRGB 0..255); nearest-name in RGB is plenty for "a dark blue-grey scene".
+COLOR_NAMES: dict[str, tuple[int, int, int]] = {
+    "black": (15, 15, 18), "dark grey": (60, 62, 68), "grey": (128, 128, 132), "light grey": (195, 195, 198),
+    "white": (245, 245, 245), "red": (200, 35, 40), "dark red": (120, 25, 25), "orange": (230, 130, 40),
+    "yellow": (250, 215, 60), "beige": (225, 205, 160), "brown": (125, 80, 45), "green": (70, 150, 55),
+    "dark green": (30, 80, 30), "teal": (35, 80, 85), "sky blue": (120, 180, 235), "blue": (45, 75, 200),
+    "navy": (30, 40, 75), "blue-grey": (85, 95, 115), "purple": (110, 55, 130), "pink": (230, 150, 180),
+}  # fmt: skip
+_NAMES = list(COLOR_NAMES)
+_RGB = np.array([COLOR_NAMES[n] for n in _NAMES], dtype=np.float32)
+
+
+def palette(images: list[np.ndarray], top: int = 3, min_share: float = 0.08) -> list[tuple[str, float]]:
+    """The named colours covering the most of the keyframes, with their share of the pixels."""
+    if not images:
+        return []
+    px = np.concatenate([im[::4, ::4].reshape(-1, 3) for im in images]).astype(np.float32)
+    nearest = np.argmin(((px[:, None, :] - _RGB[None]) ** 2).sum(-1), axis=1)
+    share = np.bincount(nearest, minlength=len(_NAMES)) / len(px)
+    order = np.argsort(-share)[:top]
+    return [(_NAMES[i], float(share[i])) for i in order if share[i] >= min_share]
+
+
+def _brightness_word(b: float) -> str:
+    return "very dark" if b < 0.15 else "dark" if b < 0.3 else "dim" if b < 0.45 else "bright" if b > 0.65 else ""
+
+
+class VisualCuesCaptioner:
+    """``describe(frames, shot) -> Scene`` from motion, brightness and colour alone (no weights)."""
+
+    name = "visual-cues"
+
+    def __init__(
+        self,
+        *,
+        min_speed: float = 0.4,
+        whoosh_speed: float = 0.6,
+        flash_jump: float = 0.1,
+        flash_return: float = 1.5,
+        edge: float = 0.05,
+    ):
+        self.min_speed = min_speed  # frame sizes per second an object must travel before its hit counts
+        self.whoosh_speed = whoosh_speed  # frame sizes per second for a "fast" pass
+        self.flash_jump = flash_jump  # brightness rise (0..1) that makes a flash
+        self.flash_return = flash_return  # seconds within which a flash must fade again
+        self.edge = edge  # centroids this close to the border belong to things entering/leaving
+
+    # ------------------------------------------------------------------------------------------------ public
+
+    def describe(self, frames: ShotFrames, shot: Shot) -> Scene:
+        f = frames.features
+        flashes = self.flashes(f)
+        quiet = {i for c in flashes for i in range(c[0] - 2, c[0] + 6)}  # a flash moves every pixel: ignore it
+        hits = self.impacts(f, quiet)
+        slams = self.slams(f, quiet)
+        whooshes = self.whooshes(f, quiet, [h[0] for h in hits + slams])
+        cues: list[Cue] = []
+        for i, strength in flashes:
+            cues.append(Cue(float(f.times[i]), "flash", strength, "bright flash, like lightning"))
+        for t, strength, down in hits:
+            cues.append(Cue(t, "impact", strength, "object hits the ground" if down else "object hits something and bounces off"))
+        for t, strength, large in slams:
+            cues.append(Cue(t, "slam", strength, "door slams shut" if large else "object thuds to a stop"))
+        for t, strength, text in whooshes:
+            cues.append(Cue(t, "whoosh", strength, text))
+        cues.sort(key=lambda c: c.time)
+        return Scene(shot.start, shot.end, self._text(frames, f, cues), cues)
+
+    # ------------------------------------------------------------------------------------------------ detectors
+
+    def flashes(self, f: FrameFeatures) -> list[tuple[int, float]]:
+        """(frame, strength) where brightness jumps up and comes back down soon after."""
+        b, t = f.brightness, f.times
+        out: list[tuple[int, float]] = []
+        for i in range(2, len(b)):
+            jump = b[i] - b[i - 1]
+            if jump < self.flash_jump or b[i] < 1.3 * b[i - 1] or (out and t[i] - t[out[-1][0]] < 0.25):
+                continue
+            after = np.nonzero((t > t[i]) & (t <= t[i] + self.flash_return))[0]
+            if len(after) and b[after].min() <= b[i - 1] + 0.3 * jump:
+                out.append((i, float(min(1.0, jump / 0.3))))
+        return out
+
+    def _velocity(self, f: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Centroid positions with their sample times, and velocities (frame sizes per second) between them.
+
+        The centroid of frame i's change lies between frames i-1 and i, so it is timed at their midpoint.
+        Row 0 of a shot compares against the previous shot and is dropped.
+        """
+        c = f.centroid.copy()
+        c[:1] = np.nan
+        ts = f.times.copy()
+        ts[1:] = 0.5 * (f.times[1:] + f.times[:-1])
+        edge = (c < self.edge) | (c > 1 - self.edge)
+        c[edge.any(axis=1)] = np.nan
+        v = np.full_like(c, np.nan)
+        dt = np.diff(ts)
+        dt[dt <= 0] = np.nan
+        v[1:] = np.diff(c, axis=0) / dt[:, None]
+        return c, ts, v
+
+    def impacts(self, f: FrameFeatures, quiet: set[int]) -> list[tuple[float, float, bool]]:
+        """(time, strength, downward) where smooth travel turns sharply within about one frame."""
+        _, ts, v = self._velocity(f)
+        n = len(v)
+        if n < 6:
+            return []
+        dv = np.linalg.norm(v[1:] - v[:-1], axis=1)  # dv[j]: change between v[j] and v[j+1]
+        speed = np.linalg.norm(v, axis=1)
+        typical = np.nanmedian(dv) if np.isfinite(dv).any() else 0.0
+        out: list[tuple[float, float, bool]] = []
+        j = 4
+        while j < n - 1:
+            if not (np.isfinite(dv[j]) and speed[j] >= self.min_speed and dv[j] >= 0.35 * speed[j]) or j + 1 in quiet:
+                j += 1
+                continue
+            # A turn spread over two frame steps starts one step earlier.
+            s = j - 1 if np.isfinite(dv[j - 1]) and dv[j - 1] >= 0.25 * speed[j - 1] else j
+            vin = v[s]
+            # The approach must be smooth: the three velocities before the turn point the same way.
+            prev = v[s - 3 : s + 1]
+            if not np.isfinite(prev).all() or min(_cos(prev[i], prev[i + 1]) for i in range(3)) < 0.7:
+                j += 1
+                continue
+            cluster = list(range(s, j + 1))
+            if j + 1 < n - 1 and np.isfinite(dv[j + 1]) and dv[j + 1] >= 0.35 * speed[s]:
+                cluster.append(j + 1)
+            vout = v[cluster[-1] + 1]
+            speed_in = float(np.linalg.norm(vin))
+            turned = not np.isfinite(vout).all() or np.linalg.norm(vout) < 0.5 * speed_in or _cos(vin, vout) < 0.5
+            total = float(sum(dv[k] for k in cluster))
+            # A hit, not the top of an arc: a ball turns there too, but slowly and after slowing down. A hit comes
+            # at full speed (or is far sharper than anything on the way in).
+            approach = float(np.nanmax(dv[s - 3 : s])) if np.isfinite(dv[s - 3 : s]).any() else 0.0
+            fastest_in = float(np.max(speed[s - 3 : s]))
+            sharp = speed_in >= 0.75 * fastest_in and (max(dv[k] for k in cluster) >= 2 * approach or speed_in >= 0.85 * fastest_in)
+            if turned and sharp and total >= 0.6 * speed_in and total >= 2 * typical:
+                w = np.array([dv[k] for k in cluster])
+                # dv[k] lies between v[k] and v[k+1]; v[k] between centroid samples k-1 and k; each centroid
+                # sample half a frame before its frame: the net shift back to frame time is half a sample step.
+                times = np.array([0.5 * (ts[k] + ts[k + 1]) for k in cluster])
+                t_hit = float(np.sum(w * times) / w.sum()) - 0.5 * float(ts[s] - ts[s - 1])
+                down = bool(vin[1] > 0 and abs(vin[1]) >= abs(vin[0]))
+                out.append((t_hit, float(min(1.0, total / 3.0)), down))
+                j = cluster[-1] + 3
+                continue
+            j += 1
+        return out
+
+    def slams(self, f: FrameFeatures, quiet: set[int]) -> list[tuple[float, float, bool]]:
+        """(time, strength, large) where sustained motion stops dead inside the frame."""
+        m, c, t = f.motion, f.centroid, f.times
+        noise = float(np.percentile(m[1:], 10)) if len(m) > 1 else 0.0  # grain/compression flicker when still
+        m = np.maximum(m - noise, 0.0)
+        out: list[tuple[float, float, bool]] = []
+        for i in range(4, len(m) - 3):
+            if i in quiet or m[i] < 0.002:
+                continue
+            before, after = m[i - 3 : i], m[i + 1 : i + 4]
+            if before.min() < 0.4 * m[i] or after.max() > 0.15 * m[i]:
+                continue
+            if not np.isfinite(c[i]).all() or ((c[i] < 2 * self.edge) | (c[i] > 1 - 2 * self.edge)).any():
+                continue  # something leaving the frame is not a slam
+            step = np.linalg.norm(c[i] - c[i - 1]) if np.isfinite(c[i - 1]).all() else np.nan
+            size = m[i] / step if np.isfinite(step) and step > 0 else 1.0  # wide moving region ⇒ big change per step
+            out.append((float(t[i]), float(min(1.0, m[i] / 0.01)), bool(size >= 0.15)))
+        return out
+
+    def whooshes(self, f: FrameFeatures, quiet: set[int], hit_times: list[float]) -> list[tuple[float, float, str]]:
+        """(time, strength, text) for fast straight travel over a good part of the frame that hits nothing."""
+        c = f.centroid.copy()
+        c[:1] = np.nan
+        ts = f.times.copy()
+        ts[1:] = 0.5 * (f.times[1:] + f.times[:-1])
+        v = np.full_like(c, np.nan)
+        dt = np.diff(ts)
+        dt[dt <= 0] = np.nan
+        v[1:] = np.diff(c, axis=0) / dt[:, None]
+        speed = np.linalg.norm(v, axis=1)
+        out: list[tuple[float, float, str]] = []
+        n, j = len(v), 1
+        while j < n:
+            if not (np.isfinite(speed[j]) and speed[j] >= self.whoosh_speed) or j in quiet:
+                j += 1
+                continue
+            k = j
+            while k + 1 < n and np.isfinite(speed[k + 1]) and speed[k + 1] >= 0.5 * self.whoosh_speed and _cos(v[k], v[k + 1]) > 0.8:
+                k += 1
+            run = slice(j - 1, k + 1)  # the positions spanned by velocities j..k
+            travel = c[k] - c[j - 1]
+            if k - j >= 2 and np.linalg.norm(travel) >= 0.35:
+                axis = int(np.argmax(np.abs(travel)))
+                start_t, end_t = float(ts[j - 1]), float(ts[k])
+                if not any(-0.15 <= h - end_t <= 0.15 or 0 <= start_t - h <= 0.25 for h in hit_times):
+                    t = _crossing(c[run, axis], ts[run], 0.5)
+                    if t is None:
+                        t = float(0.5 * (ts[j - 1 + int(np.nanargmax(speed[j : k + 1]))] + ts[j + int(np.nanargmax(speed[j : k + 1]))]))
+                    peak = float(np.nanmax(speed[j : k + 1]))
+                    way = ("left to right" if travel[0] > 0 else "right to left") if axis == 0 else ("downward" if travel[1] > 0 else "upward")
+                    text = f"something whizzes past, {way}" if peak >= 2.5 * self.whoosh_speed else f"something rushes past, {way}"
+                    out.append((t, float(min(1.0, peak / 3.0)), text))
+            j = k + 1
+        return out
+
+    # ------------------------------------------------------------------------------------------------ words
+
+    def _text(self, frames: ShotFrames, f: FrameFeatures, cues: list[Cue]) -> str:
+        b = float(np.mean(f.brightness)) if len(f) else 0.0
+        colours = [n for n, _ in palette(frames.keyframes)]
+        if not colours and len(f):
+            colours = [_NAMES[int(np.argmin(((_RGB - f.color.mean(0) * 255) ** 2).sum(-1)))]]
+        look = " ".join(w for w in (_brightness_word(b), " and ".join(colours[:2])) if w) or "plain"
+        parts = [f"a {look} scene"]
+        m = f.motion[1:] if len(f) > 1 else np.zeros(1)
+        kinds = {c.kind for c in cues}
+        calm = float(np.median(m)) if len(m) else 0.0
+        if calm < 0.0003 and not cues:
+            parts.append("almost still")
+        else:
+            jitter = self._jitter(f)
+            if jitter > 0.35 and calm > 0.0015:
+                parts.append("with fine fast motion scattered everywhere, like rain or snow")
+            elif jitter > 0.35:
+                parts.append("with gentle scattered movement, like wind in grass or leaves")
+            elif calm >= 0.0003:
+                parts.append(f"with {'steady' if calm > 0.003 else 'some'} movement{self._direction(f)}")
+        counts = {k: sum(c.kind == k for c in cues) for k in kinds}
+        if counts.get("impact"):
+            n = counts["impact"]
+            parts.append("an object hits the ground" + (f" {n} times, bouncing" if n > 1 else ""))
+        if counts.get("slam"):
+            parts.append("something slams shut")
+        if counts.get("whoosh"):
+            parts.append("something whizzes across the frame")
+        if counts.get("flash"):
+            parts.append("bright flashes like lightning" if counts["flash"] > 1 else "a bright flash like lightning")
+        return parts[0] + (" " + parts[1] if len(parts) > 1 and parts[1].startswith(("with", "almost")) else "") + "".join(
+            f", {p}" for p in parts[2 if len(parts) > 1 and parts[1].startswith(("with", "almost")) else 1 :]
+        )
+
+    def _jitter(self, f: FrameFeatures) -> float:
+        """How erratically the centre of motion jumps (frame sizes per frame): high for rain, grass, noise."""
+        c = f.centroid[1:]
+        ok = np.isfinite(c).all(axis=1)
+        if ok.sum() < 6:
+            return 0.0
+        a = np.linalg.norm(c[2:] - 2 * c[1:-1] + c[:-2], axis=1)
+        a = a[np.isfinite(a)]
+        return float(np.median(a) * 10) if len(a) else 0.0
+
+    def _direction(self, f: FrameFeatures) -> str:
+        c = f.centroid[1:]
+        ok = np.isfinite(c).all(axis=1)
+        if ok.sum() < 4:
+            return ""
+        d = np.diff(c[ok], axis=0).sum(axis=0)
+        if np.linalg.norm(d) < 0.2:
+            return ""
+        return (" left to right" if d[0] > 0 else " right to left") if abs(d[0]) > abs(d[1]) else (" downward" if d[1] > 0 else " upward")
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if not (np.isfinite(na) and np.isfinite(nb)) or na == 0 or nb == 0:
+        return -1.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def _crossing(x: np.ndarray, t: np.ndarray, level: float) -> float | None:
+    """First time ``x`` crosses ``level`` (linear interpolation between samples)."""
+    for i in range(len(x) - 1):
+        a, b = x[i], x[i + 1]
+        if np.isfinite(a) and np.isfinite(b) and (a - level) * (b - level) <= 0 and a != b:
+            return float(t[i] + (level - a) / (b - a) * (t[i + 1] - t[i]))
+    return None
