@@ -213,8 +213,9 @@ def _door_creak(n, sr, rng):
     kernel = decaying_partials(k_len, sr, res, [1, 0.8, 0.5, 0.3], [0.012, 0.008, 0.005, 0.004])
     gains = rng.uniform(0.5, 1.0, len(onsets))
     x = place(m, onsets, gains, kernel)
-    env = np.clip(0.35 + 0.65 * np.sin(np.pi * np.linspace(0, 1, m)) ** 0.5, 0, 1)
-    env *= 1 + 0.3 * smooth_curve(m, sr, 6, rng)
+    u = np.linspace(0, 1, m)
+    env = (0.35 + 0.65 * np.sin(np.pi * np.minimum(u * 1.6, 0.5))) * (1 + 0.3 * smooth_curve(m, sr, 6, rng))
+    env *= np.where(u > 0.8, 0.5 + 0.5 * np.cos(np.pi * (u - 0.8) / 0.2), 1.0)  # the door comes to rest
     return _oneshot(reverb(x * env, sr, rng, 0.5, 0.2), n, sr)
 
 
@@ -445,13 +446,12 @@ def _rain(n, sr, rng):
     hiss = lowpass(hiss, rng.uniform(7000, 10000), sr)
     roof = lowpass(brown((2, n), rng, sr), 400, sr) * 0.4
     drops = np.zeros((2, n))
-    for f in rng.uniform(1500, 6000, 6):
-        k_len = seconds(sr, 0.03)
-        kernel = decaying_partials(k_len, sr, [f], [1.0], [rng.uniform(0.003, 0.008)])
-        rate = rng.uniform(40, 120)
-        on = poisson_onsets(n, sr, rate, rng)
-        drops += place_stereo(n, on, rng.lognormal(0, 0.6, len(on)) * 0.5, rng.uniform(-1, 1, len(on)), kernel)
-    return hiss + roof + drops
+    k_len = seconds(sr, 0.03)
+    for f in rng.uniform(1000, 7000, 10):  # broad-band drop splats, not pitched ticks
+        kernel = burst(k_len, sr, rng, rng.uniform(0.002, 0.005), lo=f / 1.8, hi=f * 1.8)
+        on = poisson_onsets(n, sr, rng.uniform(25, 80), rng)
+        drops += place_stereo(n, on, rng.lognormal(0, 0.5, len(on)) * 0.6, rng.uniform(-1, 1, len(on)), kernel)
+    return hiss + roof + lowpass(drops, 9000, sr)
 
 
 @_register("wind", "texture", "strong wind blowing and howling in gusts",
@@ -612,6 +612,7 @@ def _clock_ticking(n, sr, rng):
     for j, f in enumerate((rng.uniform(2500, 3500), rng.uniform(1800, 2500))):
         kernel = decaying_partials(k_len, sr, [f, f * 1.7, rng.uniform(700, 1000)], [1, 0.5, 0.6],
                                    [0.006, 0.004, 0.012]) + 0.5 * burst(k_len, sr, rng, 0.0008, lo=3000)
+        kernel = lowpass(kernel, 9000, sr)
         out += place(n, on[j::2], np.ones(len(on[j::2])), kernel)
     return reverb(out, sr, rng, 0.4, 0.2)
 
@@ -650,9 +651,9 @@ def _room_tone(n, sr, rng):
 def _water_stream(n, sr, rng):
     x = 0.4 * bandpass(pink((2, n), rng), 300, 4000, sr)
     t = times(seconds(sr, 0.04), sr)
-    for f0 in rng.uniform(400, 3000, 10):
-        kernel = np.sin(TAU * np.cumsum(f0 * (1 + 6 * t)) / sr) * np.exp(-t / rng.uniform(0.004, 0.012))
-        on = poisson_onsets(n, sr, rng.uniform(10, 25), rng)
+    for f0 in np.exp(rng.uniform(np.log(300), np.log(3000), 24)):
+        kernel = np.sin(TAU * np.cumsum(f0 * (1 + rng.uniform(3, 9) * t)) / sr) * np.exp(-t / rng.uniform(0.004, 0.012))
+        on = poisson_onsets(n, sr, rng.uniform(4, 10), rng)
         x += place_stereo(n, on, rng.lognormal(-0.5, 0.5, len(on)), rng.uniform(-0.8, 0.8, len(on)), kernel)
     return x
 
@@ -696,6 +697,7 @@ def _keyboard_typing(n, sr, rng):
         kernel += 0.8 * burst(k_len, sr, rng, 0.002, lo=2000)
         rel = seconds(sr, rng.uniform(0.06, 0.09))
         kernel[rel:] += 0.4 * decaying_partials(k_len - rel, sr, [f * 0.8], [1.0], [0.004])
+        kernel = lowpass(kernel, 7000, sr)  # plastic keys, not needle-sharp digital clicks
         pick = rng.random(len(on)) < 0.25
         x += place_stereo(n, on[pick], rng.uniform(0.6, 1.0, pick.sum()), rng.uniform(-0.3, 0.3, pick.sum()),
                           kernel)
@@ -808,9 +810,9 @@ def _water_drip(n, sr, rng):
            ("phone", "telephone ringing", "ringtone", "phone rings"))
 def _phone_ring(n, sr, rng):
     t = times(n, sr)
-    cycle = rng.uniform(3.0, 4.0)
-    on_time = rng.uniform(1.2, 2.0)
-    gate = ((t + rng.uniform(0, 0.2)) % cycle) < on_time
+    cycle = rng.uniform(1.8, 2.4)  # a double ring: 0.4 s on, 0.2 s off, 0.4 s on, then a pause
+    phase = (t + rng.uniform(0, 0.1)) % cycle
+    gate = (phase < 0.4) | ((phase >= 0.6) & (phase < 1.0))
     gate = lowpass(gate.astype(float), 80, sr)
     trill = 0.5 + 0.5 * np.sign(np.sin(TAU * 20 * t))
     trill = lowpass(trill, 200, sr)

