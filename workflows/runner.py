@@ -132,6 +132,28 @@ def move_file(src: Path, dst: Path) -> None:
         os.unlink(src)
 
 
+def _umask() -> int:
+    """The process umask without the racy set-and-restore dance (Linux: /proc; elsewhere assume 022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def normal_permissions(path: Path) -> None:
+    """Give a published output the mode a plain file/folder would get (temp files are created 0600, which would
+    hide DONE from the editors and scripts downstream)."""
+    mask = _umask()
+    targets = [path] + (list(path.rglob("*")) if path.is_dir() else [])
+    for p in targets:
+        if p.is_symlink():
+            continue
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -382,7 +404,9 @@ class Runner:
                 target = dest_dir / extra.name
                 if target.is_dir() and not target.is_symlink():
                     shutil.rmtree(target)
+                normal_permissions(extra)
                 os.replace(extra, target)
+            normal_permissions(staged)
             os.replace(staged, job.output)
             _fsync_dir(dest_dir)
             self.queue.complete(job.id, worker, seconds=seconds, duration=duration, backends=backends,

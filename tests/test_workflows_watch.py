@@ -1,0 +1,255 @@
+"""The watch folder with real processes: kill -9 during a render, slow copies, a corrupt file, odd names, two
+watchers on one folder, SIGTERM handling. The crash test runs the real ``dubkit.dub`` on a 2 s clip; the lock and
+signal tests use ``workflows.dryrun:remux`` (the job function is irrelevant to what they check, and it is fast)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workflows.config import WorkflowConfig
+from workflows.dryrun import remux
+from workflows.queue import JobQueue
+from workflows.runner import TEST_DELAY_ENV, Reporter
+from workflows.watch import Watcher
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_JOB = "dubkit:dub"
+FAST_JOB = "workflows.dryrun:remux"
+GOOD_NAMES = ["it's \"a b\".mp4", "ünïcødé 🎬.mp4", "-lead.mp4"]  # spaces, quotes, unicode, leading dash
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A 2 s test-pattern video without audio: quick to dub."""
+    p = tmp_path_factory.mktemp("media") / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=12",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(p)], check=True)
+    return p
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _start(inbox: Path, done: Path, *args: str, log: Path, job: str = FAST_JOB, delay: float = 0) -> subprocess.Popen:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
+    env.pop(TEST_DELAY_ENV, None)
+    if delay:
+        env[TEST_DELAY_ENV] = str(delay)
+    cmd = [sys.executable, "-m", "workflows", "watch", str(inbox), "--out", str(done), "--job", job,
+           "--stable-seconds", "0.8", "--rescan-seconds", "2", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+
+def _wait(cond, timeout: float, what: str, procs=()):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        for p in procs:
+            if p.poll() is not None:
+                raise AssertionError(f"watcher exited early (rc {p.returncode}) while waiting for {what}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _staged(done: Path) -> list[Path]:
+    return [f for d in done.glob(".dubkit-partial-*") for f in d.iterdir()]
+
+
+def _counts(inbox: Path) -> dict[str, int]:
+    db = inbox / ".dubkit" / "jobs.sqlite"
+    return JobQueue(db).counts() if db.exists() else {}
+
+
+def _probe(p: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(p)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def _write_slowly(src: Path, dst: Path, chunks: int = 8, pause: float = 0.3) -> threading.Thread:
+    """Copy like a slow network transfer: the file grows in chunks for ``chunks * pause`` seconds."""
+    data = src.read_bytes()
+
+    def go():
+        with open(dst, "wb") as f:
+            for i in range(chunks):
+                f.write(data[i * len(data) // chunks:(i + 1) * len(data) // chunks])
+                f.flush()
+                time.sleep(pause)
+
+    t = threading.Thread(target=go)
+    t.start()
+    return t
+
+
+def test_watch_kill9_during_render_then_restart(tmp_path, clip):
+    inbox, done = tmp_path / "in box", tmp_path / "done"
+    inbox.mkdir()
+    log = tmp_path / "watch.log"
+    config = tmp_path / "watch.toml"
+    config.write_text("[dub]\nseed = 7\ndeliverables = false\n")  # options reach dub from the TOML config
+    w1 = _start(inbox, done, "--config", str(config), log=log, job=REAL_JOB, delay=60)  # jobs park 60 s unpublished
+    try:
+        for name in (GOOD_NAMES[0], GOOD_NAMES[2]):
+            (inbox / name).write_bytes(clip.read_bytes())
+        slow = _write_slowly(clip, inbox / GOOD_NAMES[1])
+        (inbox / "corrupt.mp4").write_bytes(os.urandom(50_000))
+        _wait(lambda: _staged(done), 120, "a render to reach its staged output", [w1])
+        assert [p.name for p in done.iterdir() if not p.name.startswith(".")] == []  # nothing visible yet
+        w1.send_signal(signal.SIGKILL)
+        w1.wait(10)
+    finally:
+        w1.kill()
+    slow.join()
+    sources = {n: _sha(inbox / n) for n in GOOD_NAMES}
+    expected = _sha(clip)
+    assert all(h == expected for h in sources.values())  # the slow copy completed intact
+
+    w2 = _start(inbox, done, "--config", str(config), log=log, job=REAL_JOB)
+    try:
+        _wait(lambda: _counts(inbox).get("done") == 3 and _counts(inbox).get("failed") == 1
+              and not _counts(inbox).get("queued") and not _counts(inbox).get("running"), 150,
+              "every input to be finished", [w2])
+        w2.send_signal(signal.SIGTERM)
+        assert w2.wait(20) == 0
+    finally:
+        w2.kill()
+
+    # exactly one complete output per good input, nothing temporary or partial left in DONE
+    umask = os.umask(0o022)
+    os.umask(umask)
+    entries = os.listdir(done)
+    assert [e for e in entries if e.startswith(".") or "partial" in e or e.endswith((".tmp", ".wav"))] == []
+    assert sorted(e for e in entries if e.endswith(".mp4")) == sorted(GOOD_NAMES)
+    for name in GOOD_NAMES:
+        info = _probe(done / name)
+        assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+        assert {s["codec_type"] for s in info["streams"]} == {"video", "audio"}
+        assert (done / name).stat().st_mode & 0o777 == 0o666 & ~umask  # readable downstream, not a 0600 temp
+    # inputs untouched; the corrupt one is in failed/ with the reason beside it
+    assert {n: _sha(inbox / n) for n in GOOD_NAMES} == sources
+    assert not (inbox / "corrupt.mp4").exists() and (inbox / "failed" / "corrupt.mp4").is_file()
+    reason = (inbox / "failed" / "corrupt.mp4.error.txt").read_text()
+    assert "InputError" in reason and "corrupt.mp4" in reason
+    # one job per input; the killed one was resumed (2 attempts), none was done twice
+    jobs = JobQueue(inbox / ".dubkit" / "jobs.sqlite").jobs()
+    assert sorted(Path(j.input).name for j in jobs) == sorted(GOOD_NAMES + ["corrupt.mp4"])
+    assert sorted(j.attempts for j in jobs if j.state == "done") == [1, 1, 2]
+    assert all(j.options == {"seed": 7, "deliverables": False} for j in jobs)
+    assert jobs[[Path(j.input).name for j in jobs].index(GOOD_NAMES[1])].size == clip.stat().st_size
+    lines = [json.loads(x) for x in (inbox / ".dubkit" / "jobs.log").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in lines) == sorted(GOOD_NAMES + ["corrupt.mp4"])
+    for r in lines:
+        if r["state"] == "done":
+            assert r["duration"] == pytest.approx(2.0, abs=0.1) and r["seconds"] > 0 and r["backends"]
+    assert "resuming 1 job(s)" in log.read_text()
+
+
+def _job_rows(inbox: Path) -> list[tuple[str, str, int]]:
+    return [(Path(j.input).name, j.state, j.attempts) for j in JobQueue(inbox / ".dubkit" / "jobs.sqlite").jobs()]
+
+
+def test_two_watchers_one_folder_and_stop_signals(tmp_path, clip):
+    """A holds the folder; B refuses (exit 3); C waits. SIGTERM stops A mid-job (requeued, not lost), C takes
+    over and resumes it; SIGINT with --on-stop finish lets C finish its current job before exiting."""
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    log_a, log_b, log_c = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+    a = _start(inbox, done, log=log_a, delay=1.0)
+    c = None
+    try:
+        _wait(lambda: "watching" in log_a.read_text(), 60, "the first watcher to start", [a])
+        b = _start(inbox, done, log=log_b)
+        assert b.wait(60) == 3  # the second one refuses and says who holds the folder
+        assert f"pid {a.pid}" in log_b.read_text()
+        c = _start(inbox, done, "--if-locked", "wait", "--on-stop", "finish", log=log_c, delay=1.0)
+        _wait(lambda: "waiting" in log_c.read_text(), 60, "the third watcher to wait", [c])
+        (inbox / "v0.mp4").write_bytes(clip.read_bytes())
+        _write_slowly(clip, inbox / "v1.mp4").join()  # a live watcher must not take it half-written
+        _wait(lambda: _counts(inbox).get("done") == 2, 60, "two outputs", [a, c])
+        (inbox / "v2.mp4").write_bytes(clip.read_bytes())
+        _wait(lambda: _staged(done), 30, "A to be in the middle of v2", [a])
+        a.send_signal(signal.SIGTERM)  # default on_stop=requeue: A exits at once, v2 goes back to the queue
+        assert a.wait(20) == 0 and not (done / "v2.mp4").exists()
+        _wait(lambda: "watching" in log_c.read_text(), 30, "the waiting watcher to take over", [c])
+        _wait(lambda: _counts(inbox).get("done") == 3, 60, "C to resume v2", [c])
+        (inbox / "v3.mp4").write_bytes(clip.read_bytes())
+        _wait(lambda: _staged(done), 30, "C to be in the middle of v3", [c])
+        c.send_signal(signal.SIGINT)  # on_stop=finish: v3 completes, then C exits
+        assert c.wait(30) == 0
+    finally:
+        a.kill()
+        if c is not None:
+            c.kill()
+    assert sorted(os.listdir(done)) == [f"v{i}.mp4" for i in range(4)]
+    assert _job_rows(inbox) == [(f"v{i}.mp4", "done", 1) for i in range(4)]  # the requeue did not count
+    lines = [json.loads(x) for x in (inbox / ".dubkit" / "jobs.log").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in lines) == [f"v{i}.mp4" for i in range(4)]  # each exactly once
+    assert "v2.mp4 is queued again" in log_a.read_text() and "resuming" not in log_c.read_text()
+
+
+def test_watcher_in_process_mark_mode_move_done_and_folder_options(tmp_path, clip):
+    inbox, done, archive = tmp_path / "in", tmp_path / "done", tmp_path / "archive"
+    (inbox / "promo").mkdir(parents=True)
+    (inbox / "promo" / "dubkit.toml").write_text('[dub]\nmix = "duck"\n')
+    (inbox / "promo" / "p.mp4").write_bytes(clip.read_bytes())
+    (inbox / "bad.mp4").write_bytes(b"garbage" * 500)
+    (inbox / "notes.txt").write_text("not a video")
+    seen = {}
+
+    def spy(video, output, **opts):
+        seen[Path(video).name] = opts
+        return remux(video, output)
+
+    cfg = WorkflowConfig(stable_seconds=0.2, on_failure="mark", dub={"mix": "auto", "seed": 3})
+
+    def run():
+        Watcher(inbox, done, cfg, job_fn=spy, move_done=archive, exit_when_idle=True,
+                reporter=Reporter(quiet=True), poll_seconds=0.05).run()
+
+    run()
+    assert seen == {"p.mp4": {"mix": "duck", "seed": 3}, "bad.mp4": {"mix": "auto", "seed": 3}}
+    assert (done / "promo" / "p.mp4").is_file() and not (inbox / "promo" / "p.mp4").exists()
+    assert _sha(archive / "promo" / "p.mp4") == _sha(clip)  # moved only after its output was complete
+    assert (inbox / "bad.mp4").is_file() and "not a readable video" in (inbox / "bad.mp4.error.txt").read_text()
+    seen.clear()
+    run()
+    assert seen == {}  # nothing is redone
+    (inbox / "bad.mp4.error.txt").unlink()  # mark mode: deleting the note asks for a retry
+    run()
+    assert list(seen) == ["bad.mp4"] and (inbox / "bad.mp4.error.txt").exists()
+
+
+def test_rescan_is_the_safety_net_when_events_are_missed(tmp_path, clip, monkeypatch):
+    class DeafObserver:  # like a network share: no file-system events at all
+        def schedule(self, *a, **k): ...
+        def start(self): ...
+        def stop(self): ...
+        def join(self, timeout=None): ...
+
+    monkeypatch.setattr("workflows.watch.Observer", DeafObserver)
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    cfg = WorkflowConfig(stable_seconds=0.2, rescan_seconds=0.3)
+    w = Watcher(inbox, done, cfg, job_fn=remux, reporter=Reporter(quiet=True), poll_seconds=0.05)
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        time.sleep(0.5)
+        (inbox / "late.mp4").write_bytes(clip.read_bytes())
+        _wait(lambda: (done / "late.mp4").exists(), 20, "the rescan to find the file")
+    finally:
+        w.request_stop()
+        t.join(20)
+    assert not t.is_alive() and float(_probe(done / "late.mp4")["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
