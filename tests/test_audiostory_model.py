@@ -285,3 +285,13 @@ def test_text_to_audio_end_to_end_exact_length_and_seeded(model):
     assert np.array_equal(a.audio, b.audio)
     assert not np.array_equal(a.audio, c.audio)
     assert a.plan.planner == "audiostory-llm" and len(a.clips) == len(a.plan.events)
+
+
+def test_round_trip_with_an_audio_encoder(tmp_path):
+    m = AudioStoryModel.tiny(seed=5, with_dit=False, with_audio_encoder=True)
+    req = StoryRequest.from_audio(np.sin(np.arange(8000, dtype=np.float32) / 9.0)[None], 8000, 9.0)
+    before = AudioStoryPlanner(m).plan(req)
+    out = m.save_pretrained(tmp_path / "m")
+    assert (out / "audio_encoder" / "config.json").is_file() and not (out / "dit").exists()
+    loaded = load_model(out)
+    same_plan(AudioStoryPlanner(loaded).plan(req), before)

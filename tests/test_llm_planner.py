@@ -280,3 +280,20 @@ def test_events_are_cut_at_scene_boundaries_without_slivers():
         ("rain", 8.0, 9.95, 1, "c-rain"),  # its 0.05 s tail past the cut went to the next scene's event
         ("door", 9.95, 12.0, 2, "c-door"),
     ]
+
+
+def test_continuation_splices_the_audio_prompt_into_the_llm_input():
+    m = AudioStoryModel.tiny(seed=2, with_dit=False, with_audio_encoder=True)
+    planner = AudioStoryPlanner(m)
+    t = torch.arange(16000) / 16000
+    rain = (torch.randn(2, 16000, generator=torch.Generator().manual_seed(0)) * 0.1).numpy()
+    tone = torch.sin(2 * math.pi * 440 * t)[None].numpy()
+    req = StoryRequest.from_audio(rain, 16000, 12.0)
+    prompt, n_audio = planner.prompt_for(req)
+    assert n_audio == m.audio_encoder.n_queries and prompt.count(T.VIDEO_PAD) == n_audio
+    a = planner.plan(req)
+    assert "<|im_start|>" not in planner.last_output  # the output is the answer only, not the prompt
+    assert_tiles(a, 12.0)
+    b = planner.plan(StoryRequest.from_audio(tone, 16000, 12.0))
+    assert not all(torch.equal(x, y) for x, y in zip(a.conditioning, b.conditioning))  # the audio is heard
+    assert all(torch.equal(x, y) for x, y in zip(a.conditioning, planner.plan(req).conditioning))

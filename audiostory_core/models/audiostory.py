@@ -60,6 +60,15 @@ class AudioStoryModel(nn.Module):
 
             dit = TangoFluxDiT(DiTConfig.from_dict(config.dit))
         self.dit = dit
+        if audio_encoder is None and config.audio_encoder is not None:
+            from .audio_encoder import AudioEncoderConfig, AudioPromptEncoder
+
+            audio_encoder = AudioPromptEncoder(AudioEncoderConfig.from_dict(config.audio_encoder))
+        if audio_encoder is not None and audio_encoder.config.llm_hidden != config.hidden_size:
+            raise CheckpointError(
+                f"the audio encoder produces {audio_encoder.config.llm_hidden}-d embeddings but the LLM is "
+                f"{config.hidden_size}-d; they come from different models"
+            )
         self.audio_encoder = audio_encoder
         self.token_ids = T.TokenIds.from_tokenizer(tokenizer, config.n_semantic, config.n_residual)
         if len(tokenizer) > self.vocab_size:
@@ -118,7 +127,10 @@ class AudioStoryModel(nn.Module):
     # ------------------------------------------------------------------------------------------ construction
 
     @classmethod
-    def tiny(cls, seed: int = 0, with_dit: bool = True, config: AudioStoryConfig | None = None) -> "AudioStoryModel":
+    def tiny(
+        cls, seed: int = 0, with_dit: bool = True, config: AudioStoryConfig | None = None,
+        with_audio_encoder: bool = False,
+    ) -> "AudioStoryModel":
         """A random tiny model (offline tokenizer, 2-layer Qwen2, tiny DiT) for tests and smoke runs.
 
         ``config`` replaces ``AudioStoryConfig.tiny(with_dit)``. LoRA B matrices and the trained norm copies are
@@ -127,7 +139,7 @@ class AudioStoryModel(nn.Module):
         """
         torch.manual_seed(seed)
         tokenizer = T.build_tiny_tokenizer()
-        cfg = config or AudioStoryConfig.tiny(with_dit=with_dit)
+        cfg = config or AudioStoryConfig.tiny(with_dit=with_dit, with_audio_encoder=with_audio_encoder)
         cfg.llm["vocab_size"] = len(tokenizer)
         model = cls(cfg, tokenizer)
         with torch.no_grad():

@@ -99,9 +99,9 @@ class AudioStoryConfig:
             raise CheckpointError(f"cannot read the AudioStory config {path}: {e}") from e
 
     @classmethod
-    def tiny(cls, with_dit: bool = True) -> "AudioStoryConfig":
+    def tiny(cls, with_dit: bool = True, with_audio_encoder: bool = False) -> "AudioStoryConfig":
         """A random model small enough for CPU tests: 2-layer Qwen2 (hidden 64), 4 semantic + 2 residual queries,
-        32-wide conditions, and the DiT engineer's ``DiTConfig.tiny()`` when it is available."""
+        32-wide conditions, ``DiTConfig.tiny()`` and optionally ``AudioEncoderConfig.tiny()`` (continuation)."""
         llm = {
             "model_type": "qwen2",
             "vocab_size": 0,  # set from the tokenizer
@@ -116,6 +116,11 @@ class AudioStoryConfig:
             "tie_word_embeddings": True,
         }
         dit = tiny_dit_config(cond_width=32) if with_dit else None
+        audio_encoder = None
+        if with_audio_encoder:
+            from .audio_encoder import AudioEncoderConfig
+
+            audio_encoder = {**AudioEncoderConfig.tiny().to_dict(), "llm_hidden": llm["hidden_size"]}
         return cls(
             llm=llm,
             lora_r=4,
@@ -125,6 +130,7 @@ class AudioStoryConfig:
             cond_width=32 if dit is None else int(dit.get("joint_attention_dim", 32)),
             fusion_heads=4,
             dit=dit,
+            audio_encoder=audio_encoder,
             max_events=6,
             max_reasoning_tokens=24,
             max_caption_tokens=8,
