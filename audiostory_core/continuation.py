@@ -27,6 +27,7 @@ from .request import StoryRequest
 
 EPS = 1e-12
 SILENCE_DB = -90.0
+BED_CROSSFADE = 2.0  # seconds between consecutive ≤30 s bed renders of a long continuation
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -682,10 +683,12 @@ def continue_audio(
     """Continue ``audio`` for exactly ``duration`` seconds (``round(duration * sample_rate)`` samples).
 
     The new audio matches the tail's loudness (RMS of the last seconds) and, with ``match_tilt``, its spectral
-    tilt; its first ``crossfade`` seconds are an equal-power crossfade from a mirror image of the input's tail
-    (so the first new sample continues the last input sample) into the continuation. With ``include_input`` the
-    result starts with the input's samples, unchanged. ``renderer`` renders the plan instead of the bank's
-    synthesiser (e.g. the DiT renderer); the level and seam treatment are the same.
+    tilt; its first ``crossfade`` seconds are an equal-power crossfade from the input "played on" (a copy of
+    its recent past, one beat back for rhythmic input, entered through its mirror image so the first new sample
+    continues the last input sample) into the continuation. With ``include_input`` the result starts with the
+    input's samples, unchanged. ``renderer`` renders the plan instead of the bank's synthesiser (e.g. the DiT
+    renderer, at any rate); the level and seam treatment are the same. Beds longer than 30 s are joined with
+    ``BED_CROSSFADE``-second crossfades, as in long-form assembly.
     """
     sr = _check_rate(sample_rate)
     x = _check_audio(audio)
@@ -694,13 +697,12 @@ def continue_audio(
     plan, choice, names = planner.plan_with_choice(x, sr, duration, instruction=instruction)
     n = int(math.floor(duration * sr + 0.5))
     channels = x.shape[0]
-    xfade = min(float(crossfade), 3.0)
-    assign_tails(plan, xfade)
+    assign_tails(plan, BED_CROSSFADE)
     if renderer is not None:
         clips = renderer.render(plan, plan.conditioning, seed=seed)
     else:
         clips = _render_from_bank(plan, names, planner.synthesize, sr, seed, choice)
-    track = assemble(clips, plan, sr, channels=channels, crossfade=xfade, total_samples=n)
+    track = assemble(clips, plan, sr, channels=channels, crossfade=BED_CROSSFADE, total_samples=n)
     # Loudness is matched on what continues the input: the bed, unless the input's own hits are part of it.
     bed = track.stems.get("ambience") if choice.oneshot is None else None
     new = _match_level(track.audio, x, sr, choice, planner.tail_seconds, match_tilt, measure=bed)
