@@ -254,3 +254,64 @@ def test_batch_and_jobs_commands(tmp_path, clip, monkeypatch):
     assert res.exit_code == 0 and "skipped" in res.output  # finished earlier: not redone
     res = cli.invoke(app, ["jobs", str(tmp_path)])
     assert res.exit_code == 2 and "no job queue" in res.output
+
+
+def test_runner_publishes_what_the_job_wrote_and_nothing_hidden(tmp_path, clip):
+    from types import SimpleNamespace
+
+    def job(video, output, *, tag="v1"):
+        out = Path(output)
+        remux(video, out)
+        out.chmod(0o600)  # like a mkstemp temp file
+        deliverables = out.with_name(out.stem + ".dubkit")
+        deliverables.mkdir()
+        (deliverables / "report.html").write_text(tag)
+        (out.parent / ".scratch.partial.wav").write_bytes(b"temp")  # the job's own hidden temp: never published
+        return SimpleNamespace(backends={"renderer": "test"})
+
+    q = JobQueue(tmp_path / "q.sqlite")
+    runner = Runner(q, WorkflowConfig(), job, reporter=Reporter(quiet=True))
+    src, out = tmp_path / "clip.mp4", tmp_path / "out"
+    src.write_bytes(clip.read_bytes())
+    umask = os.umask(0o022)
+    try:
+        for n, tag in enumerate(("v1", "v2")):  # a second version replaces the first one's deliverables
+            os.utime(src, (1e9 + n, 1e9 + n))
+            job_row, created = q.enqueue(file_key(src), out / "clip.mp4", {"tag": tag})
+            assert created
+            runner.work("w", threading.Event(), ids=[job_row.id], until_idle=True)
+            assert q.get(job_row.id).state == DONE, q.get(job_row.id).error
+    finally:
+        os.umask(umask)
+    assert sorted(os.listdir(out)) == ["clip.dubkit", "clip.mp4"]
+    assert (out / "clip.dubkit" / "report.html").read_text() == "v2"
+    assert (out / "clip.mp4").stat().st_mode & 0o777 == 0o644
+    assert q.get(job_row.id).backends == {"renderer": "test"}
+
+
+def test_recover_finishes_an_interrupted_move_and_cleans_staging(tmp_path, clip):
+    """A crash after a job was marked done but before its input was moved (--move-done), and another with a
+    staged half-output: the next owner completes the move and deletes the staging folder."""
+    inbox, done, archive = tmp_path / "in", tmp_path / "done", tmp_path / "archive"
+    inbox.mkdir()
+    (inbox / "a.mp4").write_bytes(clip.read_bytes())
+    (inbox / "b.mp4").write_bytes(clip.read_bytes())
+    q = JobQueue(tmp_path / "q.sqlite")
+    a, _ = q.enqueue(file_key(inbox / "a.mp4"), done / "a.mp4")
+    b, _ = q.enqueue(file_key(inbox / "b.mp4"), done / "b.mp4")
+    q.claim("dead", 60, ids=[a.id])
+    q.complete(a.id, "dead", seconds=1.0, duration=1.0, backends={}, dispose_to=archive / "a.mp4")
+    b = q.claim("dead", 60, ids=[b.id])
+    runner = Runner(q, WorkflowConfig(), remux, inbox=inbox, move_done=archive, reporter=Reporter(quiet=True))
+    staging = runner.staging_dir(b)
+    staging.mkdir(parents=True)
+    (staging / "b.mp4").write_bytes(b"half a video")
+    assert [j.id for j in runner.recover(roots=[done])] == [b.id]
+    assert not (inbox / "a.mp4").exists() and _sha256(archive / "a.mp4") == _sha256(clip)
+    assert os.listdir(done) == [] and q.get(b.id).state == QUEUED
+
+
+def _sha256(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
