@@ -157,6 +157,7 @@ class _Evil:
         return (print, ("this must never run",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the hostile file is a plain pickle on purpose
 def test_pyannote_bad_checkpoints_raise_checkpoint_error(tmp_path):
     import torch
 
