@@ -231,7 +231,8 @@ def test_bad_checkpoint_is_a_checkpoint_error(tiny, tmp_path, bad):
         assert "size mismatch" in msg
 
 
-def test_uncached_pretrained_tag_fails_fast_with_what_to_do(tmp_path):
+def test_uncached_pretrained_tag_fails_fast_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("DUBKIT_MODELS_DIR", str(tmp_path / "models"))  # nothing pulled
     t0 = time.monotonic()
     with pytest.raises(CheckpointError, match="dubkit models pull") as e:
         ClipTagger("ViT-B-32", "laion2b_s34b_b79k", cache_dir=tmp_path)
@@ -242,6 +243,17 @@ def test_uncached_pretrained_tag_fails_fast_with_what_to_do(tmp_path):
         ClipTagger("ViT-B-32", "no_such_tag", cache_dir=tmp_path)
     with pytest.raises(CheckpointError, match="unknown open_clip model"):
         ClipTagger("ViT-Nope", tmp_path / "w.pt")
+
+
+def test_default_weights_come_from_the_pulled_model_folder(tmp_path, monkeypatch):
+    """After `dubkit models pull clip-vit-b-32`, ClipTagger() finds the folder by itself (here a broken copy,
+    so the error names the file it found)."""
+    folder = tmp_path / "models" / "clip-vit-b-32"
+    folder.mkdir(parents=True)
+    (folder / "open_clip_model.safetensors").write_bytes(b"truncated download")
+    monkeypatch.setenv("DUBKIT_MODELS_DIR", str(tmp_path / "models"))
+    with pytest.raises(CheckpointError, match="cannot load open_clip weights from .*clip-vit-b-32"):
+        ClipTagger(cache_dir=tmp_path / "hf")
 
 
 def test_cached_pretrained_finds_weights_in_a_hub_cache(tmp_path):

@@ -2,10 +2,12 @@
 
 Why zero-shot tags rather than captions: a sound designer needs *what makes noise* (a car, rain, a slam), which
 a fixed vocabulary of sound sources names directly, and a contrastive model scores cheaply: the vocabulary's text
-embeddings are computed once per tagger, then each shot costs one batched image forward.
+embeddings are computed once per tagger (and kept on disk for the next run), then each shot costs one batched
+image forward.
 
 Weights never download here. ``pretrained`` is a local file/folder, or an open_clip tag whose weights are already
-in the local cache (``dubkit models pull`` puts them there); anything else fails at once with a CheckpointError.
+on this machine (in dubkit's models folder, where ``dubkit models pull clip-vit-b-32`` puts them, or in the
+Hugging Face / open_clip cache); anything else fails at once with a CheckpointError.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .base import Captioner
 from .vocabulary import DEFAULT_VOCABULARY, GROUPS, Vocabulary
 
 DEFAULT_TAGS = {"ViT-B-32": "laion2b_s34b_b79k"}  # the tag `dubkit models pull` fetches for the default model
+PULLED = {("ViT-B-32", "laion2b_s34b_b79k"): "clip-vit-b-32"}  # (model, tag) -> `dubkit models pull` name
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _FOLDER_WEIGHTS = (  # open_clip's hub layout first, then any file with a weight suffix
     "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
@@ -131,6 +134,19 @@ def cached_pretrained(model_name: str, tag: str, cache_dir: str | Path | None = 
     return None
 
 
+def _pulled(arch: str, tag: str) -> Path | None:
+    """The weights `dubkit models pull` put in the dubkit models folder for this model and tag, if any."""
+    from audiostory_core.models.hub import local_path
+
+    name = PULLED.get((arch, tag))
+    if name is None or not local_path(name).is_dir():
+        return None
+    try:
+        return _weights_in_folder(local_path(name))
+    except CheckpointError:
+        return None
+
+
 def _resolve_weights(
     arch: str, pretrained: str | Path | None, model_dir: Path | None, cache_dir: str | Path | None
 ) -> tuple[Path, dict]:
@@ -154,7 +170,7 @@ def _resolve_weights(
             raise CheckpointError(f"open_clip weights file not found: {tag}; {PULL_HINT}")
         known = ", ".join(tags) if tags else "none"
         raise CheckpointError(f"{tag!r} is neither a weights file nor a pretrained tag of {arch} (tags: {known})")
-    cached = cached_pretrained(arch, tag, cache_dir)
+    cached = _pulled(arch, tag) or cached_pretrained(arch, tag, cache_dir)
     if cached is None:
         raise CheckpointError(f"the weights of {arch} ({tag}) are not in the local cache; {PULL_HINT}")
     return cached, open_clip.get_pretrained_cfg(arch, tag)
@@ -167,6 +183,20 @@ class _DropRecords(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.prefix)
+
+
+def _check_readable(weights: Path) -> None:
+    """A truncated or foreign .safetensors file fails here, before a large model is built for nothing."""
+    if weights.suffix != ".safetensors":
+        return
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt"):
+            pass
+    except Exception as e:
+        raise CheckpointError(f"cannot load open_clip weights from {weights}: not a readable safetensors file "
+                              f"({' '.join(str(e).split())[:200]}); {PULL_HINT}") from e
 
 
 def _load_model(arch: str, weights: Path, tag_cfg: dict, device: torch.device, precision: str) -> torch.nn.Module:
@@ -262,6 +292,7 @@ class ClipTagger:
 
         arch, model_dir = _resolve_architecture(model_name)
         weights, tag_cfg = _resolve_weights(arch, pretrained, model_dir, cache_dir)  # fails before building
+        _check_readable(weights)
         self.model = _load_model(arch, weights, tag_cfg, self.device, precision)
         self.arch, self.weights = arch, weights
         if text_cache_dir is None:
