@@ -254,6 +254,12 @@ def test_batch_and_jobs_commands(tmp_path, clip, monkeypatch):
     assert res.exit_code == 0 and "skipped" in res.output  # finished earlier: not redone
     res = cli.invoke(app, ["jobs", str(tmp_path)])
     assert res.exit_code == 2 and "no job queue" in res.output
+    # the same commands inside `dubkit` (entry point dubkit.commands): the exit code survives its main()
+    from dubkit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", "--out", out, "--job", "workflows.dryrun:remux", "-q", "--", "junk.mp4"])
+    assert exc.value.code == 1
 
 
 def test_runner_publishes_what_the_job_wrote_and_nothing_hidden(tmp_path, clip):

@@ -23,9 +23,16 @@ EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 1, 2, 3
 _JOB_HELP = "Job function as 'package.module:function' (default dubkit:dub); for custom pipelines and tests."
 
 
-def _fail(msg: str, code: int = EXIT_USAGE) -> typer.Exit:
+def _exit(code: int) -> None:
+    """Exit with ``code`` via SystemExit: unlike ``typer.Exit`` it survives a host CLI that runs click with
+    ``standalone_mode=False`` (which turns Exit into an ignored return value)."""
+    if code:
+        sys.exit(code)
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> None:
     typer.echo(f"error: {msg}", err=True)
-    return typer.Exit(code)
+    sys.exit(code)
 
 
 def watch(
@@ -60,14 +67,14 @@ def watch(
         install_signal_handlers(watcher.request_stop)
         code = watcher.run()
     except FolderLocked as e:
-        raise _fail(str(e), EXIT_LOCKED)
+        _fail(str(e), EXIT_LOCKED)
     except DubkitError as e:
-        raise _fail(str(e))
+        _fail(str(e))
     sys.stdout.flush()
     sys.stderr.flush()
     if any(t.daemon and t.is_alive() and t.name.startswith("dubkit-worker") for t in threading.enumerate()):
         os._exit(code)  # a requeued job's thread is still inside dub(): do not wait for it, nothing will publish
-    raise typer.Exit(code)
+    _exit(code)
 
 
 def batch(
@@ -94,7 +101,7 @@ def batch(
         if manifest is not None:
             items += read_manifest(manifest)
         if not items:
-            raise _fail("nothing to do: give video files or --manifest CSV")
+            _fail("nothing to do: give video files or --manifest CSV")
         seen, unique = set(), []
         for it in items:  # the same file named twice is one job
             k = (os.path.abspath(it.input), it.output)
@@ -105,11 +112,11 @@ def batch(
         summary = run_batch(unique, out, cfg, job_fn=load_job_function(job), state_dir=state, log_path=log,
                             force=force, reporter=Reporter(quiet=quiet), stop=stop)
     except FolderLocked as e:
-        raise _fail(str(e), EXIT_LOCKED)
+        _fail(str(e), EXIT_LOCKED)
     except DubkitError as e:
-        raise _fail(str(e))
+        _fail(str(e))
     print_summary(summary)
-    raise typer.Exit(0 if summary.ok else EXIT_FAILED)
+    _exit(0 if summary.ok else EXIT_FAILED)
 
 
 def jobs(
@@ -127,9 +134,9 @@ def jobs(
 
     db = (state or folder / STATE_DIR) / "jobs.sqlite"
     if not db.is_file():
-        raise _fail(f"no job queue at {db}; give the watch folder or batch --out folder (or --state)")
+        _fail(f"no job queue at {db}; give the watch folder or batch --out folder (or --state)")
     if only is not None and only not in STATES:
-        raise _fail(f"--state-filter must be one of {', '.join(STATES)}")
+        _fail(f"--state-filter must be one of {', '.join(STATES)}")
     q = JobQueue(db)
     rows = q.jobs(only)
     if as_json:
