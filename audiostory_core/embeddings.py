@@ -16,6 +16,7 @@ import numpy as np
 from .errors import CheckpointError
 
 DIM = 384
+MAX_CACHED_TEXTS = 20_000
 _LOCK = threading.Lock()
 _MODELS: dict[str, tuple[object, object]] = {}  # model dir -> (tokenizer, model), shared by every embedder
 _VECTORS: dict[str, dict[str, np.ndarray]] = {}  # model dir -> text -> vector (bank descriptions, repeated captions)
@@ -75,6 +76,8 @@ class TextEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
         todo = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))  # less padding
+        if len(self._cache) + len(todo) > MAX_CACHED_TEXTS:
+            self._cache.clear()  # big sound libraries keep their own vectors; this cache is for repeats
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i:i + self.batch_size]
             for text, vec in zip(chunk, self._encode_batch(chunk)):

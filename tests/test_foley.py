@@ -279,6 +279,25 @@ def test_library_is_indexed_cached_and_matched(sfx_dir, embedder, tmp_path):
     assert np.abs(np.diff(bed.audio, axis=-1)).max() < 0.5
 
 
+def test_tags_and_json_sidecars_describe_files(embedder, tmp_path):
+    import subprocess
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    sf.write(tmp_path / "src.wav", _bark(44100, 0.0), 44100)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "src.wav"), "-metadata", "title=lion roar",
+                    "-metadata", "genre=animals", str(root / "track_12.mp3")], check=True)
+    sf.write(root / "A1.wav", _bark(44100, 0.0), 44100)
+    (root / "A1.json").write_text('{"description": "a squeaky rubber duck", "tags": ["toy", "bath"]}')
+    lib = SoundLibrary([root], embedder, cache_dir=tmp_path / "cache")
+    texts = {os.path.basename(s.path): s.text for s in lib.sounds}
+    assert "lion roar" in texts["track_12.mp3"] and "animals" in texts["track_12.mp3"]
+    assert "rubber duck" in texts["A1.wav"] and "toy" in texts["A1.wav"]
+    mp3 = next(s for s in lib.sounds if s.path.endswith(".mp3"))
+    audio = lib.render(mp3, 0.5, 48000, seed=0)
+    assert audio.shape == (2, 24000) and np.abs(audio).max() > 0.1
+
+
 def test_missing_library_folder_is_an_actionable_error(embedder, tmp_path):
     with pytest.raises(RenderError, match="does not exist"):
         SoundLibrary([tmp_path / "nope"], embedder, cache_dir=tmp_path)
