@@ -166,7 +166,7 @@ def test_grammar_forces_query_runs_and_terminates_under_hostile_logits(model):
         assert seq[-1] == ids.eos, f"seed {seed}: did not terminate within the budget"
         trace = grammar.read(seq)
         assert trace.state is State.DONE
-        assert trace.events and all(grammar._complete(e) for e in trace.events)
+        assert trace.events and all(grammar.complete(e) for e in trace.events)
         for e in trace.events:
             assert [seq[p] for p in e.semantic_positions] == list(ids.semantic)
             assert [seq[p] for p in e.residual_positions] == list(ids.residual)

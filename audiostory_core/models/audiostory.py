@@ -532,8 +532,9 @@ def load_model(
 ) -> AudioStoryModel:
     """Load ``path`` whichever layout it has: our own (``audiostory.json``) or the published AudioStory-3B one
     (``config.yaml`` + ``pytorch_model.bin``). For the published layout the DiT, Qwen and flan-t5 folders are
-    taken from the arguments, else looked for inside ``path`` (dit/, qwen/, t5/) and next to it (the published
-    script's ckpt/ names: Flux_detokenizer, Qwen2.5-3B-Instruct, flan-t5-large)."""
+    taken from the arguments, else looked for inside ``path`` (dit/, qwen/, t5/), next to it (the published
+    script's ckpt/ names: Flux_detokenizer, Qwen2.5-3B-Instruct, flan-t5-large) and in the models folder
+    ``dubkit models pull`` fills (tangoflux, qwen2.5-3b-instruct, flan-t5-large)."""
     p = Path(path)
     if not p.is_dir():
         raise CheckpointError(f"model folder {p} does not exist")
@@ -548,7 +549,10 @@ def load_model(
     def find(given, names: tuple[str, ...], what: str, required: bool = True) -> Path | None:
         if given is not None:
             return Path(given)
-        for candidate in [p / n for n in names] + [p.parent / n for n in names]:
+        from .hub import models_dir
+
+        roots = [p, p.parent, models_dir()]
+        for candidate in [root / n for root in roots for n in names]:
             if (candidate / "config.json").is_file():
                 return candidate
         if required:
@@ -559,6 +563,6 @@ def load_model(
         return None
 
     dit = find(dit_dir, ("dit", "Flux_detokenizer", "tangoflux"), "DiT")
-    qwen = find(qwen_dir, ("qwen", "Qwen2.5-3B-Instruct"), "Qwen2.5-3B-Instruct")
+    qwen = find(qwen_dir, ("qwen", "Qwen2.5-3B-Instruct", "qwen2.5-3b-instruct"), "Qwen2.5-3B-Instruct")
     t5 = find(t5_dir, ("t5", "flan-t5-large"), "flan-t5-large", required=False)
     return load_published(p, dit, qwen, t5, dtype=dtype, vae_config=vae_config)

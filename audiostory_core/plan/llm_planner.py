@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 import torch
 
 from ..errors import PlanError
@@ -196,7 +195,7 @@ class EventGrammar:
             return self.reasoning_mask
         if st in (State.BETWEEN, State.AFTER_EVENT):
             room = remaining >= self.event_cost + 1
-            if not any(self._complete(e) for e in trace.events) and room:
+            if not any(self.complete(e) for e in trace.events) and room:
                 return [ids.gen_open]
             if len(trace.events) >= self.max_events or not room:
                 return [ids.eos]
@@ -224,7 +223,8 @@ class EventGrammar:
             return [ids.residual[trace.run_index]] if trace.run_index < self.n_residual else [ids.res_close]
         return [ids.eos]
 
-    def _complete(self, e: EventTrace) -> bool:
+    def complete(self, e: EventTrace) -> bool:
+        """Whether the event carries both full query runs."""
         return len(e.semantic_positions) == self.n_semantic and len(e.residual_positions) == self.n_residual
 
     def read(self, generated: Sequence[int]) -> Trace:
@@ -324,7 +324,7 @@ class AudioStoryPlanner:
         trace = self.grammar.read(generated)
         self.last_output = m.tokenizer.decode(generated, skip_special_tokens=False)
 
-        events = [e for e in trace.events if self.grammar._complete(e)]
+        events = [e for e in trace.events if self.grammar.complete(e)]
         if not events:
             raise PlanError("the AudioStory LLM produced no complete event; raise max_new_tokens")
         captions = [T.clean_text(m.tokenizer.decode(e.caption_ids)) for e in events]
