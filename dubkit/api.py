@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import soundfile as sf
 
 from audiostory_core.assemble import Soundtrack, to_samples
 from audiostory_core.pipeline import AudioStoryPipeline
@@ -21,7 +22,7 @@ from audiostory_core.request import Scene, StoryRequest
 
 from .backends import Backends, choose_backends, choose_captioner
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, fit_length, read_audio, write_wav
+from .io import atomic_output, check_input, check_output, fit_length, read_audio, scratch_file, write_wav
 from .scenes.base import describe_scenes
 from .video.types import MediaInfo, Shot
 
@@ -95,17 +96,24 @@ def default_output(video: str | Path) -> Path:
     return p.with_name(f"{p.stem}.dubbed{p.suffix or '.mp4'}")
 
 
-def _understand(video: Path, stages: _Stages, captioner) -> tuple[MediaInfo, list[Shot], list[Scene], object]:
+def _probe(video: Path, stages: _Stages) -> MediaInfo:
     from .video.probe import probe
-    from .video.scan import scan_video
 
     with stages.stage("probe", f"probing {video.name}"):
         info = probe(video)
+    if info.duration <= 0:
+        raise InputError(f"{video}: video has zero duration")
+    return info
+
+
+def _understand(video: Path, info: MediaInfo, stages: _Stages, captioner) -> tuple[list[Shot], list[Scene], object]:
+    from .video.scan import scan_video
+
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info)
     with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
         scenes = describe_scenes(scan, captioner)
-    return info, scan.shots, scenes, scan
+    return scan.shots, scenes, scan
 
 
 def plan(
@@ -122,9 +130,10 @@ def plan(
     """Scenes and sub-events for ``video`` without rendering anything."""
     video = check_input(video)
     stages = _Stages(progress)
+    info = _probe(video, stages)
     cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights)
     backends = choose_backends(model=model, device=device, captioner=cap)
-    info, shots, scenes, _ = _understand(video, stages, cap)
+    shots, scenes, _ = _understand(video, info, stages, cap)
     with stages.stage("plan", f"planning with {backends.planner.name}"):
         p = backends.planner.plan(StoryRequest.from_scenes(scenes, info.duration, instruction))
     return PlanResult(p, scenes, shots, info, stages.timings, backends.summary())
@@ -160,13 +169,12 @@ def dub(
     video = check_input(video)
     out = check_output(output or default_output(video), video)
     stages = _Stages(progress)
+    info = _probe(video, stages)  # bad input fails here, before any model is loaded
     cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights)
     backends = choose_backends(model=model, library=library, device=device, captioner=cap, steps=steps)
     stages.say(backends.line())
 
-    info, shots, scenes, scan = _understand(video, stages, cap)
-    if info.duration <= 0:
-        raise InputError(f"{video}: video has zero duration")
+    shots, scenes, scan = _understand(video, info, stages, cap)
     total = to_samples(info.duration, MIX_RATE)
     request = StoryRequest.from_scenes(scenes, info.duration, instruction)
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=MIX_RATE)
@@ -181,21 +189,46 @@ def dub(
 
 def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backends, stages: _Stages, *,
             keep_original_audio, mix, duck_db, loudness, stems, deliverables, speech_model) -> DubResult:
+    """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     from .deliver.mux import mux
+    from .soundtrack.master import master_soundtrack
 
     total = soundtrack.audio.shape[-1]
-    mixed = soundtrack.audio
-    loud_report = None
-    mode = "replace"
-    speech: list[tuple[float, float]] = []
+    original = None
+    if info.has_audio:
+        with stages.stage("read_original", "reading the original audio"):
+            original = fit_length(read_audio(video, MIX_RATE, 2), total)
+    elif mix in ("under", "duck"):
+        stages.say(f"the video has no audio track: --mix {mix} falls back to replace")
+        mix = "replace"
+    stages.say(f"mixing ({mix}){f', loudness {loudness:g} LUFS / -1 dBTP' if loudness is not None else ''}")
+    mastered = master_soundtrack(soundtrack.audio, original, MIX_RATE, mode=mix, duck_db=duck_db, loudness=loudness,
+                                 speech_model=speech_model)
+    stages.timings.update(mastered.timings)
+    package = None
+    if deliverables or stems:
+        from .deliver.package import write_deliverables
+
+        name = out.stem.removesuffix(".dubbed")
+        with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
+            thumbs = [(fr.keyframe_times[len(fr.keyframes) // 2], fr.keyframes[len(fr.keyframes) // 2])
+                      for fr in scan.frames if fr.keyframes]
+            package = write_deliverables(
+                out.parent, name, video_path=out, video_duration=info.duration, fps=info.fps or 24.0,
+                plan=soundtrack.plan, cuts=[s.start for s in shots[1:]], mix=mastered.mix, final_audio=mastered.audio,
+                loudness=mastered.loudness, soundtrack_stems=soundtrack.stems if stems else None, thumbnails=thumbs,
+                backends=backends.summary(), timings=dict(stages.timings), speech=mastered.speech,
+            ).folder
     with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
-        with atomic_output(out.with_suffix(".wav")) as wav:
-            write_wav(wav, mixed, MIX_RATE)
+        with scratch_file(out.parent, ".wav") as wav:
+            sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
             mux(video, wav, out, keep_original_audio=keep_original_audio and info.has_audio,
                 video_start=info.video_start)
-            wav.unlink()
-    return DubResult(out, soundtrack.plan, scenes, shots, info, stages.timings, backends.summary(),
-                     None, loud_report, mode, speech)
+    if keep_original_audio and not info.has_audio:
+        stages.say("the video has no audio track: nothing to keep as a second track")
+    loud = mastered.loudness.to_dict() if mastered.loudness is not None else None
+    return DubResult(out, soundtrack.plan, scenes, shots, info, stages.timings, backends.summary(), package,
+                     loud, mastered.mix.mode, mastered.speech)
 
 
 def story(
@@ -241,5 +274,71 @@ def continue_audio(
     steps: int | None = None,
     progress: Progress | None = None,
 ) -> AudioResult:
-    """Continue an audio clip for ``duration`` seconds; with ``include_input`` the output starts with the input."""
-    raise NotImplementedError  # wired after the continuation module lands
+    """Continue an audio clip for ``duration`` seconds; with ``include_input`` the output starts with the input,
+    sample for sample. Offline: matched sounds from the foley bank; with ``model``: the input enters the LLM
+    through its audio encoder and the DiT renders the continuation. Either way the seam is level-matched and
+    crossfaded from the input's tail."""
+    from audiostory_core.continuation import continue_audio as continue_core
+
+    path = check_input(audio_path)
+    if output is not None:
+        check_output(output, path)
+    stages = _Stages(progress)
+    with stages.stage("read", f"reading {path.name}"):
+        audio, sr = load_audio(path)
+    renderer = planner = None
+    backends: dict[str, str] = {"planner": "continuation (audio analysis)", "renderer": "foley bank"}
+    if model is not None or library:
+        chosen = choose_backends(model=model, library=library, device=device, steps=steps)
+        renderer = chosen.renderer
+        backends = chosen.summary()
+        if model is not None:
+            planner = chosen.planner
+    stages.say("backends: " + ", ".join(f"{k}={v}" for k, v in backends.items()))
+    with stages.stage("render", f"continuing for {duration:g} s"):
+        if planner is not None:  # AudioStory: the audio prompt goes through the LLM's audio encoder
+            from audiostory_core.continuation import join_continuation
+
+            request = StoryRequest.from_audio(audio, sr, duration, instruction)
+            pipe = AudioStoryPipeline(planner, renderer, crossfade=min(3.0, duration / 4))
+            generated = pipe.generate(request, seed=seed, progress=stages.say)
+            joined = join_continuation(audio, sr, generated.audio, generated.sample_rate, include_input=include_input)
+            track = Soundtrack(joined, sr, generated.plan)
+        else:
+            res = continue_core(audio, sr, duration, instruction=instruction, seed=seed,
+                                include_input=include_input, renderer=renderer)
+            track = Soundtrack(res.audio, res.sample_rate, res.plan)
+    if output is not None:
+        with stages.stage("write", f"writing {Path(output).name}"):
+            write_wav(output, track.audio, track.sample_rate, subtype=_wav_subtype(path))
+    return AudioResult(Path(output) if output else None, track, stages.timings, backends)
+
+
+def load_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Audio at its own rate and channels: WAV/FLAC/OGG through soundfile (exact samples), anything else via ffmpeg."""
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        if data.shape[0] == 0:
+            raise InputError(f"{path}: audio file has no samples")
+        return data.T.copy(), int(sr)
+    except sf.LibsndfileError:
+        import ffmpeg
+
+        try:
+            streams = ffmpeg.probe(str(path)).get("streams", [])
+        except ffmpeg.Error:
+            raise InputError(f"{path}: not a readable audio or media file") from None
+        a = next((st for st in streams if st.get("codec_type") == "audio"), None)
+        if a is None:
+            raise InputError(f"{path}: has no audio stream to continue") from None
+        rate, channels = int(a.get("sample_rate") or MIX_RATE), int(a.get("channels") or 2)
+        return read_audio(path, rate, channels), rate
+
+
+def _wav_subtype(source: Path) -> str:
+    # Keep the input's precision so --include-input reproduces its samples exactly.
+    try:
+        sub = sf.info(str(source)).subtype
+        return sub if sub in ("PCM_16", "PCM_24", "PCM_32", "FLOAT") else "PCM_24"
+    except Exception:  # noqa: BLE001 - not a soundfile format: 24-bit is the delivery default
+        return "PCM_24"
