@@ -219,7 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if "--debug" in args:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
