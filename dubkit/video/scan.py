@@ -98,8 +98,9 @@ def scan_video(
     out_w = _even(out_w)
     aw = min(out_w, analysis_width)
     ah = _even(aw * dh / dw)
-    # decord scales in coded orientation; frames are turned to display orientation afterwards.
-    reader = _open_reader(path, *((out_h, out_w) if quarter % 2 else (out_w, out_h)))
+    # decord (0.6) applies the display rotation itself and takes the size in display orientation; should a build
+    # hand back coded-orientation frames instead, they are turned here (checked on the first batch).
+    reader = _open_reader(path, out_w, out_h)
     n = len(reader)
     if n == 0:
         raise InputError(f"{path}: no video frames could be decoded — the file is broken; re-export it")
@@ -113,10 +114,11 @@ def scan_video(
     next_report = 0.1
     for lo in range(0, n, batch_size):
         batch = reader.get_batch(list(range(lo, min(n, lo + batch_size)))).asnumpy()
+        turn = quarter if quarter % 2 and batch.shape[1:3] == (out_w, out_h) else 0
         for j, frame in enumerate(batch):
             i = lo + j
-            if quarter:
-                frame = np.ascontiguousarray(np.rot90(frame, k=-quarter))
+            if turn:
+                frame = np.ascontiguousarray(np.rot90(frame, k=-turn))
             # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
             small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
             cuts.push(i, small)

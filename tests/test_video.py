@@ -1,0 +1,296 @@
+"""Video understanding on the committed cartoon: probe facts, frame-accurate cuts, keyframes, bounded memory,
+variable frame rate and rotation handled, and bad input refused with a message a user can act on."""
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dubkit.errors import InputError, MediaToolError
+from dubkit.video.keyframes import KeyframeCollector, ShotReservoir
+from dubkit.video.probe import probe
+from dubkit.video.scan import scan_video
+from dubkit.video.types import VideoScan
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+CARTOON = SAMPLES / "cartoon.mp4"
+TRUTH = json.loads((SAMPLES / "cartoon.truth.json").read_text())
+FPS = TRUTH["fps"]
+
+
+@functools.lru_cache(maxsize=1)
+def scan_cartoon() -> tuple[VideoScan, int]:
+    """The sample, scanned once per test session (shared with test_visual_cues), and the scan's peak
+    Python-heap use as tracemalloc saw it."""
+    tracemalloc.start()
+    try:
+        scan = scan_video(CARTOON, probe(CARTOON))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return scan, peak
+
+
+@pytest.fixture(scope="session")
+def cartoon_scan() -> VideoScan:
+    return scan_cartoon()[0]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def decode_frames(path: Path, indices: list[int], width: int, height: int) -> list[np.ndarray]:
+    """Frames ``indices`` as ffmpeg shows them (display orientation), scaled: what the scan must match.
+    One ffmpeg run for all of them."""
+    select = "+".join(f"eq(n\\,{i})" for i in sorted(set(indices)))
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select={select},scale={width}:{height}",
+         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    frames = np.frombuffer(out, np.uint8).reshape(-1, height, width, 3)
+    by_index = dict(zip(sorted(set(indices)), frames))
+    return [by_index[i] for i in indices]
+
+
+# ----------------------------------------------------------------------------------------------------- probe
+
+
+def test_probe_reports_the_sample():
+    info = probe(CARTOON)
+    assert info.duration == pytest.approx(TRUTH["duration"], abs=1e-3)
+    assert (info.width, info.height) == (TRUTH["width"], TRUTH["height"])
+    assert info.fps == pytest.approx(FPS)
+    assert info.frame_count == TRUTH["frame_count"]
+    assert info.video_codec == "h264" and info.has_video
+    assert not info.variable_frame_rate
+    assert info.rotation == 0
+    assert not info.has_audio and info.audio_sample_rate == 0 and info.audio_channels == 0
+
+
+def test_probe_reports_audio(tmp_path):
+    out = tmp_path / "with_audio.mp4"
+    ffmpeg("-i", str(CARTOON), "-f", "lavfi", "-i", "sine=frequency=300:duration=30:sample_rate=44100",
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-ac", "2", "-shortest", str(out))  # fmt: skip
+    info = probe(out)
+    assert info.has_audio and info.audio_sample_rate == 44100 and info.audio_channels == 2
+    assert info.frame_count == TRUTH["frame_count"]
+
+
+# ----------------------------------------------------------------------------------------------------- shots
+
+
+def test_every_cut_found_to_the_frame_and_no_extra_cut(cartoon_scan):
+    starts = [s.start_frame for s in cartoon_scan.shots[1:]]
+    assert len(starts) == len(TRUTH["cut_frames"]), f"found cuts at frames {starts}, truth {TRUTH['cut_frames']}"
+    for found, truth in zip(starts, TRUTH["cut_frames"]):
+        assert abs(found - truth) <= 1
+    for shot, truth in zip(cartoon_scan.shots[1:], TRUTH["cuts"]):
+        assert shot.start == pytest.approx(truth, abs=1.01 / FPS)
+
+
+def test_shots_tile_the_whole_duration(cartoon_scan):
+    shots = cartoon_scan.shots
+    assert shots[0].start == 0.0 and shots[0].start_frame == 0
+    assert shots[-1].end == pytest.approx(TRUTH["duration"], abs=1e-6)
+    assert shots[-1].end_frame == TRUTH["frame_count"]
+    for a, b in zip(shots, shots[1:]):
+        assert a.end == b.start and a.end_frame == b.start_frame  # end exclusive, no gaps
+    assert [s.index for s in shots] == list(range(len(shots)))
+
+
+def test_lightning_is_not_a_cut(cartoon_scan):
+    rain = next(s for s in TRUTH["shots"] if s["name"] == "rain")
+    inside = [s.start_frame for s in cartoon_scan.shots if rain["start_frame"] < s.start_frame < rain["end_frame"]]
+    assert inside == []
+
+
+# ----------------------------------------------------------------------------------------------------- features
+
+
+def test_features_cover_every_frame_with_true_times(cartoon_scan):
+    f = cartoon_scan.features
+    assert len(f) == TRUTH["frame_count"]
+    np.testing.assert_allclose(f.times, np.arange(len(f)) / FPS, atol=1e-5)
+    assert f.centroid.shape == (len(f), 2) and f.color.shape == (len(f), 3)
+    for shot, frames in zip(cartoon_scan.shots, cartoon_scan.frames):
+        assert len(frames.features) == shot.end_frame - shot.start_frame
+    lightning = [i["frame"] for i in TRUTH["impacts"] if i["kind"] == "flash"]
+    for k in lightning:
+        assert f.brightness[k] > f.brightness[k - 1] + 0.3  # the flash frame really is brighter
+    door = next(s for s in TRUTH["shots"] if s["name"] == "door")
+    assert f.motion[door["start_frame"] + 2 : door["start_frame"] + 25].max() < 1e-3  # the open door waits, still
+    assert np.isnan(f.centroid[door["start_frame"] + 5]).all()  # nothing moved: no centre of motion
+
+
+# ----------------------------------------------------------------------------------------------------- keyframes
+
+
+def test_keyframes_per_shot_are_evenly_spaced_and_show_the_right_frame(cartoon_scan):
+    for shot, frames in zip(cartoon_scan.shots, cartoon_scan.frames):
+        assert len(frames.keyframes) == 3
+        for k, (im, t) in enumerate(zip(frames.keyframes, frames.keyframe_times)):
+            assert im.shape == (180, 320, 3) and im.dtype == np.uint8
+            third = shot.duration / 3
+            assert shot.start + k * third <= t < shot.start + (k + 1) * third  # one per third of the shot
+    # The keyframe is the frame at its timestamp (compare the middle keyframe of every shot with ffmpeg's decode).
+    middle = [round(frames.keyframe_times[1] * FPS) for frames in cartoon_scan.frames]
+    for frames, ref in zip(cartoon_scan.frames, decode_frames(CARTOON, middle, 320, 180)):
+        assert np.abs(ref.astype(int) - frames.keyframes[1]).mean() < 3.0
+
+
+def test_reservoir_holds_a_bounded_evenly_spaced_subset():
+    res = ShotReservoir(capacity=16)
+    tiny = np.zeros((2, 2, 3), np.uint8)
+    most = 0
+    for i in range(100_000):
+        res.add(i, i / 24, tiny)
+        most = max(most, len(res.held))
+    assert most <= 16
+    picks = res.pick(3)
+    assert [p.index for p in picks] == sorted(p.index for p in picks)
+    for k, p in enumerate(picks):
+        target = (k + 0.5) * 100_000 / 3
+        assert abs(p.index - target) <= res.stride  # within one stride of the centre of its third
+    offsets = [h.offset for h in res.held]
+    assert len(set(np.diff(offsets))) == 1  # what it holds is evenly spaced
+
+
+def test_keyframe_collector_memory_does_not_grow_with_the_video():
+    col = KeyframeCollector(per_shot=3, delay=9)
+    tiny = np.zeros((2, 2, 3), np.uint8)
+    cuts = set(range(5000, 60_000, 5000))
+    most = 0
+    for i in range(60_000):
+        col.push(i, i / 24, tiny, cuts)
+        most = max(most, col.held_frames)
+    shots = col.finish(cuts)
+    assert most <= col.delay + col.capacity + 1
+    assert len(shots) == 12 and all(len(s) == 3 for s in shots)
+    assert all(5000 * k <= idx < 5000 * (k + 1) for k, s in enumerate(shots) for idx, _, _ in s)
+
+
+def test_scan_never_holds_the_decoded_video():
+    scan, peak = scan_cartoon()
+    whole = TRUTH["frame_count"] * 180 * 320 * 3  # every frame at keyframe size: 124 MB
+    assert peak < whole / 4, f"peak {peak / 1e6:.1f} MB"
+
+
+# ----------------------------------------------------------------------------------------------------- VFR, rotation
+
+
+@pytest.fixture(scope="module")
+def vfr_clip(tmp_path_factory) -> Path:
+    """Meadow tail + ball shot at 24 fps, then the door shot played at 30 fps: a variable-frame-rate file."""
+    out = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    ffmpeg("-i", str(CARTOON), "-filter_complex",
+           "[0:v]trim=start_frame=96:end_frame=228,setpts=PTS-STARTPTS,settb=1/120[a];"
+           "[0:v]trim=start_frame=228:end_frame=324,settb=1/120,setpts=N*4[b];[a][b]concat=n=2:v=1[v]",
+           "-map", "[v]", "-fps_mode", "passthrough", "-enc_time_base", "1/120", "-video_track_timescale", "120",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(out))  # fmt: skip
+    return out
+
+
+def test_variable_frame_rate_is_detected_and_times_stay_true(vfr_clip):
+    from dubkit.scenes.base import describe_scenes
+    from dubkit.scenes.visual_cues import VisualCuesCaptioner
+
+    info = probe(vfr_clip)
+    assert info.variable_frame_rate
+    assert info.frame_count == 132 + 96
+    assert info.duration == pytest.approx(132 / 24 + 96 / 30, abs=0.01)
+    scan = scan_video(vfr_clip, info)
+    assert [s.start for s in scan.shots] == pytest.approx([0.0, 12 / 24, 132 / 24], abs=1e-3)
+    assert scan.shots[-1].end == pytest.approx(info.duration)
+    cues = [c for s in describe_scenes(scan, VisualCuesCaptioner()) for c in s.cues]
+    expected = [(i["time"] - 96 / 24, i["kind"]) for i in TRUTH["impacts"] if 108 <= i["frame"] < 228]
+    expected.append((132 / 24 + (280 - 228) / 30, "slam"))  # the door shot runs at 30 fps
+    for t, kind in expected:
+        near = [c for c in cues if c.kind == kind and abs(c.time - t) <= 1 / 30 + 1e-6]
+        assert near, f"no {kind} cue within a frame of {t:.3f}s: {[(c.kind, round(c.time, 3)) for c in cues]}"
+
+
+def test_rotation_is_reported_and_keyframes_are_upright(tmp_path):
+    plain, rotated = tmp_path / "plain.mp4", tmp_path / "rotated.mp4"
+    ffmpeg("-i", str(CARTOON), "-frames:v", "48", "-c:v", "libx264", "-preset", "ultrafast", str(plain))
+    ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    info = probe(rotated)
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (854, 480)  # coded size; display is portrait
+    scan = scan_video(rotated, info)
+    im, t = scan.frames[0].keyframes[1], scan.frames[0].keyframe_times[1]
+    assert im.shape[0] > im.shape[1] and im.shape[1] == 320  # upright (portrait), 320 wide
+    [ref] = decode_frames(rotated, [round(t * FPS)], im.shape[1], im.shape[0])  # ffmpeg applies the display matrix
+    assert np.abs(ref.astype(int) - im).mean() < 3.0
+
+
+# ----------------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bad")
+    data = CARTOON.read_bytes()
+    files = {
+        "missing": d / "nope.mp4",
+        "folder": d,
+        "text": d / "notes.mp4",
+        "empty": d / "empty.mp4",
+        "truncated": d / "half.mp4",
+        "no_index": d / "no_moov.mp4",
+        "audio_only": d / "tone.m4a",
+        "still": d / "still.png",
+    }
+    files["text"].write_text("this is not a video\n" * 50)
+    files["empty"].touch()
+    files["truncated"].write_bytes(data[: len(data) // 2])  # faststart: header intact, frames missing
+    whole = d / "moov_at_end.mp4"
+    ffmpeg("-i", str(CARTOON), "-c", "copy", str(whole))  # no faststart: the index is written last
+    files["no_index"].write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(files["audio_only"]))
+    ffmpeg("-i", str(CARTOON), "-frames:v", "1", str(files["still"]))
+    return files
+
+
+@pytest.mark.parametrize(
+    "case, needles",
+    [
+        ("missing", ["no such file", "check the path"]),
+        ("folder", ["folder", "video file"]),
+        ("text", ["not a media file"]),
+        ("empty", ["empty", "0 bytes"]),
+        ("truncated", ["truncated", "again"]),
+        ("no_index", ["truncated", "moov"]),
+        ("audio_only", ["no video stream", "only audio"]),
+        ("still", ["still image"]),
+    ],
+)
+def test_bad_input_is_refused_with_an_actionable_line(bad_files, case, needles):
+    with pytest.raises(InputError) as e:
+        probe(bad_files[case])
+    msg = str(e.value)
+    assert "\n" not in msg and str(bad_files[case]) in msg
+    for needle in needles:
+        assert needle in msg, msg
+
+
+def test_scan_refuses_bad_input_too(bad_files):
+    with pytest.raises(InputError, match="truncated"):
+        scan_video(bad_files["truncated"])
+
+
+def test_missing_ffprobe_says_to_install_ffmpeg(tmp_path):
+    with pytest.raises(MediaToolError, match="install ffmpeg"):
+        probe(CARTOON, ffprobe=str(tmp_path / "no-ffprobe-here"))
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
+def test_probe_accepts_str_and_path():
+    assert probe(str(CARTOON)).frame_count == probe(CARTOON).frame_count
