@@ -295,3 +295,25 @@ def test_round_trip_with_an_audio_encoder(tmp_path):
     assert (out / "audio_encoder" / "config.json").is_file() and not (out / "dit").exists()
     loaded = load_model(out)
     same_plan(AudioStoryPlanner(loaded).plan(req), before)
+
+
+def test_key_mapping_table(model):
+    from audiostory_core.models.audiostory import map_published_key
+
+    ours = model.state_dict()
+    q = "model.layers.0.self_attn.q_proj"
+    assert map_published_key(f"seedx.llm.base_model.model.{q}.weight", ours) == f"llm.base_model.model.{q}.base_layer.weight"
+    assert map_published_key(f"seedx.llm.model.layers.0.self_attn.q_proj.bias", ours) == (
+        f"llm.base_model.model.{q}.base_layer.bias"
+    )  # the un-wrapped names the published loader renames
+    assert map_published_key("multihead_attention.out_proj.bias", ours) == "bridge.fusion.out_proj.bias"
+    assert map_published_key("seedx.audio_projector.0.weight", ours) == "bridge.residual_proj.0.weight"
+    assert map_published_key("seedx.projector.1.weight", ours) is None  # GELU has no weights
+    assert map_published_key("tangoflux.fc.0.weight", ours) is None  # the DiT loader's business
+
+
+def test_dit_width_must_match_the_bridge():
+    cfg = AudioStoryConfig.tiny()
+    cfg.cond_width = 48
+    with pytest.raises(CheckpointError, match="32-d condition tokens"):
+        AudioStoryModel.tiny(config=cfg)

@@ -59,6 +59,11 @@ class AudioStoryModel(nn.Module):
             from .dit import DiTConfig, TangoFluxDiT
 
             dit = TangoFluxDiT(DiTConfig.from_dict(config.dit))
+        if dit is not None and dit.config.joint_attention_dim != config.cond_width:
+            raise CheckpointError(
+                f"the DiT reads {dit.config.joint_attention_dim}-d condition tokens but the query bridge makes "
+                f"{config.cond_width}-d ones; the DiT and the LLM side come from different models"
+            )
         self.dit = dit
         if audio_encoder is None and config.audio_encoder is not None:
             from .audio_encoder import AudioEncoderConfig, AudioPromptEncoder
