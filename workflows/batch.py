@@ -121,6 +121,7 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
         runner.recover(roots=[out])
         rows: dict[int, BatchRow] = {}
         ids: list[int] = []
+        given: dict[int, Path] = {}  # job id → the input as the user wrote it (for the table)
         missing: list[BatchRow] = []
         for item, target in zip(items, targets):
             try:
@@ -135,21 +136,27 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
                 rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
                 continue
             ids.append(job.id)
+            given[job.id] = item.input
         stop = stop or threading.Event()
         threads = [threading.Thread(target=runner.work, args=(f"{os.getpid()}-batch-{i}", stop),
                                     kwargs={"ids": ids, "until_idle": True}, daemon=True)
                    for i in range(min(config.workers, max(1, len(ids))))]
         for t in threads:
             t.start()
-        for t in threads:
-            while t.is_alive() and not runner._cancelled:
-                t.join(0.2)
+        try:
+            for t in threads:
+                while t.is_alive() and not runner._cancelled:
+                    t.join(0.2)
+        except KeyboardInterrupt:  # stop now: running jobs go back to the queue for the next run
+            runner.abort()
+            raise
         runner.close()
         for job_id in ids:
             job = queue.get(job_id)
             state = job.state if job.state in (DONE, FAILED) else QUEUED if job.state in (QUEUED, RUNNING) else "?"
-            err = (job.error or "").splitlines()[0] if job.error else ("interrupted" if state == QUEUED else None)
-            rows[job_id] = BatchRow(job.input, job.output if state == DONE else None, state, job.seconds, err,
+            err = (job.error or "").splitlines()[0] if job.error else (
+                "interrupted: run the same command again to resume" if state == QUEUED else None)
+            rows[job_id] = BatchRow(given[job_id], job.output if state == DONE else None, state, job.seconds, err,
                                     job.backends)
         runner.sweep_staging([out])
         return BatchSummary([rows[i] for i in sorted(rows)] + missing)
@@ -191,4 +198,7 @@ def print_summary(summary: BatchSummary, console=None) -> None:
                       Text(str(r.output) if r.output else (r.error or "")))
     console.print(table)
     n = len(summary.rows)
-    console.print(f"{n - len(summary.failed)}/{n} ok" + (f", {len(summary.failed)} failed" if summary.failed else ""))
+    failed = sum(r.state == "failed" for r in summary.rows)
+    waiting = len(summary.failed) - failed
+    console.print(f"{n - len(summary.failed)}/{n} ok" + (f", {failed} failed" if failed else "")
+                  + (f", {waiting} interrupted" if waiting else ""))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from datetime import datetime
@@ -109,6 +110,16 @@ def batch(
                 seen.add(k)
                 unique.append(it)
         stop = threading.Event()
+
+        def on_signal(signum, frame):  # first: finish running jobs, queue the rest; second: stop at once
+            if stop.is_set():
+                raise KeyboardInterrupt
+            typer.echo("stopping after the running job(s); run the same command again to resume "
+                       "(signal again to stop now)", err=True)
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
         summary = run_batch(unique, out, cfg, job_fn=load_job_function(job), state_dir=state, log_path=log,
                             force=force, reporter=Reporter(quiet=quiet), stop=stop)
     except FolderLocked as e:
