@@ -297,3 +297,20 @@ def test_continuation_splices_the_audio_prompt_into_the_llm_input():
     b = planner.plan(StoryRequest.from_audio(tone, 16000, 12.0))
     assert not all(torch.equal(x, y) for x, y in zip(a.conditioning, b.conditioning))  # the audio is heard
     assert all(torch.equal(x, y) for x, y in zip(a.conditioning, planner.plan(req).conditioning))
+
+
+def test_grammar_survives_a_model_that_scores_everything_minus_infinity(model):
+    ids = model.token_ids
+    grammar = EventGrammar(
+        model.tokenizer, ids, model.vocab_size, max_new_tokens=80, max_events=2,
+        max_reasoning_tokens=5, max_caption_tokens=3,
+    )
+    grammar.reset(batch=1, prompt_length=0)
+    seq: list[int] = []
+    for _ in range(80):
+        tok = int(grammar(torch.tensor([seq], dtype=torch.long), torch.full((1, model.vocab_size), float("-inf"))).argmax())
+        seq.append(tok)
+        if tok == ids.eos:
+            break
+    trace = grammar.read(seq)
+    assert trace.state is State.DONE and trace.events and all(grammar.complete(e) for e in trace.events)

@@ -256,6 +256,10 @@ class EventGrammar:
                 out[row, allow] = scores[row, allow]
                 if len(allow) == 1:  # forced: make it win even if the model gives it -inf
                     out[row, allow[0]] = 0.0
+            if not torch.isfinite(out[row]).any():  # the model scores every allowed token -inf/NaN (overflow)
+                out[row] = torch.where(torch.isnan(out[row]), float("-inf"), out[row])
+                allowed_ids = allow.nonzero().flatten() if isinstance(allow, torch.Tensor) else torch.tensor(allow)
+                out[row, allowed_ids.to(out.device)] = 0.0
         return out
 
 
@@ -270,8 +274,9 @@ class AudioStoryPlanner:
     """``Planner`` backed by an ``AudioStoryModel``: plans text, video (timed scenes) and continuation requests.
 
     Decoding limits default to the model config's (``max_new_tokens``, ``max_events``, ``max_reasoning_tokens``,
-    ``max_caption_tokens``). Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a float32 CPU tensor
-    (n_semantic, cond_width) for ``events[i]``; events split to respect ``max_event`` share their condition.
+    ``max_caption_tokens``). Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a
+    float32 CPU tensor (n_semantic, cond_width) for ``events[i]``; events split to respect ``max_event`` or scene
+    cuts share their condition.
     """
 
     name = "audiostory-llm"
