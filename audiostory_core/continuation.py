@@ -705,11 +705,40 @@ def continue_audio(
     track = assemble(clips, plan, sr, channels=channels, crossfade=BED_CROSSFADE, total_samples=n)
     # Loudness is matched on what continues the input: the bed, unless the input's own hits are part of it.
     bed = track.stems.get("ambience") if choice.oneshot is None else None
-    new = _match_level(track.audio, x, sr, choice, planner.tail_seconds, match_tilt, measure=bed)
+    new = _match_level(track.audio, x, sr, choice.profile.onset_period, planner.tail_seconds, match_tilt, measure=bed)
     beat = choice.profile.onset_period if choice.onset_times else None
     new = _crossfade_from_tail(x, new, sr, int(round(max(crossfade, 0.0) * sr)), beat)
     out = np.concatenate([x, new], axis=-1) if include_input else new
     return ContinuationResult(audio=out.astype(np.float32, copy=False), sample_rate=sr, plan=plan, choice=choice)
+
+
+def join_continuation(
+    audio: np.ndarray,
+    sample_rate: int,
+    new: np.ndarray,
+    new_rate: int,
+    *,
+    include_input: bool = False,
+    crossfade: float = 0.5,
+    match_tilt: bool = True,
+    tail_seconds: float = 4.0,
+) -> np.ndarray:
+    """Seam treatment for audio generated elsewhere (e.g. by the AudioStory model from the audio prompt).
+
+    ``new`` is brought to the input's rate and channels, its level and tilt matched to the input's tail, and it is
+    crossfaded from the input played on, exactly as ``continue_audio`` does for its own renders.
+    """
+    from .assemble import match_channels, resample
+
+    sr = _check_rate(sample_rate)
+    x = _check_audio(audio)
+    fresh = match_channels(resample(np.asarray(new, np.float32), int(new_rate), sr), x.shape[0])
+    profile = analyse_audio(x[:, -int(tail_seconds * sr):], sr)
+    period = profile.onset_period if profile.onset_times.size else None
+    fresh = _match_level(fresh, x, sr, period, tail_seconds, match_tilt)
+    fresh = _crossfade_from_tail(x, fresh, sr, int(round(max(crossfade, 0.0) * sr)), period)
+    out = np.concatenate([x, fresh], axis=-1) if include_input else fresh
+    return out.astype(np.float32, copy=False)
 
 
 def _render_from_bank(
@@ -769,7 +798,7 @@ def _match_level(
     new: np.ndarray,
     x: np.ndarray,
     sr: int,
-    choice: ContinuationChoice,
+    period: float | None,
     tail_seconds: float,
     match_tilt: bool,
     measure: np.ndarray | None = None,
@@ -781,7 +810,7 @@ def _match_level(
     if new.shape[-1] == 0 or not np.any(new):
         return new
     ref = new if measure is None or not np.any(measure) else measure
-    tail_len = int(round(max(tail_seconds, 2 * (choice.profile.onset_period or 0.0)) * sr))
+    tail_len = int(round(max(tail_seconds, 2 * (period or 0.0)) * sr))
     tail = x[:, -max(1, tail_len) :]
     if match_tilt and new.shape[-1] >= int(0.1 * sr):
         got = analyse_audio(ref[:, : int(8 * sr)], sr)  # a few seconds tell the tilt; the rest costs time

@@ -180,6 +180,8 @@ def dub(
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=MIX_RATE)
     soundtrack = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
+    if soundtrack.plan.planner:  # the planner that actually ran (AutoPlanner dispatches by mode)
+        backends.notes["planner"] = soundtrack.plan.planner
 
     finished = _finish(video, out, info, shots, scenes, scan, soundtrack, backends, stages,
                        keep_original_audio=keep_original_audio, mix=mix, duck_db=duck_db, loudness=loudness,
@@ -211,8 +213,9 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
 
         name = out.stem.removesuffix(".dubbed")
         with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
-            thumbs = [(fr.keyframe_times[len(fr.keyframes) // 2], fr.keyframes[len(fr.keyframes) // 2])
-                      for fr in scan.frames if fr.keyframes]
+            # One thumbnail per shot (its middle keyframe), drawn from the shot's first frame on the time axis.
+            thumbs = [(shot.start, fr.keyframes[len(fr.keyframes) // 2])
+                      for shot, fr in zip(shots, scan.frames) if fr.keyframes]
             package = write_deliverables(
                 out.parent, name, video_path=out, video_duration=info.duration, fps=info.fps or 24.0,
                 plan=soundtrack.plan, cuts=[s.start for s in shots[1:]], mix=mastered.mix, final_audio=mastered.audio,

@@ -93,7 +93,7 @@ def dub(
     total = sum(res.timings.values())
     extra = f"; deliverables in {res.deliverables}" if res.deliverables else ""
     out.print(f"wrote {res.output} ({res.info.duration:.2f} s, {len(res.plan.events)} events, mix {res.mix_mode}) "
-              f"in {total:.1f} s{extra}")
+              f"in {total:.1f} s{extra}", soft_wrap=True)
 
 
 def _parse_loudness(value: str) -> float | None:
