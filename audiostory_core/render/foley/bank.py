@@ -394,6 +394,8 @@ def _whoosh(n, sr, rng):
            ("ball bounces", "bouncing ball", "basketball dribble"))
 def _ball_bounce(n, sr, rng):
     first, e = rng.uniform(0.35, 0.6), rng.uniform(0.68, 0.8)
+    if n / sr < 0.8:  # a short spot is one bounce (a cue per bounce), a longer event the whole sequence
+        first = max(first, n / sr)
     gaps = first * e ** np.arange(40)
     gaps = gaps[gaps > 0.015]
     t_on = np.concatenate([[0.0], np.cumsum(gaps)])

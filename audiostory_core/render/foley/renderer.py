@@ -2,7 +2,8 @@
 procedural bank and the user's sound libraries, and the best match is rendered to the event's exact length.
 
 No neural audio weights are needed, only the small MiniLM text encoder. The event's ``kind`` and ``layer`` act
-as a prior, not a rule: impacts/slams/flashes/whooshes lean towards oneshots, ambience beds towards textures.
+as a prior, not a rule: impacts/slams/flashes/whooshes lean towards oneshots, ambience beds (strongly) and long
+kind-less events towards textures.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
 ONESHOT_EVENT_KINDS = frozenset({"impact", "slam", "flash", "whoosh", "hit"})
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
+BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
 USER_LIBRARY_BONUS = 0.02  # the user's own recordings win ties against synthesis
-SYSTEM_LIBRARY_MALUS = 0.08  # sonic-pi samples are mostly musical: only clear matches should win
+SYSTEM_LIBRARY_MALUS = 0.1  # sonic-pi samples are mostly musical: only clear matches should win
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ class FoleyRenderer:
             pref = _preferred_kind(ev)
             if pref is not None:
                 match = self._is_oneshot if pref == "oneshot" else ~self._is_oneshot
-                best[i] += np.where(match, KIND_PRIOR, -KIND_PRIOR)
+                prior = BED_PRIOR if _is_bed(ev) else KIND_PRIOR
+                best[i] += np.where(match, prior, -prior)
         return best
 
     def choose(self, caption: str, *, layer: str = "fx", kind: str = "", duration: float = 1.0,
@@ -163,9 +166,13 @@ class FoleyRenderer:
         return cand.library.render(cand.sound, duration, self.sample_rate, seed)
 
 
+def _is_bed(ev: SubEvent) -> bool:
+    return ev.layer == "ambience" or ev.kind == "bed"
+
+
 def _preferred_kind(ev: SubEvent) -> str | None:
     if ev.kind in ONESHOT_EVENT_KINDS:
         return "oneshot"
-    if ev.layer == "ambience" or (not ev.kind and ev.duration >= LONG_EVENT_SECONDS):
+    if _is_bed(ev) or (not ev.kind and ev.duration >= LONG_EVENT_SECONDS):
         return "texture"
     return None
