@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -68,7 +69,10 @@ def _staged(done: Path) -> list[Path]:
 
 def _counts(inbox: Path) -> dict[str, int]:
     db = inbox / ".dubkit" / "jobs.sqlite"
-    return JobQueue(db).counts() if db.exists() else {}
+    try:  # read-only, as `dubkit jobs` does while the watcher owns the queue
+        return JobQueue(db, readonly=True).counts() if db.exists() else {}
+    except sqlite3.OperationalError:  # created a moment ago, schema not there yet
+        return {}
 
 
 def _probe(p: Path) -> dict:

@@ -148,7 +148,7 @@ def jobs(
         _fail(f"no job queue at {db}; give the watch folder or batch --out folder (or --state)")
     if only is not None and only not in STATES:
         _fail(f"--state-filter must be one of {', '.join(STATES)}")
-    q = JobQueue(db)
+    q = JobQueue(db, readonly=True)
     rows = q.jobs(only)
     if as_json:
         for j in rows:

@@ -104,11 +104,15 @@ class Job:
 class JobQueue:
     """The queue file ``path`` (created on first use). Safe to use from several threads."""
 
-    def __init__(self, path: Path | str, *, timeout: float = 30.0):
+    def __init__(self, path: Path | str, *, timeout: float = 30.0, readonly: bool = False):
+        """``readonly``: for listing (``dubkit jobs``) while a watcher owns the file; nothing is written."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
+        self._readonly = readonly
         self._local = threading.local()
+        if readonly:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('queue_id', ?)", (uuid.uuid4().hex[:12],))
@@ -117,6 +121,12 @@ class JobQueue:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._readonly:
+                conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=self._timeout,
+                                       isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                self._local.conn = conn
+                return conn
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
