@@ -141,8 +141,8 @@ def test_text_features_once_and_one_batched_image_forward(tiny, monkeypatch):
     def spied(**kw):
         t = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, text_batch=64, **kw)
         text_calls, image_batches = [], []
-        enc_t, enc_i = t.model.encode_text, t.model.encode_image
-        monkeypatch.setattr(t.model, "encode_text", lambda x, **k: text_calls.append(len(x)) or enc_t(x, **k))
+        enc_t, enc_i = t.encode_text, t.model.encode_image
+        monkeypatch.setattr(t, "encode_text", lambda x: text_calls.append(len(x)) or enc_t(x))
         monkeypatch.setattr(t.model, "encode_image", lambda x, **k: image_batches.append(len(x)) or enc_i(x, **k))
         scenes = [t.describe(frames(noise(seed, n=5)), SHOT) for seed in range(4)]
         return t, scenes, text_calls, image_batches
@@ -160,8 +160,8 @@ def test_text_features_persist_on_disk_between_taggers(tiny, tmp_path, monkeypat
     def run(vocabulary=few):
         t = ClipTagger(str(tiny[0]), tiny[1], min_score=0.0, vocabulary=vocabulary)
         calls = []
-        enc = t.model.encode_text
-        monkeypatch.setattr(t.model, "encode_text", lambda x, **k: calls.append(len(x)) or enc(x, **k))
+        enc = t.encode_text
+        monkeypatch.setattr(t, "encode_text", lambda x: calls.append(len(x)) or enc(x))
         return t.describe(frames(noise(9)), SHOT), calls, t
 
     first, calls1, t1 = run()
@@ -295,3 +295,10 @@ class _Empty:
 
     def describe(self, frames, shot):
         return Scene(shot.start, shot.end, "")
+
+
+def test_trimmed_text_forward_equals_the_full_context_forward(tagger):
+    """Running only up to the last end-of-text token gives open_clip's full 77-position result."""
+    tokens = tagger.tokenizer(["a photo of a dog.", "a cartoon of a city street at night.", "rain"])
+    full = tagger.model.encode_text(tokens, normalize=True)
+    torch.testing.assert_close(tagger.encode_text(tokens), full, rtol=1e-5, atol=1e-6)

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from audiostory_core.errors import CheckpointError
 from audiostory_core.request import Cue, Scene
@@ -318,20 +319,43 @@ class ClipTagger:
         return self._text_features
 
     def _encode_vocabulary(self) -> torch.Tensor:
-        from open_clip import build_zero_shot_classifier
-
+        """Each label's prompts through its group's templates, ``text_batch`` labels per forward; the template
+        embeddings of a label are averaged and renormalised (CLIP's prompt ensembling)."""
         rows: dict[str, torch.Tensor] = {}
         with torch.inference_mode():
             for group in GROUPS:
-                labels = self.vocabulary.group(group)
-                if not labels:
-                    continue
-                w = build_zero_shot_classifier(
-                    self.model, self.tokenizer, [lab.prompt for lab in labels],
-                    self.vocabulary.templates[group], num_classes_per_batch=self.text_batch, device=self.device,
-                )  # (dim, labels)
-                rows.update(zip((lab.name for lab in labels), w.T.float()))
+                labels, templates = self.vocabulary.group(group), self.vocabulary.templates.get(group, ())
+                for i in range(0, len(labels), self.text_batch):
+                    chunk = labels[i:i + self.text_batch]
+                    prompts = [t.format(lab.prompt) for lab in chunk for t in templates]
+                    emb = self.encode_text(self.tokenizer(prompts).to(self.device)).float()
+                    emb = F.normalize(emb.reshape(len(chunk), len(templates), -1).mean(dim=1), dim=-1)
+                    rows.update(zip((lab.name for lab in chunk), emb))
         return torch.stack([rows[n] for n in self.vocabulary.names])
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Unit text embeddings of a batch of token rows.
+
+        For a causal CLIP text tower only the positions up to the last pooled (end-of-text) token are run: the
+        causal mask means later padding cannot change them, and a prompt is ~10 of the 77 positions, so this is
+        the same result several times faster. Other towers take open_clip's own path."""
+        import open_clip
+        from open_clip.transformer import text_global_pool
+
+        m = self.model
+        pool = getattr(m, "text_pool_type", None)
+        if type(m) is not open_clip.CLIP or getattr(m, "attn_mask", None) is None or pool not in ("argmax", "eos"):
+            return m.encode_text(tokens, normalize=True)
+        pooled = tokens.argmax(dim=-1) if pool == "argmax" else (tokens == m.text_eos_id).int().argmax(dim=-1)
+        n = int(pooled.max()) + 1
+        tokens = tokens[:, :n]
+        cast = m.transformer.get_cast_dtype()
+        x = m.token_embedding(tokens).to(cast) + m.positional_embedding[:n].to(cast)
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask[:n, :n]))
+        x = text_global_pool(x, tokens, pool, eos_token_id=getattr(m, "text_eos_id", None))
+        if m.text_projection is not None:
+            x = m.text_projection(x) if isinstance(m.text_projection, torch.nn.Linear) else x @ m.text_projection
+        return F.normalize(x, dim=-1)
 
     def _text_cache_path(self) -> Path | None:
         if self.text_cache_dir is None:
