@@ -428,11 +428,12 @@ class ClipTagger:
 
 
 class CombinedCaptioner:
-    """Description and tags from ``primary``, cues from ``secondary`` (and any the primary has): "clip tags +
-    visual cues". The secondary's description stands in when the primary has none, or is appended after a
-    semicolon with ``join_descriptions=True``."""
+    """Tags from both, cues from ``secondary`` (and any the primary has), the description of ``primary`` first:
+    "clip tags + visual cues". CLIP says *what* is there, visual cues say *when* something happens, so by default
+    both descriptions are kept ("a kitchen (...); a glass falling (...); ... an object hits the ground");
+    ``join_descriptions=False`` keeps only the primary's (the secondary's still stands in when it has none)."""
 
-    def __init__(self, primary: Captioner, secondary: Captioner, *, join_descriptions: bool = False) -> None:
+    def __init__(self, primary: Captioner, secondary: Captioner, *, join_descriptions: bool = True) -> None:
         self.primary, self.secondary, self.join_descriptions = primary, secondary, join_descriptions
         self.name = f"{primary.name}+{secondary.name}"
 
