@@ -203,14 +203,14 @@ def _door_creak(n, sr, rng):
     m = _len(n, sr, rng.uniform(1.2, 2.6))
     base = rng.uniform(70, 220)
     curve = smooth_curve(m, sr, rng.uniform(2, 5), rng)
-    rate = base * np.exp(0.7 * curve + np.linspace(0, rng.uniform(-0.5, 0.8), m))
+    rate = base * np.exp(0.9 * curve + np.linspace(0, rng.uniform(-0.6, 0.9), m))  # the hinge's pitch wanders
     rate *= 1 + 0.15 * rng.standard_normal(m).clip(-2, 2) * (rng.random(m) < 0.02)
     phase = np.cumsum(rate) / sr
     onsets = np.nonzero(np.diff(np.floor(phase)) > 0)[0] + 1
     onsets = np.concatenate([[0], onsets])
     k_len = seconds(sr, 0.04)
     res = rng.uniform(0.8, 1.25, 4) * np.array([380, 820, 1550, 2600])
-    kernel = decaying_partials(k_len, sr, res, [1, 0.8, 0.5, 0.3], [0.012, 0.008, 0.005, 0.004])
+    kernel = decaying_partials(k_len, sr, res, [1, 0.8, 0.5, 0.3], [0.005, 0.004, 0.003, 0.002])  # broad wood body
     gains = rng.uniform(0.5, 1.0, len(onsets))
     x = place(m, onsets, gains, kernel)
     u = np.linspace(0, 1, m)
