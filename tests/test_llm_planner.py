@@ -297,6 +297,12 @@ def test_continuation_splices_the_audio_prompt_into_the_llm_input():
     b = planner.plan(StoryRequest.from_audio(tone, 16000, 12.0))
     assert not all(torch.equal(x, y) for x, y in zip(a.conditioning, b.conditioning))  # the audio is heard
     assert all(torch.equal(x, y) for x, y in zip(a.conditioning, planner.plan(req).conditioning))
+    # In a batch with a text request, the audio still lands in its own row.
+    text_req = StoryRequest.from_text("a kettle whistles", 6.0)
+    mixed = planner.plan_many([text_req, req])
+    for got, alone in zip(mixed, [planner.plan(text_req), a]):
+        assert got.to_dict() == alone.to_dict()
+        assert all(torch.allclose(x, y, atol=1e-4, rtol=0) for x, y in zip(got.conditioning, alone.conditioning))
 
 
 def test_grammar_survives_a_model_that_scores_everything_minus_infinity(model):
@@ -314,3 +320,17 @@ def test_grammar_survives_a_model_that_scores_everything_minus_infinity(model):
             break
     trace = grammar.read(seq)
     assert trace.state is State.DONE and trace.events and all(grammar.complete(e) for e in trace.events)
+
+
+def test_batched_planning_matches_one_by_one(planner):
+    requests = [
+        StoryRequest.from_text("a dog barks in the rain, then thunder rolls", 17.3),
+        StoryRequest.from_text("waves", 64.0),
+        StoryRequest.from_scenes([Scene(0.0, 3.0, "a door opens"), Scene(3.0, 7.5, "footsteps in a hall")], 7.5),
+    ]
+    batched = planner.plan_many(requests)
+    for req, got in zip(requests, batched):
+        alone = planner.plan(req)
+        assert got.to_dict() == alone.to_dict()
+        for x, y in zip(got.conditioning, alone.conditioning):
+            assert torch.allclose(x, y, atol=1e-4, rtol=0)

@@ -100,6 +100,13 @@ class AudioStoryModel(nn.Module):
             return 0
         return int(getattr(self.audio_encoder, "n_queries"))
 
+    def place(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "AudioStoryModel":
+        """Move to the best device and dtype, chosen once: cuda (bf16) > mps (fp16) > cpu (fp32) unless given."""
+        from ..render.dit_renderer import pick_device_dtype
+
+        device, dtype = pick_device_dtype(device, dtype)
+        return self.to(device=device, dtype=dtype)
+
     # ------------------------------------------------------------------------------------------ compute
 
     def encode_audio(self, audio: np.ndarray, sample_rate: int) -> torch.Tensor:
@@ -111,7 +118,8 @@ class AudioStoryModel(nn.Module):
         return emb.to(self.device, self.llm.get_input_embeddings().weight.dtype)
 
     def input_embeddings(self, input_ids: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
-        """Token embeddings, with ``audio`` (1, n, H) spliced in at the ``<video_padding>`` placeholder positions."""
+        """Token embeddings, with ``audio`` (k, n, H) spliced in at the ``<video_padding>`` placeholder positions
+        (k = the rows that carry placeholders, in row order)."""
         embeds = self.llm.get_input_embeddings()(input_ids)
         if audio is None:
             return embeds
@@ -125,9 +133,11 @@ class AudioStoryModel(nn.Module):
         embeds[slots] = audio.reshape(-1, audio.shape[-1]).to(embeds.dtype)
         return embeds
 
-    def hidden_states(self, input_ids: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
-        """Last-layer hidden states (B, T, H) of a whole sequence in one forward pass."""
-        return last_hidden_states(self.llm, self.input_embeddings(input_ids, audio))
+    def hidden_states(
+        self, input_ids: torch.Tensor, audio: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Last-layer hidden states (B, T, H) of whole (left-padded) sequences in one forward pass."""
+        return last_hidden_states(self.llm, self.input_embeddings(input_ids, audio), attention_mask)
 
     # ------------------------------------------------------------------------------------------ construction
 

@@ -77,6 +77,14 @@ def decoder_of(llm: nn.Module) -> nn.Module:
 
 
 def last_hidden_states(llm: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None):
-    """Last-layer (final-normed) hidden states for ``inputs_embeds`` (B, T, H), one forward pass, no LM head."""
-    out = decoder_of(llm)(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
+    """Last-layer (final-normed) hidden states for ``inputs_embeds`` (B, T, H), one forward pass, no LM head.
+
+    With a left-padding ``attention_mask`` positions count from each row's first real token, as in generation.
+    """
+    position_ids = None
+    if attention_mask is not None:
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+    out = decoder_of(llm)(
+        inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    )
     return out.last_hidden_state

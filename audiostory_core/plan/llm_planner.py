@@ -308,7 +308,7 @@ class AudioStoryPlanner:
             max_reasoning_tokens=max_reasoning_tokens or cfg.max_reasoning_tokens,
             max_caption_tokens=max_caption_tokens or cfg.max_caption_tokens,
         )
-        self.last_output: str = ""  # the raw generated text of the last call (for debugging and reports)
+        self.last_output: str = ""  # the raw generated text for the last request planned (debugging, reports)
 
     def prompt_for(self, request: StoryRequest) -> tuple[str, int]:
         """The prompt text and the number of audio placeholder tokens it carries."""
@@ -317,56 +317,82 @@ class AudioStoryPlanner:
         prefix = T.VIDEO_PAD * n_audio
         return T.build_prompt(description, request.duration, lead_in=self.lead_in, prefix=prefix), n_audio
 
-    @torch.no_grad()
     def plan(self, request: StoryRequest) -> Plan:
-        m = self.model
-        if request.audio_prompt is not None and m.audio_encoder is None:
-            raise PlanError("this AudioStory model has no audio encoder, so it cannot plan a continuation request")
-        prompt, _ = self.prompt_for(request)
-        input_ids = torch.tensor([m.tokenizer.encode(prompt, add_special_tokens=False)], device=self.device)
-        audio = m.encode_audio(request.audio_prompt, request.audio_prompt_rate) if request.audio_prompt is not None else None
-        generated = self._generate(input_ids, audio)
-        trace = self.grammar.read(generated)
-        self.last_output = m.tokenizer.decode(generated, skip_special_tokens=False)
+        return self.plan_many([request])[0]
 
-        events = [e for e in trace.events if self.grammar.complete(e)]
-        if not events:
+    @torch.no_grad()
+    def plan_many(self, requests: Sequence[StoryRequest]) -> list[Plan]:
+        """Plan several requests in one batched generation (left-padded) and one batched hidden-state pass."""
+        m, pad = self.model, self._pad_id()
+        for r in requests:
+            if r.audio_prompt is not None and m.audio_encoder is None:
+                raise PlanError("this AudioStory model has no audio encoder, so it cannot plan a continuation request")
+        if not requests:
+            return []
+        prompts = [m.tokenizer.encode(self.prompt_for(r)[0], add_special_tokens=False) for r in requests]
+        audios = [m.encode_audio(r.audio_prompt, r.audio_prompt_rate) for r in requests if r.audio_prompt is not None]
+        audio = torch.cat(audios) if audios else None
+        input_ids, mask = _left_pad(prompts, pad, self.device)
+        outputs = self._generate(input_ids, mask, audio)
+        self.last_output = m.tokenizer.decode(outputs[-1], skip_special_tokens=False)
+
+        traces = [self.grammar.read(out) for out in outputs]
+        events = [[e for e in t.events if self.grammar.complete(e)] for t in traces]
+        if not all(events):
             raise PlanError("the AudioStory LLM produced no complete event; raise max_new_tokens")
-        captions = [T.clean_text(m.tokenizer.decode(e.caption_ids)) for e in events]
-        durations = [T.parse_duration(e.timestamp) for e in events]
 
-        # One forward pass over prompt + output; query states → conditions, batched over events.
-        sequence = torch.cat([input_ids, torch.tensor([generated], device=self.device)], dim=1)
-        hidden = m.hidden_states(sequence, audio)[0]
-        offset = input_ids.shape[1]
-        sem = torch.stack([hidden[[offset + p for p in e.semantic_positions]] for e in events])
-        res = torch.stack([hidden[[offset + p for p in e.residual_positions]] for e in events])
-        conditions = [c.float().cpu() for c in m.bridge(sem, res)]
+        # One forward pass over every prompt + output; query states → conditions, batched over all events.
+        seq_ids, seq_mask = _left_pad([p + o for p, o in zip(prompts, outputs)], pad, self.device)
+        hidden = m.hidden_states(seq_ids, audio, seq_mask)
+        sem, res = [], []
+        for row, evs in enumerate(events):
+            offset = seq_ids.shape[1] - len(outputs[row])  # where this row's output starts (after padding + prompt)
+            for e in evs:
+                sem.append(hidden[row, [offset + p for p in e.semantic_positions]])
+                res.append(hidden[row, [offset + p for p in e.residual_positions]])
+        conditions = [c.float().cpu() for c in m.bridge(torch.stack(sem), torch.stack(res))]
 
-        reasoning = T.clean_text(m.tokenizer.decode(trace.reasoning_ids))
-        return assemble_plan(reasoning, list(zip(captions, durations)), conditions, request, m.config.max_event)
+        plans, k = [], 0
+        for request, trace, evs in zip(requests, traces, events):
+            items = [(T.clean_text(m.tokenizer.decode(e.caption_ids)), T.parse_duration(e.timestamp)) for e in evs]
+            reasoning = T.clean_text(m.tokenizer.decode(trace.reasoning_ids))
+            plans.append(assemble_plan(reasoning, items, conditions[k : k + len(evs)], request, m.config.max_event))
+            k += len(evs)
+        return plans
 
-    def _generate(self, input_ids: torch.Tensor, audio: torch.Tensor | None) -> list[int]:
+    def _pad_id(self) -> int:
+        pad = self.model.tokenizer.pad_token_id
+        return int(pad) if pad is not None else self.model.token_ids.eos
+
+    def _generate(self, input_ids: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor | None) -> list[list[int]]:
+        """Greedy constrained generation; each row's output up to and including its end-of-turn token."""
         from transformers import GenerationConfig, LogitsProcessorList
 
-        m, ids = self.model, self.model.token_ids
+        m, eos = self.model, self.model.token_ids.eos
         gen_cfg = GenerationConfig(
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            eos_token_id=ids.eos,
-            pad_token_id=m.tokenizer.pad_token_id if m.tokenizer.pad_token_id is not None else ids.eos,
+            max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, eos_token_id=eos,
+            pad_token_id=self._pad_id(),
         )
-        self.grammar.reset(batch=1, prompt_length=input_ids.shape[1])
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        self.grammar.reset(batch=input_ids.shape[0], prompt_length=input_ids.shape[1])
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
         if audio is not None:
             kwargs["inputs_embeds"] = m.input_embeddings(input_ids, audio)
         out = m.llm.generate(**kwargs, generation_config=gen_cfg, logits_processor=LogitsProcessorList([self.grammar]))
-        generated = out[0, input_ids.shape[1] :].tolist()
-        if generated and generated[-1] == gen_cfg.pad_token_id and gen_cfg.pad_token_id != ids.eos:
-            while generated and generated[-1] == gen_cfg.pad_token_id:
-                generated.pop()
-        return generated
+        rows = []
+        for row in out[:, input_ids.shape[1] :].tolist():
+            rows.append(row[: row.index(eos) + 1] if eos in row else row)
+        return rows
+
+
+def _left_pad(rows: Sequence[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ids and attention mask (generation continues every row from its last real token)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
+    return ids.to(device), mask.to(device)
 
 
 def plan_from_output(text: str, request: StoryRequest, *, max_event: float = 30.0) -> Plan:
