@@ -421,10 +421,7 @@ def load_published(
     if missing:
         raise CheckpointError(f"the published AudioStory layout is incomplete: missing {', '.join(missing)}")
     fields = read_published_config(model_dir / "config.yaml")
-    try:
-        state = torch.load(model_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle/zip errors of all kinds
-        raise CheckpointError(f"cannot read {model_dir / 'pytorch_model.bin'} (weights only): {e}") from e
+    state = _load_weights_only(model_dir / "pytorch_model.bin")
     if not isinstance(state, dict):
         raise CheckpointError(f"{model_dir / 'pytorch_model.bin'} does not hold a state dict")
     if "module" in state and isinstance(state["module"], dict):  # DeepSpeed wraps the state dict
@@ -474,6 +471,20 @@ def load_published(
     if dtype is not None:
         model.to(dtype=dtype)
     return model.eval()
+
+
+def _load_weights_only(path: Path) -> Any:
+    """``torch.load`` restricted to tensors and plain containers; memory-mapped when the file allows it (a 3B
+    checkpoint then pages in as it is copied into the model instead of being held twice)."""
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except Exception as e:  # pickle/zip errors of all kinds
+        raise CheckpointError(f"cannot read {path} (weights only): {e}") from e
 
 
 _QWEN_FIELDS = (
