@@ -81,7 +81,7 @@ def _probe(p: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def _write_slowly(src: Path, dst: Path, chunks: int = 8, pause: float = 0.3) -> threading.Thread:
+def _write_slowly(src: Path, dst: Path, chunks: int = 6, pause: float = 0.25) -> threading.Thread:
     """Copy like a slow network transfer: the file grows in chunks for ``chunks * pause`` seconds."""
     data = src.read_bytes()
 
@@ -175,9 +175,9 @@ def test_two_watchers_one_folder_and_stop_signals(tmp_path, clip):
     try:
         _wait(lambda: "watching" in log_a.read_text(), 60, "the first watcher to start", [a])
         b = _start(inbox, done, log=log_b)
+        c = _start(inbox, done, "--if-locked", "wait", "--on-stop", "finish", log=log_c, delay=1.0)
         assert b.wait(60) == 3  # the second one refuses and says who holds the folder
         assert f"pid {a.pid}" in log_b.read_text()
-        c = _start(inbox, done, "--if-locked", "wait", "--on-stop", "finish", log=log_c, delay=1.0)
         _wait(lambda: "waiting" in log_c.read_text(), 60, "the third watcher to wait", [c])
         (inbox / "v0.mp4").write_bytes(clip.read_bytes())
         _write_slowly(clip, inbox / "v1.mp4").join()  # a live watcher must not take it half-written
