@@ -317,3 +317,13 @@ def test_dit_width_must_match_the_bridge():
     cfg.cond_width = 48
     with pytest.raises(CheckpointError, match="32-d condition tokens"):
         AudioStoryModel.tiny(config=cfg)
+
+
+def test_round_trip_without_an_adapter(tmp_path):
+    cfg = AudioStoryConfig.tiny(with_dit=False)
+    cfg.lora_r = 0  # a plain (e.g. merged) LLM
+    m = AudioStoryModel.tiny(seed=6, config=cfg)
+    before = AudioStoryPlanner(m).plan(REQUEST)
+    out = m.save_pretrained(tmp_path / "m")
+    assert not (out / "llm" / "adapter").exists()
+    same_plan(AudioStoryPlanner(AudioStoryModel.from_pretrained(out)).plan(REQUEST), before)
