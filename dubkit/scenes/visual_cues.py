@@ -228,38 +228,38 @@ class VisualCuesCaptioner:
     # ------------------------------------------------------------------------------------------------ words
 
     def _text(self, frames: ShotFrames, f: FrameFeatures, cues: list[Cue]) -> str:
+        """'a dark navy and dark grey scene with fine fast motion scattered everywhere, like rain or snow, bright
+        flashes like lightning': look, then movement, then the moments."""
         b = float(np.mean(f.brightness)) if len(f) else 0.0
         colours = [n for n, _ in palette(frames.keyframes)]
         if not colours and len(f):
             colours = [_NAMES[int(np.argmin(((_RGB - f.color.mean(0) * 255) ** 2).sum(-1)))]]
         look = " ".join(w for w in (_brightness_word(b), " and ".join(colours[:2])) if w) or "plain"
-        parts = [f"a {look} scene"]
+        text = f"a {look} scene"
+
         m = f.motion[1:] if len(f) > 1 else np.zeros(1)
-        kinds = {c.kind for c in cues}
-        calm = float(np.median(m)) if len(m) else 0.0
+        calm = float(np.median(m))
+        jitter = self._jitter(f)
         if calm < 0.0003 and not cues:
-            parts.append("almost still")
-        else:
-            jitter = self._jitter(f)
-            if jitter > 0.35 and calm > 0.0015:
-                parts.append("with fine fast motion scattered everywhere, like rain or snow")
-            elif jitter > 0.35:
-                parts.append("with gentle scattered movement, like wind in grass or leaves")
-            elif calm >= 0.0003:
-                parts.append(f"with {'steady' if calm > 0.003 else 'some'} movement{self._direction(f)}")
-        counts = {k: sum(c.kind == k for c in cues) for k in kinds}
-        if counts.get("impact"):
-            n = counts["impact"]
-            parts.append("an object hits the ground" + (f" {n} times, bouncing" if n > 1 else ""))
-        if counts.get("slam"):
-            parts.append("something slams shut")
-        if counts.get("whoosh"):
-            parts.append("something whizzes across the frame")
-        if counts.get("flash"):
-            parts.append("bright flashes like lightning" if counts["flash"] > 1 else "a bright flash like lightning")
-        return parts[0] + (" " + parts[1] if len(parts) > 1 and parts[1].startswith(("with", "almost")) else "") + "".join(
-            f", {p}" for p in parts[2 if len(parts) > 1 and parts[1].startswith(("with", "almost")) else 1 :]
-        )
+            text += ", almost still"
+        elif jitter > 0.35 and calm > 0.0015:
+            text += " with fine fast motion scattered everywhere, like rain or snow"
+        elif jitter > 0.35:
+            text += " with gentle scattered movement, like wind in grass or leaves"
+        elif calm >= 0.0003:
+            text += f" with {'steady' if calm > 0.003 else 'some'} movement{self._direction(f)}"
+
+        count = {k: sum(c.kind == k for c in cues) for k in ("impact", "slam", "whoosh", "flash")}
+        moments = []
+        if count["impact"]:
+            moments.append("an object hits the ground" + (f" {count['impact']} times, bouncing" if count["impact"] > 1 else ""))
+        if count["slam"]:
+            moments.append("something slams shut")
+        if count["whoosh"]:
+            moments.append("something whizzes across the frame")
+        if count["flash"]:
+            moments.append("bright flashes like lightning" if count["flash"] > 1 else "a bright flash like lightning")
+        return ", ".join([text, *moments])
 
     def _jitter(self, f: FrameFeatures) -> float:
         """How erratically the centre of motion jumps (frame sizes per frame): high for rain, grass, noise."""
