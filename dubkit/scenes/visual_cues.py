@@ -104,18 +104,19 @@ class VisualCuesCaptioner:
                 out.append((i, float(min(1.0, jump / 0.3))))
         return out
 
-    def _velocity(self, f: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _velocity(self, f: FrameFeatures, trim_edges: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Centroid positions with their sample times, and velocities (frame sizes per second) between them.
 
         The centroid of frame i's change lies between frames i-1 and i, so it is timed at their midpoint.
-        Row 0 of a shot compares against the previous shot and is dropped.
+        Row 0 of a shot compares against the previous shot and is dropped; with ``trim_edges`` so are
+        centroids at the border (half-visible things entering or leaving).
         """
         c = f.centroid.copy()
         c[:1] = np.nan
         ts = f.times.copy()
         ts[1:] = 0.5 * (f.times[1:] + f.times[:-1])
-        edge = (c < self.edge) | (c > 1 - self.edge)
-        c[edge.any(axis=1)] = np.nan
+        if trim_edges:
+            c[((c < self.edge) | (c > 1 - self.edge)).any(axis=1)] = np.nan
         v = np.full_like(c, np.nan)
         dt = np.diff(ts)
         dt[dt <= 0] = np.nan
@@ -191,14 +192,7 @@ class VisualCuesCaptioner:
 
     def whooshes(self, f: FrameFeatures, quiet: set[int], hit_times: list[float]) -> list[tuple[float, float, str]]:
         """(time, strength, text) for fast straight travel over a good part of the frame that hits nothing."""
-        c = f.centroid.copy()
-        c[:1] = np.nan
-        ts = f.times.copy()
-        ts[1:] = 0.5 * (f.times[1:] + f.times[:-1])
-        v = np.full_like(c, np.nan)
-        dt = np.diff(ts)
-        dt[dt <= 0] = np.nan
-        v[1:] = np.diff(c, axis=0) / dt[:, None]
+        c, ts, v = self._velocity(f, trim_edges=False)  # a pass starts and ends at the border
         speed = np.linalg.norm(v, axis=1)
         out: list[tuple[float, float, str]] = []
         n, j = len(v), 1
