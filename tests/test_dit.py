@@ -319,3 +319,19 @@ def test_renderer_rejects_bad_conditioning(dit):
     with pytest.raises(RenderError, match="non-positive duration"):
         r.render(Plan(reasoning="", events=[SubEvent("x", 0.0, 0.0)], duration=0.0), queries(1))
     assert r.render(Plan(reasoning="", events=[], duration=0.0), None) == []
+
+
+def test_flow_matching_loss_trains_the_dit():
+    dit = make_dit(seed=3).train()
+    g = torch.Generator().manual_seed(0)
+    latents, tokens, seconds = torch.randn(2, 16, 8, generator=g), torch.randn(2, 5, WIDTH, generator=g), torch.tensor([1.0, 2.5])
+    opt = torch.optim.Adam([p for n, p in dit.named_parameters() if not n.startswith("vae.")], lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = dit.flow_matching_loss(latents, tokens, seconds, generator=torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert dit.pooled_proj.weight.grad is not None and dit.duration_embedder.freqs.grad is not None
+    assert losses[-1] < 0.8 * losses[0]

@@ -378,7 +378,7 @@ def load_tangoflux_folder(
 
 
 def _rope_axes(head_dim: int) -> tuple[int, int, int]:
-    """Split a head width into three even RoPE axes the way Flux does (first axis 1/8, rest halves)."""
+    """Three even RoPE axes summing to the head width: (16, 56, 56) for Flux's 128, other widths alike."""
     first = max(2, (head_dim // 8) // 2 * 2)
     rest = head_dim - first
     second = rest // 2 // 2 * 2

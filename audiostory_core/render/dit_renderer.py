@@ -67,7 +67,7 @@ class DiTRenderer:
     ``text_encoder`` (a ``T5TextEncoder`` or a local flan-t5 folder). The unconditional branch uses flan-t5's
     empty-prompt embedding when a text encoder is available, else the DiT's stored ``null_tokens``.
     Clips are float32 (channels, round(render_duration * sample_rate)) at the VAE's rate (44.1 kHz for the
-    published VAE).
+    published VAE). The DiT (and text encoder) are moved to the chosen device/dtype once, at construction.
     """
 
     name = "dit"
