@@ -49,6 +49,7 @@ def watch(
     move_done: Optional[Path] = typer.Option(None, help="Move each input here once its output is complete (default: inputs stay)."),
     log: Optional[Path] = typer.Option(None, help="Job log, one JSON line per job (default INBOX/.dubkit/jobs.log)."),
     state: Optional[Path] = typer.Option(None, help="Queue/lock folder (default INBOX/.dubkit; keep it on a local disk)."),
+    content_hash: Optional[bool] = typer.Option(None, "--content-hash/--no-content-hash", help="Add a head/tail hash to each file's identity (catches rewrites that keep size and mtime)."),
     once: bool = typer.Option(False, "--once", help="Exit when everything present is done (cron, tests)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     job: Optional[str] = typer.Option(None, hidden=True, help=_JOB_HELP),
@@ -61,7 +62,7 @@ def watch(
     try:
         cfg = load_config(config).with_overrides(workers=workers, stable_seconds=stable_seconds,
                                                  rescan_seconds=rescan_seconds, on_failure=on_failure,
-                                                 on_stop=on_stop)
+                                                 on_stop=on_stop, content_hash=content_hash)
         validate(cfg)
         watcher = Watcher(inbox, out, cfg, job_fn=load_job_function(job), state_dir=state, move_done=move_done,
                           log_path=log, if_locked=if_locked, exit_when_idle=once, reporter=Reporter(quiet=quiet))
@@ -85,6 +86,7 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Parallel jobs (default 1)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config with tables dub and retry (see workflows/config.py)."),
     force: bool = typer.Option(False, help="Redo inputs an earlier run already finished."),
+    content_hash: Optional[bool] = typer.Option(None, "--content-hash/--no-content-hash", help="Add a head/tail hash to each file's identity."),
     log: Optional[Path] = typer.Option(None, help="Job log (default OUT/.dubkit/jobs.log)."),
     state: Optional[Path] = typer.Option(None, help="Queue folder (default OUT/.dubkit)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
@@ -97,7 +99,7 @@ def batch(
     from workflows.runner import Reporter, load_job_function
 
     try:
-        cfg = load_config(config).with_overrides(workers=workers)
+        cfg = load_config(config).with_overrides(workers=workers, content_hash=content_hash)
         items = [BatchItem(Path(f)) for f in files or []]
         if manifest is not None:
             items += read_manifest(manifest)

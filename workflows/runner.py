@@ -240,19 +240,21 @@ class Runner:
         for d in job.output.parent.glob(f"{STAGING_PREFIX}{self.queue_id}-{job.id}.*"):
             shutil.rmtree(d, ignore_errors=True)
 
-    def recover(self, *, roots: list[Path] = ()) -> list[Job]:
-        """Called by the lock holder before any worker starts: requeue jobs whose process died, delete their
-        staging folders (and any other of this queue's under ``roots``), finish interrupted input moves."""
-        recovered = self.queue.recover(max_attempts=self.config.retry.max_attempts, everything=True)
+    def recover(self, *, roots: list[Path] = (), everything: bool = True) -> list[Job]:
+        """Requeue jobs whose worker died, delete their staging folders (and any other of this queue's under
+        ``roots``), finish interrupted input moves. The lock holder calls it with ``everything`` before any worker
+        starts (every running job is then an orphan); later calls only catch leases that ran out (a hung worker)."""
+        recovered = self.queue.recover(max_attempts=self.config.retry.max_attempts, everything=everything)
         for job in recovered:
             self._remove_staging(job)
             now = self.queue.get(job.id)
             if now.state == FAILED:  # it killed its worker max_attempts times: treat like a bad input
                 self.queue.set_disposal(now.id, self._failed_target(now))
                 self._finish_failure(self.queue.get(job.id), now.error or "the worker died")
-        self.sweep_staging(roots)  # e.g. a crash after a job finished but before its staging folder was removed
-        for job in self.queue.pending_disposals():
-            self._dispose(job)
+        if everything:
+            self.sweep_staging(roots)  # e.g. a crash after a job finished but before its staging folder went
+            for job in self.queue.pending_disposals():
+                self._dispose(job)
         return recovered
 
     def sweep_staging(self, roots: list[Path]) -> None:
@@ -274,9 +276,14 @@ class Runner:
         waiting any more)."""
         self._ensure_heartbeat()
         while not stop.is_set() and not self._cancelled:
-            job = self.queue.claim(worker, self.config.lease_seconds, ids=ids)
-            if job is not None:
-                self.run_job(job, worker)
+            try:
+                job = self.queue.claim(worker, self.config.lease_seconds, ids=ids)
+                if job is not None:
+                    self.run_job(job, worker)
+                    continue
+            except Exception as e:  # the queue itself failed (disk full, database busy): never let a worker die
+                self.reporter.say(f"warning: worker {worker}: {type(e).__name__}: {e}; retrying in 5 s")
+                stop.wait(5)
                 continue
             if until_idle and not self._waiting(ids):
                 return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue as pyqueue
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -146,19 +147,12 @@ class Watcher:
         last_scan = last_recover = -float("inf")
         try:
             while not self._stop.is_set():
-                if time.monotonic() - last_scan >= cfg.rescan_seconds:
-                    present = self.scan()
-                    for p in set(self._handled) - set(present):  # gone: if it comes back, look again
-                        del self._handled[p]
-                    for p in present:
-                        self._nominate(tracker, p)
-                    last_scan = time.monotonic()
-                self._drain(events, tracker)
-                for path, st in tracker.ready():
-                    self._take(path, st)
-                if time.monotonic() - last_recover >= 5:  # leases of hung workers
-                    self.queue.recover(max_attempts=cfg.retry.max_attempts)
-                    last_recover = time.monotonic()
+                try:
+                    last_scan, last_recover = self._tick(tracker, events, last_scan, last_recover)
+                except (OSError, sqlite3.Error) as e:  # a share went away, the disk is full...: keep watching
+                    self.reporter.say(f"warning: {type(e).__name__}: {e}; retrying in 5 s")
+                    self._stop.wait(5)
+                    continue
                 if self.exit_when_idle and self._idle(tracker, events):
                     break
                 self._stop.wait(self.poll_seconds)
@@ -178,6 +172,24 @@ class Watcher:
         counts = self.queue.counts()
         self.reporter.say("stopped: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return EXIT_OK
+
+    def _tick(self, tracker: StabilityTracker, events: "pyqueue.Queue[Path]", last_scan: float,
+              last_recover: float) -> tuple[float, float]:
+        """One pass of the main loop: rescan when due, take in events, queue stable files, catch dead leases."""
+        if time.monotonic() - last_scan >= self.config.rescan_seconds:
+            present = self.scan()
+            for p in set(self._handled) - set(present):  # gone: if it comes back, look again
+                del self._handled[p]
+            for p in present:
+                self._nominate(tracker, p)
+            last_scan = time.monotonic()
+        self._drain(events, tracker)
+        for path, st in tracker.ready():
+            self._take(path, st)
+        if time.monotonic() - last_recover >= 5:  # leases of hung workers
+            self.runner.recover(everything=False)
+            last_recover = time.monotonic()
+        return last_scan, last_recover
 
     def _drain(self, events: "pyqueue.Queue[Path]", tracker: StabilityTracker) -> None:
         while True:
