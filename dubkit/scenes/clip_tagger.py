@@ -90,7 +90,8 @@ def _resolve_architecture(model_name: str | Path) -> tuple[str, Path | None]:
         if not (isinstance(cfg, dict) and all(k in cfg for k in ("embed_dim", "vision_cfg", "text_cfg"))):
             raise CheckpointError(f"model config {path} must be an open_clip model config with embed_dim, "
                                   f"vision_cfg and text_cfg")
-        open_clip.add_model_config(path)  # registers it under the file's stem
+        if open_clip.get_model_config(path.stem) != cfg:
+            open_clip.add_model_config(path)  # registers it under the file's stem (once per content)
         return path.stem, None
     name = str(model_name)
     if name not in open_clip.list_models():
