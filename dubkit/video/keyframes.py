@@ -8,6 +8,7 @@ spaced subset of the shot (at most ``capacity`` frames), from which the final pi
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,13 +71,14 @@ class KeyframeCollector:
         self._current = ShotReservoir(self.capacity)
         self.shots: list[list[tuple[int, float, np.ndarray]]] = []
 
-    def push(self, index: int, time: float, image: np.ndarray, cuts: set[int] | list[int]) -> None:
+    def push(self, index: int, time: float, image: np.ndarray, cuts: Container[int]) -> None:
+        """Add frame ``index``; ``cuts`` holds the cuts confirmed so far (first frames of new shots)."""
         self._waiting.append((index, time, image))
-        self._release(index - self.delay, set(cuts))
+        self._release(index - self.delay, cuts)
 
-    def finish(self, cuts: set[int] | list[int]) -> list[list[tuple[int, float, np.ndarray]]]:
+    def finish(self, cuts: Container[int]) -> list[list[tuple[int, float, np.ndarray]]]:
         """Assign every waiting frame and close the last shot: one list of (index, time, image) per shot."""
-        self._release(None, set(cuts))
+        self._release(None, cuts)
         self._close()
         return self.shots
 
@@ -84,7 +86,7 @@ class KeyframeCollector:
     def held_frames(self) -> int:
         return len(self._waiting) + len(self._current.held)
 
-    def _release(self, upto: int | None, cuts: set[int]) -> None:
+    def _release(self, upto: int | None, cuts: Container[int]) -> None:
         while self._waiting and (upto is None or self._waiting[0][0] <= upto):
             index, time, image = self._waiting.popleft()
             if index in cuts and self._current.seen:

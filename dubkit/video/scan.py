@@ -123,14 +123,14 @@ def scan_video(
             small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
             cuts.push(i, small)
             features.push(float(times[i]), small)
-            keys.push(i, float(times[i]), frame.copy(), cuts.cuts)
+            keys.push(i, float(times[i]), frame.copy(), cuts.cut_set)
         del batch
         if progress is not None and (lo + batch_size) / n >= next_report:
             done = min(n, lo + batch_size)
             progress(f"scanning frames {done}/{n} ({100 * done // n}%)")
             next_report += 0.1
     cut_frames = cuts.finish()
-    picks = keys.finish(cut_frames)
+    picks = keys.finish(set(cut_frames))
     feats = features.result()
 
     starts = [0, *cut_frames]

@@ -38,6 +38,7 @@ class CutDetector:
         self._flash_refs: list[tuple[int, np.ndarray]] = []  # recent flashes and the picture before each
         self._last_index = -1
         self.cuts: list[int] = []
+        self.cut_set: set[int] = set()  # the same, for constant-time "is frame i a cut?"
         self.flashes: list[int] = []
 
     @property
@@ -69,6 +70,7 @@ class CutDetector:
                 self._flash_refs = [*self._flash_refs[-3:], (cut, before)]
             elif hsv is None or index >= cut + self.flash_frames:
                 self.cuts.append(cut)
+                self.cut_set.add(cut)
             else:
                 keep.append((cut, before))
         self._pending = keep
@@ -78,6 +80,7 @@ class CutDetector:
         for tc in self._detector.post_process(FrameTimecode(max(self._last_index, 0), self.fps)):
             if tc.frame_num > 0:
                 self.cuts.append(tc.frame_num)
+                self.cut_set.add(tc.frame_num)
         self._resolve(self._last_index + 1, None)
         self.cuts = sorted(set(self.cuts))
         return self.cuts
