@@ -257,3 +257,34 @@ def test_rescan_is_the_safety_net_when_events_are_missed(tmp_path, clip, monkeyp
         w.request_stop()
         t.join(20)
     assert not t.is_alive() and float(_probe(done / "late.mp4")["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+
+
+def test_kill9_at_random_moments_never_duplicates_or_leaves_partials(tmp_path, clip):
+    """Three kill -9 at seeded random moments (start-up, scanning, mid-job, publishing...), then a clean run:
+    every input has exactly one complete output and nothing else is in DONE."""
+    import random
+
+    rng = random.Random(1234)
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    names = [f"clip {i}.mp4" for i in range(6)]
+    for n in names:
+        (inbox / n).write_bytes(clip.read_bytes())
+    log = tmp_path / "w.log"
+    config = tmp_path / "w.toml"  # the test, not the input, kills the worker: do not fail a job for dying thrice
+    config.write_text("[retry]\nmax_attempts = 10\n")
+    for _ in range(3):
+        w = _start(inbox, done, "--stable-seconds", "0.2", "--config", str(config), log=log, delay=0.4)
+        try:
+            time.sleep(rng.uniform(1.5, 4.0))
+        finally:
+            w.send_signal(signal.SIGKILL)
+            w.wait(10)
+        assert not [e for e in os.listdir(done) if not e.startswith(".") and e not in names]
+    w = _start(inbox, done, "--stable-seconds", "0.2", "--config", str(config), "--once", log=log)
+    assert w.wait(60) == 0
+    assert sorted(os.listdir(done)) == sorted(names)
+    for n in names:
+        assert float(_probe(done / n)["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+    rows = _job_rows(inbox)
+    assert sorted(r[0] for r in rows) == sorted(names) and {r[1] for r in rows} == {"done"}
