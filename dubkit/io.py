@@ -79,6 +79,18 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def scratch_file(folder: str | Path, suffix: str) -> Iterator[Path]:
+    """A hidden temporary file in ``folder`` (where we know we may write), always removed afterwards."""
+    fd, tmp = tempfile.mkstemp(prefix=".dubkit-scratch.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
 def read_audio(path: str | Path, sample_rate: int = 48000, channels: int = 2, stream: int = 0) -> np.ndarray:
     """Decode audio stream ``stream`` of any media file to float32 (channels, samples) at ``sample_rate``."""
     ffmpeg = require_tool("ffmpeg")
