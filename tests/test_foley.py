@@ -51,9 +51,11 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def cache_dir(pytestconfig):
-    """Derived vectors (bank phrases, sonic-pi index) kept between test runs; cache behaviour is tested in tmp."""
-    return pytestconfig.cache.mkdir("dubkit-foley-cache")
+def cache_dir(pytestconfig, tmp_path_factory):
+    """Derived vectors (bank phrases, sonic-pi index) kept between test runs when pytest's cache is on (a fresh
+    folder otherwise); cache behaviour itself is tested in tmp."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("dubkit-foley-cache") if cache is not None else tmp_path_factory.mktemp("foley-cache")
 
 
 @pytest.fixture(scope="session")
