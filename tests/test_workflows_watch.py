@@ -288,3 +288,23 @@ def test_kill9_at_random_moments_never_duplicates_or_leaves_partials(tmp_path, c
         assert float(_probe(done / n)["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
     rows = _job_rows(inbox)
     assert sorted(r[0] for r in rows) == sorted(names) and {r[1] for r in rows} == {"done"}
+
+
+def test_a_folder_moved_in_whole_is_picked_up_without_waiting_for_a_rescan(tmp_path, clip):
+    inbox, done, outside = tmp_path / "in", tmp_path / "done", tmp_path / "shoot"
+    inbox.mkdir()
+    (outside / "day 1").mkdir(parents=True)
+    (outside / "day 1" / "take.mp4").write_bytes(clip.read_bytes())
+    w = Watcher(inbox, done, WorkflowConfig(stable_seconds=0.2, rescan_seconds=3600), job_fn=remux,
+                reporter=Reporter(quiet=True), poll_seconds=0.05)
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        _wait(lambda: getattr(w, "runner", None) is not None, 20, "the watcher to start")
+        time.sleep(0.3)
+        os.rename(outside, inbox / "shoot")  # one event for the folder, none for the file inside
+        _wait(lambda: (done / "shoot" / "day 1" / "take.mp4").exists(), 20, "the moved-in file")
+    finally:
+        w.request_stop()
+        t.join(20)
+    assert not t.is_alive()
