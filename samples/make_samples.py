@@ -207,6 +207,11 @@ def _glass(rng: np.random.Generator) -> Iterator[np.ndarray]:
         else:
             s = i - hit
             x0 = 330 + 3 * 14
+            if s < 2:  # a cartoon burst on the frame of the hit and the next
+                r = 34 - 12 * s
+                star = [(x0 + (r if k % 2 == 0 else r * 0.45) * math.cos(k * math.pi / 6),
+                         floor_y - 8 + (r if k % 2 == 0 else r * 0.45) * math.sin(k * math.pi / 6) * 0.7) for k in range(12)]
+                d.polygon(star, fill=(235, 250, 255))
             for vx, vy, size in shards:  # shards fly out and up, then lie on the floor
                 t = s
                 y = floor_y - 6 + vy * t + 0.5 * 2.0 * t * t
