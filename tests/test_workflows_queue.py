@@ -210,6 +210,12 @@ def test_batch_summary_resume_and_manifest(tmp_path, clip):
     # run again: finished inputs are skipped, not redone
     s2 = run_batch(items[:3], out, job_fn=remux, reporter=Reporter(quiet=True))
     assert [r.state for r in s2.rows] == ["skipped"] * 3 and s2.ok
+    s2b = run_batch([BatchItem(src / "one.mp4", Path("elsewhere/one.mp4"))], out, job_fn=remux,
+                    reporter=Reporter(quiet=True))  # same input, new destination: a new delivery
+    assert [r.state for r in s2b.rows] == ["done"] and (out / "elsewhere" / "one.mp4").is_file()
+    with pytest.raises(InputError, match="listed twice with different outputs"):
+        run_batch([BatchItem(src / "one.mp4", Path("x.mp4")), BatchItem(src / "one.mp4", Path("y.mp4"))], out,
+                  job_fn=remux, reporter=Reporter(quiet=True))
 
     # a manifest: relative paths, per-row options reach the job function typed
     seen = {}

@@ -130,8 +130,9 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
                 missing.append(BatchRow(item.input, None, "failed", error=f"cannot read input: {e.strerror}"))
                 continue
             job, created = queue.enqueue(key, target, {**config.dub, **item.options})
-            if not created and (job.state == FAILED or (job.state == DONE and force)):
-                queue.retry(job.id)
+            moved = job.output != target  # same input, new destination: a new delivery, not a repeat
+            if not created and (job.state == FAILED or (job.state == DONE and (force or moved))):
+                queue.retry(job.id, output=target)
             elif not created and job.state == DONE:
                 rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
                 continue
@@ -166,14 +167,18 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
 
 def _plan_outputs(items: list[BatchItem], out: Path) -> list[Path]:
     """Where each item goes; two inputs writing the same output is refused up front."""
-    targets, seen = [], {}
+    targets, seen, by_input = [], {}, {}
     for item in items:
+        src = item.input.resolve()
         t = item.output if item.output is not None else Path(item.input.name)
         t = (t if t.is_absolute() else out / t).resolve()
-        if t in seen and Path(seen[t]).resolve() != item.input.resolve():
+        if by_input.setdefault(src, t) != t:
+            raise InputError(f"{item.input} is listed twice with different outputs ({by_input[src]} and {t}); "
+                             "dub it in two batch runs")
+        if t in seen and Path(seen[t]).resolve() != src:
             raise InputError(f"{seen[t]} and {item.input} would both be written to {t}; give them distinct "
                              "'output' names in a manifest")
-        if t.resolve() == item.input.resolve():
+        if t == src:
             raise OutputError(f"the output for {item.input} would overwrite the input; choose another --out")
         seen[t] = item.input
         targets.append(t)
