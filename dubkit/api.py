@@ -123,6 +123,7 @@ def plan(
     captioner: str = "auto",
     clip_weights: str | Path | None = None,
     model: str | Path | None = None,
+    t5: str | Path | None = None,
     device: str | None = None,
     instruction: str | None = None,
     progress: Progress | None = None,
@@ -131,8 +132,8 @@ def plan(
     video = check_input(video)
     stages = _Stages(progress)
     info = _probe(video, stages)
-    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights)
-    backends = choose_backends(model=model, device=device, captioner=cap)
+    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
+    backends = choose_backends(model=model, t5=t5, device=device, captioner=cap)
     shots, scenes, _ = _understand(video, info, stages, cap)
     with stages.stage("plan", f"planning with {backends.planner.name}"):
         p = backends.planner.plan(StoryRequest.from_scenes(scenes, info.duration, instruction))
@@ -150,6 +151,7 @@ def dub(
     captioner: str = "auto",
     clip_weights: str | Path | None = None,
     model: str | Path | None = None,
+    t5: str | Path | None = None,
     device: str | None = None,
     steps: int | None = None,
     instruction: str | None = None,
@@ -170,8 +172,8 @@ def dub(
     out = check_output(output or default_output(video), video)
     stages = _Stages(progress)
     info = _probe(video, stages)  # bad input fails here, before any model is loaded
-    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights)
-    backends = choose_backends(model=model, library=library, device=device, captioner=cap, steps=steps)
+    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
+    backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
     stages.say(backends.line())
 
     shots, scenes, scan = _understand(video, info, stages, cap)
@@ -240,6 +242,7 @@ def story(
     output: str | Path | None = None,
     *,
     model: str | Path | None = None,
+    t5: str | Path | None = None,
     library: Sequence[str | Path] = (),
     seed: int = 0,
     device: str | None = None,
@@ -251,7 +254,7 @@ def story(
     if output is not None:
         check_output(output)
     stages = _Stages(progress)
-    backends = choose_backends(model=model, library=library, device=device, steps=steps)
+    backends = choose_backends(model=model, t5=t5, library=library, device=device, steps=steps)
     stages.say(backends.line())
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade)
     request = StoryRequest.from_text(instruction, duration)
@@ -271,6 +274,7 @@ def continue_audio(
     instruction: str | None = None,
     include_input: bool = False,
     model: str | Path | None = None,
+    t5: str | Path | None = None,
     library: Sequence[str | Path] = (),
     seed: int = 0,
     device: str | None = None,
@@ -292,7 +296,7 @@ def continue_audio(
     renderer = planner = None
     backends: dict[str, str] = {"planner": "continuation (audio analysis)", "renderer": "foley bank"}
     if model is not None or library:
-        chosen = choose_backends(model=model, library=library, device=device, steps=steps)
+        chosen = choose_backends(model=model, t5=t5, library=library, device=device, steps=steps)
         renderer = chosen.renderer
         backends = chosen.summary()
         if model is not None:

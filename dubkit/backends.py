@@ -45,6 +45,7 @@ def choose_captioner(
     clip_model: str = "ViT-B-32",
     clip_weights: str | Path | None = None,
     sidecar_mode: str = "replace",
+    device: str | None = None,
 ) -> Captioner:
     """``cues`` (no weights) by default; ``clip`` adds zero-shot tags from local open_clip weights; a sidecar
     shot list (``captions``) replaces or enriches the descriptions of whichever is chosen."""
@@ -54,11 +55,11 @@ def choose_captioner(
         raise InputError(f"unknown captioner {name!r}; choose one of {', '.join(CAPTIONERS)}")
     base: Captioner = VisualCuesCaptioner()
     if name == "clip" or (name == "auto" and clip_weights is not None):
-        if clip_weights is None:
-            raise CheckpointError("the clip captioner needs weights: pass --clip-weights FILE (or run `dubkit models pull clip-vit-b-32`)")
         from .scenes.clip_tagger import ClipTagger, CombinedCaptioner
 
-        base = CombinedCaptioner(ClipTagger(clip_model, clip_weights), base)
+        # Without --clip-weights the tagger looks in the models folder (`dubkit models pull clip-vit-b-32`) and
+        # the open_clip cache, and fails at once with what to do if neither has them.
+        base = CombinedCaptioner(ClipTagger(clip_model, clip_weights, device=device), base)
     if captions is not None:
         from .scenes.sidecar import SidecarCaptioner
 
@@ -66,21 +67,50 @@ def choose_captioner(
     return base
 
 
-def load_model_backends(model: str | Path, *, device: str | None = None, steps: int | None = None) -> tuple[Planner, Renderer, dict[str, str]]:
-    """An AudioStory model folder (ours or the published layout) → LLM planner + DiT renderer."""
-    from audiostory_core.models.audiostory import load_model
-    from audiostory_core.plan.llm_planner import AudioStoryPlanner
+def is_audiostory_folder(path: Path) -> bool:
+    return (path / "audiostory.json").is_file() or ((path / "config.yaml").is_file() and (path / "pytorch_model.bin").is_file())
+
+
+def load_model_backends(
+    model: str | Path, *, device: str | None = None, steps: int | None = None, t5: str | Path | None = None
+) -> tuple[Planner, Renderer, dict[str, str]]:
+    """A model folder → planner + DiT renderer.
+
+    - An AudioStory folder (ours, or the published AudioStory-3B layout): the LLM planner conditions the DiT
+      with its fused query tokens.
+    - A DiT-only folder (TangoFlux layout or ours): the offline planner plans, and the DiT is conditioned by
+      flan-t5 caption embeddings (``t5`` folder, else ``flan-t5-large`` from `dubkit models pull`).
+    """
     from audiostory_core.render.dit_renderer import DiTRenderer
 
     path = Path(model)
-    if not path.exists():
+    if not path.is_dir():
         raise CheckpointError(f"{path}: model folder not found (see `dubkit models list`)")
-    m = load_model(path, device=device)
     kwargs: dict[str, Any] = {"device": device}
     if steps:
         kwargs["steps"] = steps
-    renderer = DiTRenderer(m.dit, text_encoder=getattr(m, "text_encoder", None), **kwargs)
-    return AudioStoryPlanner(m, device=device), renderer, {"model": str(path)}
+    if is_audiostory_folder(path):
+        from audiostory_core.models.audiostory import load_model
+        from audiostory_core.plan.llm_planner import AudioStoryPlanner
+
+        m = load_model(path, t5_dir=t5)
+        renderer = DiTRenderer(m.dit, **kwargs)
+        return AudioStoryPlanner(m, device=device), renderer, {"model": f"audiostory ({path})"}
+    if (path / "config.json").is_file():
+        from audiostory_core.models.dit import TangoFluxDiT
+        from audiostory_core.models.hub import local_path
+        from audiostory_core.plan.text_planner import AutoPlanner
+
+        text = Path(t5) if t5 is not None else local_path("flan-t5-large")
+        if not text.is_dir():
+            raise CheckpointError(
+                f"{path} is a DiT-only model: it needs a flan-t5 folder for caption embeddings; pass --t5 DIR "
+                "or run `dubkit models pull flan-t5-large`")
+        renderer = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs)
+        return AutoPlanner(), renderer, {"model": f"dit ({path}) + t5 ({text})"}
+    raise CheckpointError(
+        f"{path}: not a model folder: expected audiostory.json (dubkit format), config.yaml + pytorch_model.bin "
+        "(published AudioStory-3B) or config.json + weights (a DiT)")
 
 
 def choose_backends(
@@ -90,9 +120,10 @@ def choose_backends(
     device: str | None = None,
     captioner: Captioner | None = None,
     steps: int | None = None,
+    t5: str | Path | None = None,
 ) -> Backends:
     if model is not None:
-        planner, renderer, notes = load_model_backends(model, device=device, steps=steps)
+        planner, renderer, notes = load_model_backends(model, device=device, steps=steps, t5=t5)
         return Backends(captioner, planner, renderer, notes)
     from audiostory_core.plan.text_planner import AutoPlanner
     from audiostory_core.render.foley.renderer import FoleyRenderer

@@ -68,6 +68,7 @@ def dub(
     seed: int = typer.Option(0, "--seed", help="Same seed, same soundtrack; change it for a variation."),
     keep_original_audio: bool = typer.Option(False, "--keep-original-audio", help="Keep the input's audio as a second track."),
     model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: offline foley)."),
+    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
     captioner: str = typer.Option("auto", "--captioner", help="auto | cues | clip"),
     clip_weights: Optional[Path] = typer.Option(None, "--clip-weights", help="Local open_clip weights for --captioner clip."),
     device: Optional[str] = typer.Option(None, "--device", help="cuda | mps | cpu (default: best available)."),
@@ -86,7 +87,7 @@ def dub(
     progress = _Progress(quiet)
     res = run_dub(
         video, output, captions=captions, library=library, seed=seed, keep_original_audio=keep_original_audio,
-        captioner=captioner, clip_weights=clip_weights, model=model, device=device, steps=steps,
+        captioner=captioner, clip_weights=clip_weights, model=model, t5=t5, device=device, steps=steps,
         instruction=instruction, mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness), stems=stems,
         speech_model=speech_model, progress=progress,
     )
@@ -112,6 +113,7 @@ def plan_cmd(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the JSON here (default: stdout)."),
     captions: Optional[Path] = typer.Option(None, "--captions", help="Your shot list (SRT, JSON or CSV)."),
     model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: scene planner)."),
+    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
     captioner: str = typer.Option("auto", "--captioner"),
     clip_weights: Optional[Path] = typer.Option(None, "--clip-weights"),
     device: Optional[str] = typer.Option(None, "--device"),
@@ -121,7 +123,7 @@ def plan_cmd(
     from .api import plan as run_plan
     from .io import atomic_output, check_output
 
-    res = run_plan(video, captions=captions, captioner=captioner, clip_weights=clip_weights, model=model,
+    res = run_plan(video, captions=captions, captioner=captioner, clip_weights=clip_weights, model=model, t5=t5,
                    device=device, progress=_Progress(quiet))
     text = json.dumps(res.to_dict(), indent=2)
     if output is None:
@@ -139,6 +141,7 @@ def story(
     duration: float = typer.Option(..., "--duration", "-d", help="Total length in seconds."),
     output: Path = typer.Option(Path("story.wav"), "-o", "--output", help="Output WAV."),
     model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: offline foley)."),
+    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
     library: list[Path] = typer.Option([], "--library", help="A folder of your own sound effects (repeatable)."),
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device"),
@@ -149,7 +152,7 @@ def story(
     """Turn a text instruction into long-form audio."""
     from .api import story as run_story
 
-    res = run_story(instruction, duration, output, model=model, library=library, seed=seed, device=device,
+    res = run_story(instruction, duration, output, model=model, t5=t5, library=library, seed=seed, device=device,
                     steps=steps, crossfade=crossfade, progress=_Progress(quiet))
     for ev in res.plan.events:
         err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}")
@@ -164,6 +167,7 @@ def continue_cmd(
     instruction: Optional[str] = typer.Option(None, "--instruction", help="What should happen next."),
     include_input: bool = typer.Option(False, "--include-input", help="Start the output with the input, unchanged."),
     model: Optional[Path] = typer.Option(None, "--model"),
+    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
     library: list[Path] = typer.Option([], "--library"),
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device"),
@@ -174,21 +178,26 @@ def continue_cmd(
     from .api import continue_audio
 
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
-    res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, model=model,
+    res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, model=model, t5=t5,
                          library=library, seed=seed, device=device, steps=steps, progress=_Progress(quiet))
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)")
 
 
 @models_app.command("list")
-def models_list() -> None:
-    """Show model folders available locally and whether each is complete."""
-    from audiostory_core.models.hub import list_local
+def models_list(known: bool = typer.Option(False, "--known", help="Also list the models `pull` can fetch.")) -> None:
+    """Show model folders available locally (in $DUBKIT_MODELS_DIR) and whether each is complete."""
+    from audiostory_core.models.hub import REGISTRY, list_local, models_dir
 
     rows = list_local()
     if not rows:
-        out.print("no models found locally (dubkit runs offline with its foley renderer; see `dubkit models pull`)")
-    for row in rows:
-        out.print(f"{row['name']:<24} {'complete' if row['complete'] else 'INCOMPLETE':<11} {row['path']}")
+        out.print(f"no models in {models_dir()} (dubkit runs offline with its foley renderer; see `dubkit models pull`)")
+    for m in rows:
+        state = "complete" if m.complete else ("INCOMPLETE: missing " + ", ".join(m.missing[:3]) if m.known else "unknown")
+        out.print(f"{m.name:<22} {m.size_bytes / 2**20:9.1f} MiB  {state}  {m.path}", soft_wrap=True)
+    if known:
+        out.print("\nknown models (dubkit models pull NAME):")
+        for spec in REGISTRY.values():
+            out.print(f"  {spec.name:<22} {spec.repo_id:<40} {spec.description}", soft_wrap=True)
 
 
 @models_app.command("pull")
