@@ -321,3 +321,17 @@ def test_system_samples_are_used_when_installed(embedder, cache_dir):
     clip, = r.render(Plan("", [SubEvent("a crow caws", 0.0, 1.25)], 1.25), seed=0)
     assert clip.source.startswith("library:") and clip.audio.shape == (2, 60000)
     assert db(np.abs(clip.audio).max()) == pytest.approx(ONESHOT_PEAK_DBFS, abs=0.05)
+
+
+def test_bed_captions_match_on_content_not_on_the_layer_label(renderer):
+    # "ambience:" names the layer; matching on it pulled every bed towards sounds described as ambience.
+    rain = renderer.choose("ambience: a dark grey scene with fine fast motion everywhere, like rain", layer="ambience", kind="bed")
+    assert rain[0][0] == "synth:rain"
+
+
+def test_unmatched_bed_falls_back_to_room_tone(renderer):
+    from audiostory_core.plan.types import Plan, SubEvent
+
+    ev = SubEvent("ambience: a beige scene, something slams shut", 0.0, 2.0, layer="ambience", kind="bed")
+    clip = renderer.render(Plan("", [ev], 2.0), seed=0)[0]
+    assert clip.source == "synth:room_tone"

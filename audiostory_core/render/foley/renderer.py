@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -25,6 +26,7 @@ ONESHOT_EVENT_KINDS = frozenset({"impact", "slam", "flash", "whoosh", "hit"})
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
 BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
+BED_FALLBACK_SCORE = 0.5  # a bed whose best match scores below this (prior included) gets room tone
 USER_LIBRARY_BONUS = 0.02  # the user's own recordings win ties against synthesis
 SYSTEM_LIBRARY_MALUS = 0.1  # sonic-pi samples are mostly musical: only clear matches should win
 
@@ -87,6 +89,7 @@ class FoleyRenderer:
             owner += [base + i for i in range(len(lib.sounds))]
             rows.append(lib.vectors)
         self._candidates = cands
+        self._room_tone = next((c for c in cands if c.source == "synth:room_tone"), None)
         self._vectors = np.concatenate(rows).astype(np.float32)
         self._owner = np.asarray(owner, dtype=int)
         self._bias = np.array([c.bias for c in cands], np.float32)
@@ -118,6 +121,16 @@ class FoleyRenderer:
                 pass  # a read-only cache only costs time
         return vecs
 
+    def _embed(self, captions: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.embedder.encode([matching_text(c) for c in captions]), np.float32)
+
+    def _pick(self, scores: np.ndarray, ev: SubEvent) -> Candidate:
+        """Best candidate; a bed nothing matches well gets neutral room tone rather than a confident-sounding guess."""
+        j = int(np.argmax(scores))
+        if _is_bed(ev) and scores[j] < BED_FALLBACK_SCORE and self._room_tone is not None:
+            return self._room_tone
+        return self._candidates[j]
+
     def _scores(self, caption_vecs: np.ndarray, events: Sequence[SubEvent]) -> np.ndarray:
         """(events, candidates): best cosine over each candidate's phrases + library bias + kind prior."""
         sims = caption_vecs @ self._vectors.T  # (E, rows)
@@ -136,7 +149,7 @@ class FoleyRenderer:
                top: int = 5) -> list[tuple[str, float]]:
         """The ``top`` candidates for a caption, best first, as (source, score): for inspection and debugging."""
         ev = SubEvent(caption=caption, start=0.0, duration=duration, layer=layer, kind=kind)
-        scores = self._scores(self.embedder.encode([caption]), [ev])[0]
+        scores = self._scores(self._embed([caption]), [ev])[0]
         order = np.argsort(-scores, kind="stable")[:top]
         return [(self._candidates[j].source, float(scores[j])) for j in order]
 
@@ -150,10 +163,10 @@ class FoleyRenderer:
             if not np.isfinite(ev.render_duration) or ev.render_duration < 0:
                 raise RenderError(f"event {ev.caption!r} has an invalid duration {ev.render_duration!r}; "
                                   "durations must be finite seconds >= 0")
-        scores = self._scores(self.embedder.encode([ev.caption for ev in events]), events)
+        scores = self._scores(self._embed([ev.caption for ev in events]), events)
         clips = []
         for i, ev in enumerate(events):
-            cand = self._candidates[int(np.argmax(scores[i]))]
+            cand = self._pick(scores[i], ev)
             n = int(round(ev.render_duration * self.sample_rate))
             audio = self._render_candidate(cand, ev.render_duration, event_seed(seed, i))
             audio = fit_length(audio, n).astype(np.float32, copy=False)
@@ -164,6 +177,16 @@ class FoleyRenderer:
         if cand.sound is None:
             return synthesize(cand.source.split(":", 1)[1], duration, self.sample_rate, seed)
         return cand.library.render(cand.sound, duration, self.sample_rate, seed)
+
+
+_LABEL_PREFIX = re.compile(r"^\s*(ambience|bed|fx|narrative)\s*:\s*", re.IGNORECASE)
+
+
+def matching_text(caption: str) -> str:
+    """The part of a caption that says what sounds: a leading layer label ("ambience: ...") names the layer, which
+    the kind prior already weighs, and would otherwise pull every bed towards sounds described as "ambience"."""
+    text = _LABEL_PREFIX.sub("", caption)
+    return text.replace("(continued)", "").strip() or caption
 
 
 def _is_bed(ev: SubEvent) -> bool:
