@@ -37,6 +37,10 @@ def to_samples(seconds: float, sample_rate: int) -> int:
     return int(np.floor(seconds * sample_rate + 0.5))
 
 
+# Event kinds whose onset is the point (a visual hit): never crossfaded, never faded in.
+ONSET_KINDS = frozenset({"impact", "slam", "flash", "whoosh"})
+
+
 def assign_tails(plan: Plan, crossfade: float) -> Plan:
     """Give each event that is followed on its layer by an abutting event a crossfade tail.
 
@@ -51,6 +55,8 @@ def assign_tails(plan: Plan, crossfade: float) -> Plan:
     for events in by_layer.values():
         events.sort(key=lambda e: e.start)
         for cur, nxt in zip(events, events[1:]):
+            if cur.kind in ONSET_KINDS or nxt.kind in ONSET_KINDS:
+                continue  # spot effects are placed hard: a fade-in would blur the hit the picture shows
             if abs(nxt.start - cur.end) < 1e-6 and nxt.duration >= crossfade > 0:
                 cur.tail = crossfade
     return plan
@@ -86,12 +92,13 @@ def assemble(
     """Place every clip at ``round(start * sample_rate)`` on its layer and sum the layers.
 
     The result is exactly ``total_samples`` long (default: the plan's duration in samples); anything past the end
-    is cut. Where a clip's tail overlaps the next clip on the same layer, the two are crossfaded linearly over the
-    overlap (equal-gain, so a constant signal stays constant).
+    is cut. A clip's tail (``assign_tails``) and the start of the next clip on its layer are crossfaded linearly
+    (equal-gain, so a constant signal stays constant); every other overlap, such as two spot effects ringing
+    together, simply sums.
     """
     n = total_samples if total_samples is not None else to_samples(plan.duration, sample_rate)
     stems: dict[str, np.ndarray] = {}
-    placed: dict[str, list[tuple[int, np.ndarray]]] = {}
+    placed: dict[str, list[tuple[int, np.ndarray, int]]] = {}
     for clip in clips:
         audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, sample_rate), channels)
         ev = clip.event
@@ -99,25 +106,22 @@ def assemble(
             audio = audio * np.float32(10 ** (ev.gain_db / 20))
         start = to_samples(ev.start, sample_rate)
         want = to_samples(ev.start + ev.render_duration, sample_rate) - start
+        tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
         audio = _fit_length(audio, want)
-        placed.setdefault(ev.layer, []).append((start, audio))
+        placed.setdefault(ev.layer, []).append((start, audio, tail))
 
     for layer, items in placed.items():
         items.sort(key=lambda t: t[0])
         track = np.zeros((channels, n), dtype=np.float32)
-        for i, (start, audio) in enumerate(items):
+        fade_in = 0  # samples of the current clip that crossfade with the previous clip's tail
+        for start, audio, tail in items:
             audio = audio.copy()
-            # Fade in over the overlap with the previous clip's tail, fade out over the overlap with the next.
-            if i > 0:
-                p_start, p_audio = items[i - 1]
-                overlap = p_start + p_audio.shape[-1] - start
-                if 0 < overlap <= audio.shape[-1]:
-                    audio[:, :overlap] *= _ramp(overlap)
-            if i + 1 < len(items):
-                n_start = items[i + 1][0]
-                overlap = start + audio.shape[-1] - n_start
-                if 0 < overlap <= audio.shape[-1]:
-                    audio[:, -overlap:] *= _ramp(overlap)[::-1]
+            if 0 < fade_in <= audio.shape[-1]:
+                audio[:, :fade_in] *= _ramp(fade_in)
+            fade_in = 0
+            if 0 < tail <= audio.shape[-1]:  # the tail overlaps the next clip, which starts where this one ends
+                audio[:, -tail:] *= _ramp(tail)[::-1]
+                fade_in = tail
             lo, hi = max(start, 0), min(start + audio.shape[-1], n)
             if hi > lo:
                 track[:, lo:hi] += audio[:, lo - start : hi - start]

@@ -58,3 +58,16 @@ def test_event_gain_is_applied(gain_db):
     plan = Plan("", [SubEvent("x", 0, 1, gain_db=gain_db)], 1.0)
     track = assemble([Clip(np.ones((2, 100), np.float32), 100, plan.events[0])], plan, 100)
     assert track.audio[0, 50] == pytest.approx(10 ** (gain_db / 20), rel=1e-5)
+
+
+def test_spot_effects_are_never_faded_in_even_when_they_abut_or_overlap():
+    sr = 1000
+    hits = [SubEvent("thunder", 0.0, 2.0, kind="flash"), SubEvent("thunder", 2.0, 2.0, kind="flash"),
+            SubEvent("bounce", 3.5, 0.5, kind="impact")]
+    plan = Plan("", hits, 4.0)
+    assign_tails(plan, 1.0)
+    assert all(e.tail == 0 for e in plan.events)
+    track = assemble(_clips(plan, sr, lambda i, ev, n: np.ones((2, n), np.float32)), plan, sr, crossfade=1.0)
+    fx = track.stems["fx"][0]
+    # Each hit starts at full level on its own sample; overlapping hits add up.
+    assert fx[0] == 1.0 and fx[2000] == 1.0 and fx[3500] == 2.0

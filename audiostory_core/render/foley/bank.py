@@ -279,10 +279,11 @@ def _thunder(n, sr, rng):
         if at < m:
             crack[at:] += rng.uniform(0.3, 0.7) * highpass(burst(m - at, sr, rng, 0.03), 300, sr)
     env = (1 - np.exp(-times(m, sr) / 0.25)) * decay(m, sr, rng.uniform(1.2, 2.2))
-    env = 0.25 + env / env.max() * (1 + 0.5 * smooth_curve(m, sr, 3, rng))
+    env = 0.1 + env / env.max() * (1 + 0.5 * smooth_curve(m, sr, 3, rng))
     env *= decay(m, sr, 2.5)
     rumble = lowpass(brown((2, m), rng, sr), rng.uniform(150, 260), sr, order=4) * env
-    x = 0.9 * crack + 2.0 * rumble
+    # Close lightning: the crack is the loudest moment and lands on the flash; the rumble rolls in after it.
+    x = 2.2 * crack + 1.6 * rumble
     return _oneshot(reverb(x, sr, rng, 2.5, 0.3, damp=2500), n, sr)
 
 
