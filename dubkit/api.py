@@ -172,8 +172,9 @@ def dub(
     out = check_output(output or default_output(video), video)
     stages = _Stages(progress)
     info = _probe(video, stages)  # bad input fails here, before any model is loaded
-    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
-    backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
+    with stages.stage("load", "loading backends"):
+        cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
+        backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
     stages.say(backends.line())
 
     shots, scenes, scan = _understand(video, info, stages, cap)

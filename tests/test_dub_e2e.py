@@ -88,7 +88,7 @@ def test_plan_follows_the_picture(dubbed):
 def test_progress_timings_and_backends_are_reported(dubbed):
     res = dubbed["result"]
     assert any(msg.startswith("backends:") for msg in dubbed["stages"])
-    for stage in ("probe", "scan", "caption", "plan", "render", "assemble", "mux"):
+    for stage in ("probe", "load", "scan", "caption", "plan", "render", "assemble", "mux"):
         assert stage in res.timings and res.timings[stage] >= 0
     assert res.backends["renderer"].startswith("foley")
 
