@@ -108,7 +108,8 @@ def test_watch_kill9_during_render_then_restart(tmp_path, clip):
         for name in (GOOD_NAMES[0], GOOD_NAMES[2]):
             (inbox / name).write_bytes(clip.read_bytes())
         slow = _write_slowly(clip, inbox / GOOD_NAMES[1])
-        (inbox / "corrupt.mp4").write_bytes(os.urandom(50_000))
+        corrupt = os.urandom(50_000)
+        (inbox / "corrupt.mp4").write_bytes(corrupt)
         _wait(lambda: _staged(done), 120, "a render to reach its staged output", [w1])
         assert [p.name for p in done.iterdir() if not p.name.startswith(".")] == []  # nothing visible yet
         w1.send_signal(signal.SIGKILL)
@@ -143,7 +144,7 @@ def test_watch_kill9_during_render_then_restart(tmp_path, clip):
         assert (done / name).stat().st_mode & 0o777 == 0o666 & ~umask  # readable downstream, not a 0600 temp
     # inputs untouched; the corrupt one is in failed/ with the reason beside it
     assert {n: _sha(inbox / n) for n in GOOD_NAMES} == sources
-    assert not (inbox / "corrupt.mp4").exists() and (inbox / "failed" / "corrupt.mp4").is_file()
+    assert not (inbox / "corrupt.mp4").exists() and (inbox / "failed" / "corrupt.mp4").read_bytes() == corrupt
     reason = (inbox / "failed" / "corrupt.mp4.error.txt").read_text()
     assert "InputError" in reason and "corrupt.mp4" in reason
     # one job per input; the killed one was resumed (2 attempts), none was done twice
