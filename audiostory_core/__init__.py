@@ -1,13 +1,23 @@
-"""AudioStory core: requests, plans, renderers and long-form assembly. Needs no video and never imports dubkit."""
-from .assemble import Soundtrack, assemble, assign_tails
-from .errors import CheckpointError, DubkitError, PlanError, RenderError
-from .pipeline import AudioStoryPipeline
-from .plan import LAYERS, Plan, Planner, SubEvent
-from .render import Clip, Renderer
-from .request import Cue, Scene, StoryRequest
+"""AudioStory core: requests, plans, renderers and long-form assembly. Needs no video and never imports dubkit.
 
-__all__ = [
-    "AudioStoryPipeline", "CheckpointError", "Clip", "Cue", "DubkitError", "LAYERS", "Plan", "PlanError",
-    "Planner", "RenderError", "Renderer", "Scene", "Soundtrack", "StoryRequest", "SubEvent", "assemble",
-    "assign_tails",
-]
+Names are imported on first use, so ``import audiostory_core.errors`` (which every CLI start needs) stays cheap.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "AudioStoryPipeline": "pipeline",
+    "CheckpointError": "errors", "DubkitError": "errors", "PlanError": "errors", "RenderError": "errors",
+    "Clip": "render", "Renderer": "render",
+    "Cue": "request", "Scene": "request", "StoryRequest": "request",
+    "LAYERS": "plan", "Plan": "plan", "Planner": "plan", "SubEvent": "plan",
+    "Soundtrack": "assemble", "assemble": "assemble", "assign_tails": "assemble",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'audiostory_core' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

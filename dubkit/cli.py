@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
     try:
-        app(args=args, prog_name="dubkit", standalone_mode=False)
-        return 0
+        # Without standalone mode click returns a command's exit code instead of exiting with it.
+        return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)
     except click.exceptions.Exit as e:
         return int(e.exit_code or 0)
     except click.ClickException as e:
