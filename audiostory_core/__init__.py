@@ -10,8 +10,9 @@ _EXPORTS = {
     "Clip": "render", "Renderer": "render",
     "Cue": "request", "Scene": "request", "StoryRequest": "request",
     "LAYERS": "plan", "Plan": "plan", "Planner": "plan", "SubEvent": "plan",
-    "Soundtrack": "assemble", "assemble": "assemble", "assign_tails": "assemble",
+    "Soundtrack": "assemble", "assign_tails": "assemble",
 }
+# (``assemble`` the function is not re-exported: the package attribute of that name is the submodule.)
 
 
 def __getattr__(name: str):

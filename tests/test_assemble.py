@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from audiostory_core import Clip, Plan, SubEvent, assemble, assign_tails
-from audiostory_core.assemble import to_samples
+from audiostory_core import Clip, Plan, SubEvent
+from audiostory_core.assemble import assemble, assign_tails, to_samples
 
 
 def _clips(plan, sr, fill):
