@@ -202,7 +202,7 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
     original = None
     if info.has_audio:
         with stages.stage("read_original", "reading the original audio"):
-            original = fit_length(read_audio(video, MIX_RATE, 2), total)
+            original = align_to_video(read_audio(video, MIX_RATE, 2), info.audio_start - info.video_start, total)
     elif mix in ("under", "duck"):
         stages.say(f"the video has no audio track: --mix {mix} falls back to replace")
         mix = "replace"
@@ -235,6 +235,16 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
     loud = mastered.loudness.to_dict() if mastered.loudness is not None else None
     return DubResult(out, soundtrack.plan, scenes, shots, info, stages.timings, backends.summary(), package,
                      loud, mastered.mix.mode, mastered.speech)
+
+
+def align_to_video(audio: np.ndarray, offset: float, samples: int) -> np.ndarray:
+    """Place audio that starts ``offset`` seconds after the first video frame on the video's clock, ``samples`` long."""
+    shift = to_samples(offset, MIX_RATE)
+    if shift > 0:
+        audio = np.pad(audio, ((0, 0), (shift, 0)))
+    elif shift < 0:
+        audio = audio[:, -shift:]
+    return fit_length(audio, samples)
 
 
 def story(

@@ -101,3 +101,26 @@ def test_same_seed_same_audio_other_seed_variation(dubbed, tmp_path, cartoon_tru
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     assert impact_misses(other.output, cartoon_truth)[0] == []  # a variation still hits every impact
+
+
+def test_stream_start_offsets_keep_sound_on_the_picture(tmp_path, cartoon):
+    """MPEG-TS starts its clock at 1.4 s: the soundtrack must still start with the first frame, not 1.4 s late."""
+    import subprocess
+
+    src = tmp_path / "clip.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(cartoon), "-t", "8", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-f", "mpegts", str(src)], check=True)
+    res = dubkit.dub(src, tmp_path / "clip.mp4", deliverables=False)
+    streams = {s["codec_type"]: s for s in ffprobe_json(res.output)["streams"]}
+    assert abs(float(streams["audio"]["start_time"]) - float(streams["video"]["start_time"])) < 0.03
+    assert abs(float(streams["audio"]["duration"]) - res.info.duration) <= 1024 / 48000
+
+
+def test_original_audio_is_placed_on_the_video_clock():
+    from dubkit.api import align_to_video
+
+    audio = np.arange(10, dtype=np.float32)[None, :].repeat(2, 0)
+    late = align_to_video(audio, 3 / 48000, 12)  # audio starts 3 samples after the first frame
+    assert late[0, :3].tolist() == [0, 0, 0] and late[0, 3] == 0 and late[0, 4] == 1 and late.shape[-1] == 12
+    early = align_to_video(audio, -2 / 48000, 5)
+    assert early[0].tolist() == [2, 3, 4, 5, 6]

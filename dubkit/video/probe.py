@@ -166,6 +166,9 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         has_audio=audio is not None,
         audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
         audio_channels=int(audio.get("channels") or 0) if audio else 0,
-        video_start=_float(video.get("start_time")),
+        # Relative to the container's start: ffmpeg aligns every input to that, so these are the offsets the new
+        # soundtrack (video_start) and the original audio (audio_start) sit at against the first frame.
+        video_start=_float(video.get("start_time")) - _float(fmt.get("start_time")),
+        audio_start=(_float(audio.get("start_time")) - _float(fmt.get("start_time"))) if audio else 0.0,
         streams=streams,
     )

@@ -23,7 +23,8 @@ class MediaInfo:
     has_audio: bool = False
     audio_sample_rate: int = 0
     audio_channels: int = 0
-    video_start: float = 0.0  # start_time of the video stream
+    video_start: float = 0.0  # the video stream's start, seconds after the container's start
+    audio_start: float = 0.0  # the first audio stream's start, seconds after the container's start
     streams: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
