@@ -14,7 +14,8 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from .plan.types import Plan, SubEvent
-from .render.base import Clip
+from .render.base import Clip, event_samples
+from .timing import to_samples
 
 
 @dataclass
@@ -32,21 +33,17 @@ class Soundtrack:
         return self.audio.shape[-1] / self.sample_rate
 
 
-def to_samples(seconds: float, sample_rate: int) -> int:
-    """Seconds → sample index, rounded half up so boundaries computed from either side agree."""
-    return int(np.floor(seconds * sample_rate + 0.5))
-
-
 # Event kinds whose onset is the point (a visual hit): never crossfaded, never faded in.
 ONSET_KINDS = frozenset({"impact", "slam", "flash", "whoosh"})
 
 
-def assign_tails(plan: Plan, crossfade: float) -> Plan:
+def assign_tails(plan: Plan, crossfade: float, max_render: float | None = None) -> Plan:
     """Give each event that is followed on its layer by an abutting event a crossfade tail.
 
     An event gets ``tail = crossfade`` when the next event on its layer starts within ``1e-6`` s of its end and
     is at least ``crossfade`` long (shorter ones are joined hard, as published). Events that do not abut (spot
-    effects) keep their natural ending.
+    effects) keep their natural ending. ``max_render`` caps duration + tail (the published DiT renders at most
+    30 s); an event already that long is joined hard.
     """
     by_layer: dict[str, list[SubEvent]] = {}
     for ev in plan.events:
@@ -58,7 +55,8 @@ def assign_tails(plan: Plan, crossfade: float) -> Plan:
             if cur.kind in ONSET_KINDS or nxt.kind in ONSET_KINDS:
                 continue  # spot effects are placed hard: a fade-in would blur the hit the picture shows
             if abs(nxt.start - cur.end) < 1e-6 and nxt.duration >= crossfade > 0:
-                cur.tail = crossfade
+                room = crossfade if max_render is None else min(crossfade, max_render - cur.duration)
+                cur.tail = room if room > 1e-3 else 0.0
     return plan
 
 
@@ -89,15 +87,32 @@ def assemble(
     crossfade: float = 3.0,
     total_samples: int | None = None,
 ) -> Soundtrack:
-    """Place every clip at ``round(start * sample_rate)`` on its layer and sum the layers.
+    """Place every clip at ``to_samples(start)`` on its layer and sum the layers.
 
     The result is exactly ``total_samples`` long (default: the plan's duration in samples); anything past the end
     is cut. A clip's tail (``assign_tails``) and the start of the next clip on its layer are crossfaded linearly
     (equal-gain, so a constant signal stays constant); every other overlap, such as two spot effects ringing
-    together, simply sums.
+    together, simply sums. Clips are laid out at their own rate and each stem is resampled once, so joins between
+    clips never ring the way separately resampled clips would.
     """
     n = total_samples if total_samples is not None else to_samples(plan.duration, sample_rate)
-    stems: dict[str, np.ndarray] = {}
+    rates = {int(c.sample_rate) for c in clips}
+    if len(rates) == 1 and sample_rate not in rates:
+        (native,) = rates
+        # A little extra so the resampler's edge stays past the end of the track.
+        longer = to_samples(n / sample_rate, native) + 64
+        built = _layout(clips, plan, native, channels, longer)
+        stems = {k: _fit_length(resample(v, native, sample_rate), n) for k, v in built.items()}
+    else:
+        stems = _layout(clips, plan, sample_rate, channels, n)
+    mix = np.zeros((channels, n), dtype=np.float32)
+    for track in stems.values():
+        mix += track
+    return Soundtrack(audio=mix, sample_rate=sample_rate, plan=plan, stems=stems, clips=list(clips))
+
+
+def _layout(clips: list[Clip], plan: Plan, sample_rate: int, channels: int, n: int) -> dict[str, np.ndarray]:
+    """One track per layer at ``sample_rate``, ``n`` samples long."""
     placed: dict[str, list[tuple[int, np.ndarray, int]]] = {}
     for clip in clips:
         audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, sample_rate), channels)
@@ -105,11 +120,11 @@ def assemble(
         if ev.gain_db:
             audio = audio * np.float32(10 ** (ev.gain_db / 20))
         start = to_samples(ev.start, sample_rate)
-        want = to_samples(ev.start + ev.render_duration, sample_rate) - start
+        want = event_samples(ev, sample_rate)
         tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
-        audio = _fit_length(audio, want)
-        placed.setdefault(ev.layer, []).append((start, audio, tail))
+        placed.setdefault(ev.layer, []).append((start, _fit_length(audio, want), tail))
 
+    stems: dict[str, np.ndarray] = {}
     for layer, items in placed.items():
         items.sort(key=lambda t: t[0])
         track = np.zeros((channels, n), dtype=np.float32)
@@ -126,10 +141,7 @@ def assemble(
             if hi > lo:
                 track[:, lo:hi] += audio[:, lo - start : hi - start]
         stems[layer] = track
-    mix = np.zeros((channels, n), dtype=np.float32)
-    for track in stems.values():
-        mix += track
-    return Soundtrack(audio=mix, sample_rate=sample_rate, plan=plan, stems=stems, clips=list(clips))
+    return stems
 
 
 def _ramp(length: int) -> np.ndarray:
@@ -138,6 +150,8 @@ def _ramp(length: int) -> np.ndarray:
 
 
 def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Cut to ``length``; a clip a few samples short (resampling rounds) is held at its last value, not zeroed."""
     if audio.shape[-1] >= length:
         return audio[:, :length]
-    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])))
+    mode = "edge" if audio.shape[-1] and length - audio.shape[-1] <= 4 else "constant"
+    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])), mode=mode)

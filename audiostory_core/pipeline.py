@@ -46,7 +46,7 @@ class AudioStoryPipeline:
         t0 = time.perf_counter()
         say(f"planning with {self.planner.name}")
         plan = self.planner.plan(request)
-        assign_tails(plan, self.crossfade)
+        assign_tails(plan, self.crossfade, getattr(self.renderer, "max_duration", None))
         t1 = time.perf_counter()
         say(f"rendering {len(plan.events)} events with {self.renderer.name}")
         clips = self.renderer.render(plan, plan.conditioning, seed=seed)

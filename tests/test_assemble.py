@@ -71,3 +71,26 @@ def test_spot_effects_are_never_faded_in_even_when_they_abut_or_overlap():
     fx = track.stems["fx"][0]
     # Each hit starts at full level on its own sample; overlapping hits add up.
     assert fx[0] == 1.0 and fx[2000] == 1.0 and fx[3500] == 2.0
+
+
+@pytest.mark.parametrize("clip_rate", [48000, 44100])
+def test_hard_joins_at_awkward_times_leave_no_gap_and_do_not_ring(clip_rate):
+    """Seven back-to-back events over 10 s (boundaries between samples), rendered at 48 or 44.1 kHz and mixed at
+    48 kHz: a constant signal must stay constant across every join — no zero sample, no resampling ripple."""
+    from audiostory_core.render.base import event_samples
+
+    bounds = np.linspace(0, 10, 8)
+    events = [SubEvent("bed", float(a), float(b - a), layer="narrative") for a, b in zip(bounds, bounds[1:])]
+    plan = Plan("", events, 10.0)
+    clips = [Clip(np.full((2, event_samples(e, clip_rate)), 0.5, np.float32), clip_rate, e) for e in events]
+    track = assemble(clips, plan, 48000)
+    inner = track.audio[0, 200:-200]  # the track's own two ends may ring in the resampler; joins may not
+    assert track.audio.shape[-1] == 480000
+    assert np.max(np.abs(inner - 0.5)) < 2e-3
+
+
+def test_tails_never_push_an_event_past_the_renderers_limit():
+    plan = Plan("", [SubEvent("a", 0, 28.5, layer="narrative"), SubEvent("b", 28.5, 30, layer="narrative"),
+                     SubEvent("c", 58.5, 10, layer="narrative")], 68.5)
+    assign_tails(plan, 3.0, max_render=30.0)
+    assert [e.tail for e in plan.events] == [1.5, 0.0, 0.0]

@@ -1,3 +1,3 @@
-from .base import Clip, Renderer, event_seed
+from .base import Clip, Renderer, event_samples, event_seed
 
-__all__ = ["Clip", "Renderer", "event_seed"]
+__all__ = ["Clip", "Renderer", "event_samples", "event_seed"]

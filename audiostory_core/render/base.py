@@ -7,13 +7,15 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..plan.types import Plan, SubEvent
+from ..timing import span_samples
 
 
 @dataclass
 class Clip:
     """Rendered audio for one event: float32, (channels, samples), at the renderer's native rate.
 
-    Its length is ``round(event.render_duration * sample_rate)`` samples (duration plus crossfade tail).
+    Its length is ``event_samples(event, sample_rate)``: the samples between the event's start and the end of its
+    crossfade tail, so clips of abutting events tile the timeline without a gap.
     """
 
     audio: np.ndarray
@@ -28,6 +30,11 @@ class Renderer(Protocol):
     sample_rate: int
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]: ...
+
+
+def event_samples(event: SubEvent, sample_rate: int) -> int:
+    """How many samples a renderer returns for ``event`` (duration plus tail, boundary to boundary)."""
+    return span_samples(event.start, event.render_duration, sample_rate)
 
 
 def event_seed(seed: int, index: int) -> int:

@@ -21,7 +21,7 @@ import torch
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
-from .base import Clip, event_seed
+from .base import Clip, event_samples, event_seed
 from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, EventCondition, sample_latents
 
 # A batch only takes an event at least this fraction of the batch's longest: bounds padding waste at ~25 %.
@@ -66,11 +66,13 @@ class DiTRenderer:
     tensor/array of fused AudioStory query states, or None to condition that event on its caption through
     ``text_encoder`` (a ``T5TextEncoder`` or a local flan-t5 folder). The unconditional branch uses flan-t5's
     empty-prompt embedding when a text encoder is available, else the DiT's stored ``null_tokens``.
-    Clips are float32 (channels, round(render_duration * sample_rate)) at the VAE's rate (44.1 kHz for the
+    Clips are float32 (channels, event_samples(event, sample_rate)) at the VAE's rate (44.1 kHz for the
     published VAE). The DiT (and text encoder) are moved to the chosen device/dtype once, at construction.
     """
 
     name = "dit"
+
+    max_duration = 30.0  # seconds: the duration embedding's range; assembly keeps duration + tail within it
 
     def __init__(
         self,
@@ -113,7 +115,7 @@ class DiTRenderer:
         self.forward_calls = 0  # sampling batches run, for benchmarks
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
-        """One clip per event of ``plan``, each exactly ``round(render_duration * sample_rate)`` samples."""
+        """One clip per event of ``plan``, each exactly ``event_samples(event, sample_rate)`` samples."""
         events = plan.events
         if not events:
             return []
@@ -128,8 +130,9 @@ class DiTRenderer:
         audio = self._decode(latents)
         clips = []
         for event, wave in zip(events, audio):
-            n = round(event.render_duration * self.sample_rate)
-            clips.append(Clip(audio=np.ascontiguousarray(wave[:, :n], dtype=np.float32), sample_rate=self.sample_rate,
+            n = event_samples(event, self.sample_rate)
+            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
+            clips.append(Clip(audio=np.ascontiguousarray(wave, dtype=np.float32), sample_rate=self.sample_rate,
                               event=event, source="dit"))
         return clips
 

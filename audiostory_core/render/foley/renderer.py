@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import RenderError
 from ...plan.types import Plan, SubEvent
-from ..base import Clip, event_seed
+from ..base import Clip, event_samples, event_seed
 from .bank import BANK, synthesize
 from .dsp import fit_length
 from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
@@ -167,8 +167,8 @@ class FoleyRenderer:
         clips = []
         for i, ev in enumerate(events):
             cand = self._pick(scores[i], ev)
-            n = int(round(ev.render_duration * self.sample_rate))
-            audio = self._render_candidate(cand, ev.render_duration, event_seed(seed, i))
+            n = event_samples(ev, self.sample_rate)
+            audio = self._render_candidate(cand, n / self.sample_rate, event_seed(seed, i))
             audio = fit_length(audio, n).astype(np.float32, copy=False)
             clips.append(Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source))
         return clips
