@@ -334,3 +334,17 @@ def test_batched_planning_matches_one_by_one(planner):
         assert got.to_dict() == alone.to_dict()
         for x, y in zip(got.conditioning, alone.conditioning):
             assert torch.allclose(x, y, atol=1e-4, rtol=0)
+
+
+def test_each_event_keeps_the_condition_of_the_proposal_it_came_from():
+    """Captions are not identities: an LLM may itself write "rain (continued)"; long events are split. Every
+    event must carry its own proposal's query states, never a neighbour's."""
+    from audiostory_core.plan.llm_planner import assemble_plan
+    from audiostory_core.request import StoryRequest
+
+    conds = [torch.full((2, 4), float(i)) for i in range(4)]
+    items = [("rain", 5.0), ("rain (continued)", 5.0), ("", 5.0), ("thunder", 45.0)]
+    plan = assemble_plan("", items, conds, StoryRequest.from_text("x", 60.0), 30.0)
+    got = [(e.caption, float(c[0, 0])) for e, c in zip(plan.events, plan.conditioning)]
+    assert got[:3] == [("rain", 0.0), ("rain (continued)", 1.0), (got[2][0], 2.0)]
+    assert [v for cap, v in got[3:]] == [3.0, 3.0] and got[4][0].startswith("thunder")

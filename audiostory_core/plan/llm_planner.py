@@ -19,7 +19,7 @@ import torch
 from ..errors import PlanError
 from ..models import tokens as T
 from ..request import Scene, StoryRequest
-from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence, span
+from .reconcile import CONTINUED, fit_to_scenes, reconcile_sequence, span
 from .types import Plan, SubEvent
 
 if TYPE_CHECKING:
@@ -417,8 +417,8 @@ def assemble_plan(
 ) -> Plan:
     """Reconcile proposed (caption, duration) pairs into events that tile the request (and sit inside its
     scenes), carrying each proposal's condition onto every event made from it."""
-    events = reconcile_sequence(items, request.duration, max_event=max_event)
-    sources = _sources(events, [" ".join(str(c).split()) or GENERIC_CAPTION for c, _ in items])
+    sources: list[int | None] = []
+    events = reconcile_sequence(items, request.duration, max_event=max_event, sources=sources)
     conds: list[Any] | None = None if conditions is None else [conditions[i] if i is not None else None for i in sources]
     if request.scenes:
         placed = split_at_scenes(events, conds or [None] * len(events), request.scenes)
@@ -466,17 +466,4 @@ def split_at_scenes(
     for a, b, idx, ev, cond, first in pieces:
         caption = ev.caption if first or ev.caption.endswith(CONTINUED) else ev.caption + CONTINUED
         out.append((replace(ev, caption=caption, start=a, duration=span(a, b), scene_index=idx), cond))
-    return out
-
-
-def _sources(events: list[SubEvent], captions: list[str]) -> list[int | None]:
-    """For each reconciled event, the index of the proposal it came from (splits are "<caption> (continued)")."""
-    out: list[int | None] = []
-    src = -1
-    for ev in events:
-        if 0 <= src < len(captions) and ev.caption == captions[src] + CONTINUED:
-            out.append(src)
-            continue
-        src += 1
-        out.append(src if src < len(captions) else None)
     return out

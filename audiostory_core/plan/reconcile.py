@@ -29,6 +29,7 @@ def reconcile_sequence(
     max_event: float = 30.0,
     min_event: float = 0.5,
     layer: str = "narrative",
+    sources: list[int | None] | None = None,
 ) -> list[SubEvent]:
     """Back-to-back events covering ``[0, total]`` exactly, in the order given.
 
@@ -37,14 +38,15 @@ def reconcile_sequence(
     their average length when those already fill the total); then all durations are rescaled to sum to
     ``total``, raised to at least ``min_event`` where the total allows it, and events longer than ``max_event``
     are split into equal back-to-back parts ("... (continued)"). Empty or unusable input gives one event with a
-    generic caption.
+    generic caption. When a ``sources`` list is passed it is filled with, per event, the index of the input item
+    it came from (None for the generic fallback), so callers can carry per-item data (e.g. model conditioning).
     """
     total = _positive(total, "total")
     max_event = _positive(max_event, "max_event")
     min_event = max(0.0, float(min_event)) if _finite(min_event) else 0.0
-    items = _clean_items(captions_and_durations)
+    items, origin = _clean_items(captions_and_durations)
     if not items:
-        items = [(GENERIC_CAPTION, None)]
+        items, origin = [(GENERIC_CAPTION, None)], [None]
 
     durations = _fill_missing([d for _, d in items], total)
     durations = _rescale(durations, total)
@@ -52,11 +54,15 @@ def reconcile_sequence(
 
     captions: list[str] = []
     parts: list[float] = []
-    for (caption, _), dur in zip(items, durations):
+    came_from: list[int | None] = []
+    for (caption, _), dur, src in zip(items, durations, origin):
         pieces = max(1, math.ceil(dur / max_event - 1e-9))
         for k in range(pieces):
             captions.append(caption if k == 0 else caption + CONTINUED)
             parts.append(dur / pieces)
+            came_from.append(src)
+    if sources is not None:
+        sources[:] = came_from
     return [
         SubEvent(caption=c, start=s, duration=d, layer=layer)
         for c, (s, d) in zip(captions, exact_spans(parts, total))
@@ -152,16 +158,18 @@ def _positive(x: Any, name: str) -> float:
     return float(x)
 
 
-def _clean_items(raw: Iterable[Any] | None) -> list[tuple[str, float | None]]:
-    """Normalise whatever a planner produced into (non-empty caption, positive finite duration or None)."""
+def _clean_items(raw: Iterable[Any] | None) -> tuple[list[tuple[str, float | None]], list[int | None]]:
+    """Normalise whatever a planner produced into (non-empty caption, positive finite duration or None), with the
+    index of each kept item in the input."""
     items: list[tuple[str, float | None]] = []
+    origin: list[int | None] = []
     if raw is None:
-        return items
+        return items, origin
     try:
         seq = list(raw)
     except TypeError:
-        return items
-    for item in seq:
+        return items, origin
+    for index, item in enumerate(seq):
         if isinstance(item, SubEvent):
             caption, dur = item.caption, item.duration
         elif isinstance(item, str):
@@ -175,7 +183,8 @@ def _clean_items(raw: Iterable[Any] | None) -> list[tuple[str, float | None]]:
             caption = GENERIC_CAPTION
         d = float(dur) if _finite(dur) and float(dur) > 0 else None
         items.append((caption, d))
-    return items
+        origin.append(index)
+    return items, origin
 
 
 def _fill_missing(proposed: list[float | None], total: float) -> list[float]:
