@@ -42,7 +42,6 @@ def _load(path: Path):
     key = str(path)
     with _LOCK:
         if key not in _MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from transformers import AutoModel, AutoTokenizer
 
             try:

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from audiostory_core.request import Scene, StoryRequest
 
 from .backends import Backends, choose_backends, choose_captioner
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, fit_length, read_audio, scratch_file, write_wav
+from .io import check_input, check_output, fit_length, read_audio, scratch_file, write_wav
 from .scenes.base import describe_scenes
 from .video.types import MediaInfo, Shot
 

@@ -93,7 +93,9 @@ def load_model_backends(
         from audiostory_core.models.audiostory import load_model
         from audiostory_core.plan.llm_planner import AudioStoryPlanner
 
-        m = load_model(path, t5_dir=t5)
+        # Device and dtype chosen once for the whole model (cuda bf16 > mps fp16 > cpu fp32): the LLM too, not
+        # only the DiT, or a 3B planner would run in fp32 on the CPU beside a GPU.
+        m = load_model(path, t5_dir=t5).place(device)
         renderer = DiTRenderer(m.dit, **kwargs)
         return AudioStoryPlanner(m, device=device), renderer, {"model": f"audiostory ({path})"}
     if (path / "config.json").is_file():

@@ -303,7 +303,7 @@ def test_key_mapping_table(model):
     ours = model.state_dict()
     q = "model.layers.0.self_attn.q_proj"
     assert map_published_key(f"seedx.llm.base_model.model.{q}.weight", ours) == f"llm.base_model.model.{q}.base_layer.weight"
-    assert map_published_key(f"seedx.llm.model.layers.0.self_attn.q_proj.bias", ours) == (
+    assert map_published_key("seedx.llm.model.layers.0.self_attn.q_proj.bias", ours) == (
         f"llm.base_model.model.{q}.base_layer.bias"
     )  # the un-wrapped names the published loader renames
     assert map_published_key("multihead_attention.out_proj.bias", ours) == "bridge.fusion.out_proj.bias"

@@ -2,7 +2,6 @@
 in dubkit's format, used by the public API and the CLI exactly as a real checkpoint would be."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -31,7 +30,7 @@ def model_dir(tmp_path_factory):
 
 def test_story_with_model_exact_length_and_deterministic(model_dir, tmp_path):
     a = dubkit.story("rain, then thunder, then a car passes", 7.5, tmp_path / "a.wav", model=model_dir, steps=2, seed=3)
-    b = dubkit.story("rain, then thunder, then a car passes", 7.5, tmp_path / "b.wav", model=model_dir, steps=2, seed=3)
+    dubkit.story("rain, then thunder, then a car passes", 7.5, tmp_path / "b.wav", model=model_dir, steps=2, seed=3)
     assert a.backends["planner"].startswith("audiostory")
     assert a.backends["renderer"].startswith("dit")
     x, sr = sf.read(str(tmp_path / "a.wav"), dtype="float32")

@@ -33,7 +33,6 @@ from .bridge import QueryBridge
 from .config import AudioStoryConfig
 from .llm import build_llm, last_hidden_states, resize_embeddings
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FORMAT = "dubkit-audiostory"
 CONFIG_FILE = "audiostory.json"

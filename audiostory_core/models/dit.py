@@ -250,8 +250,10 @@ class TangoFluxDiT(nn.Module):
         """Rectified-flow training loss (TangoFlux / AudioStory stage 1): MSE between predicted and true flow,
         noise levels drawn logit-normal. ``latents`` are clean VAE latents (B, L, C)."""
         b = latents.shape[0]
-        noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
-        sigma = torch.sigmoid(torch.randn(b, generator=generator, device=latents.device)).to(latents.dtype)
+        # Draw where the generator lives (a CPU generator keeps runs reproducible across devices), then move.
+        gen_device = generator.device if generator is not None else latents.device
+        noise = torch.randn(latents.shape, generator=generator, device=gen_device).to(latents.device, latents.dtype)
+        sigma = torch.sigmoid(torch.randn(b, generator=generator, device=gen_device)).to(latents.device, latents.dtype)
         noisy = (1 - sigma[:, None, None]) * latents + sigma[:, None, None] * noise
         context, pooled, _ = self.encode_condition(tokens, seconds)
         pred = self.velocity(noisy, sigma, context, pooled)
@@ -404,7 +406,6 @@ class T5TextEncoder:
             raise CheckpointError(
                 f"T5 folder {folder} has no config.json; pull flan-t5-large with `dubkit models pull flan-t5-large`."
             )
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer, T5EncoderModel
 
         try:

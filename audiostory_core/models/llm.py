@@ -6,14 +6,12 @@ and trains the RMS norms in full (peft's ``modules_to_save``).
 """
 from __future__ import annotations
 
-import os
 
 import torch
 from torch import nn
 
 from .config import AudioStoryConfig
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def qwen2_config(cfg: AudioStoryConfig, vocab_size: int):
