@@ -21,7 +21,7 @@ from audiostory_core.request import Scene, StoryRequest
 
 from .backends import Backends, choose_backends, choose_captioner
 from .errors import InputError
-from .io import check_input, check_output, fit_length, read_audio, scratch_file, write_wav
+from .io import atomic_output, check_input, check_output, fit_length, read_audio, scratch_file, write_wav
 from .scenes.base import describe_scenes
 from .video.types import MediaInfo, Shot
 
@@ -157,7 +157,7 @@ def dub(
     crossfade: float = 1.0,
     mix: str = "auto",
     duck_db: float = -12.0,
-    loudness: float | None = -23.0,
+    loudness: float | str | None = -23.0,
     stems: bool = False,
     deliverables: bool = True,
     speech_model: str | Path | None = None,
@@ -169,8 +169,12 @@ def dub(
     """
     video = check_input(video)
     out = check_output(output or default_output(video), video)
+    mix, loudness = _check_finishing(mix, duck_db, loudness)
     stages = _Stages(progress)
     info = _probe(video, stages)  # bad input fails here, before any model is loaded
+    from .deliver.mux import check_container
+
+    check_container(out, info.video_codec)
     with stages.stage("load", "loading backends"):
         cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
         backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
@@ -191,6 +195,18 @@ def dub(
     return finished
 
 
+def _check_finishing(mix: str, duck_db: float, loudness: float | str | None) -> tuple[str, float | None]:
+    """Options that would otherwise fail only after the whole render."""
+    from .soundtrack.loudness import resolve_target
+    from .soundtrack.mix import MIX_MODES
+
+    if mix not in MIX_MODES:
+        raise InputError(f"unknown mix mode {mix!r}: use one of {', '.join(MIX_MODES)}")
+    if not duck_db <= 0:
+        raise InputError(f"--duck-db must be zero or negative (how far the soundtrack dips), got {duck_db:g}")
+    return mix, (None if loudness is None else resolve_target(loudness))
+
+
 def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backends, stages: _Stages, *,
             keep_original_audio, mix, duck_db, loudness, stems, deliverables, speech_model) -> DubResult:
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
@@ -205,30 +221,34 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
     elif mix in ("under", "duck"):
         stages.say(f"the video has no audio track: --mix {mix} falls back to replace")
         mix = "replace"
-    stages.say(f"mixing ({mix}){f', loudness {loudness:g} LUFS / -1 dBTP' if loudness is not None else ''}")
+    stages.say(f"mixing ({mix})" + (f", loudness {loudness:g} LUFS / -1 dBTP" if loudness is not None else ""))
     mastered = master_soundtrack(soundtrack.audio, original, MIX_RATE, mode=mix, duck_db=duck_db, loudness=loudness,
                                  speech_model=speech_model)
     stages.timings.update(mastered.timings)
     package = None
-    if deliverables or stems:
-        from .deliver.package import write_deliverables
+    # The video is muxed under a temporary name, the deliverables are written, and only then is the video renamed
+    # into place: a failure anywhere leaves neither a video nor a half-new package behind.
+    with atomic_output(out) as tmp_video:
+        with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
+            with scratch_file(out.parent, ".wav") as wav:
+                sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
+                mux(video, wav, tmp_video, keep_original_audio=keep_original_audio and info.has_audio,
+                    video_start=info.video_start, atomic=False, container=out.suffix)
+        if deliverables or stems:
+            from .deliver.package import write_deliverables
 
-        name = out.stem.removesuffix(".dubbed")
-        with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
-            # One thumbnail per shot (its middle keyframe), drawn from the shot's first frame on the time axis.
-            thumbs = [(shot.start, fr.keyframes[len(fr.keyframes) // 2])
-                      for shot, fr in zip(shots, scan.frames) if fr.keyframes]
-            package = write_deliverables(
-                out.parent, name, video_path=out, video_duration=info.duration, fps=info.fps or 24.0,
-                plan=soundtrack.plan, cuts=[s.start for s in shots[1:]], mix=mastered.mix, final_audio=mastered.audio,
-                loudness=mastered.loudness, soundtrack_stems=soundtrack.stems if stems else None, thumbnails=thumbs,
-                backends=backends.summary(), timings=dict(stages.timings), speech=mastered.speech,
-            ).folder
-    with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
-        with scratch_file(out.parent, ".wav") as wav:
-            sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
-            mux(video, wav, out, keep_original_audio=keep_original_audio and info.has_audio,
-                video_start=info.video_start)
+            name = out.stem.removesuffix(".dubbed")
+            with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
+                # One thumbnail per shot (its middle keyframe), drawn from the shot's first frame on the time axis.
+                thumbs = [(shot.start, fr.keyframes[len(fr.keyframes) // 2])
+                          for shot, fr in zip(shots, scan.frames) if fr.keyframes]
+                package = write_deliverables(
+                    out.parent, name, video_path=out, video_duration=info.duration, fps=info.fps or 24.0,
+                    plan=soundtrack.plan, cuts=[s.start for s in shots[1:]], mix=mastered.mix,
+                    final_audio=mastered.audio, loudness=mastered.loudness,
+                    soundtrack_stems=soundtrack.stems if stems else None, thumbnails=thumbs,
+                    backends=backends.summary(), timings=dict(stages.timings), speech=mastered.speech,
+                ).folder
     if keep_original_audio and not info.has_audio:
         stages.say("the video has no audio track: nothing to keep as a second track")
     loud = mastered.loudness.to_dict() if mastered.loudness is not None else None

@@ -13,6 +13,7 @@ from typing import Optional
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import DubkitError
@@ -41,7 +42,7 @@ class _Progress:
 
     def __call__(self, message: str) -> None:
         if not self.quiet:
-            err.print(f"[dim]{time.perf_counter() - self.t0:7.2f}s[/dim] {message}")
+            err.print(f"[dim]{time.perf_counter() - self.t0:7.2f}s[/dim] {escape(message)}")
 
 
 def _version(value: bool) -> None:
@@ -94,17 +95,18 @@ def dub(
     total = sum(res.timings.values())
     extra = f"; deliverables in {res.deliverables}" if res.deliverables else ""
     out.print(f"wrote {res.output} ({res.info.duration:.2f} s, {len(res.plan.events)} events, mix {res.mix_mode}) "
-              f"in {total:.1f} s{extra}", soft_wrap=True)
+              f"in {total:.1f} s{extra}", soft_wrap=True, markup=False)
 
 
 def _parse_loudness(value: str) -> float | None:
-    presets = {"off": None, "none": None, "broadcast": -23.0, "ebu": -23.0, "streaming": -14.0}
-    if value.lower() in presets:
-        return presets[value.lower()]
+    from .soundtrack.loudness import resolve_target
+
+    if value.strip().lower() in ("off", "none"):
+        return None
     try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a LUFS number or one of {', '.join(presets)}", param_hint="--loudness")
+        return resolve_target(value)
+    except DubkitError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--loudness") from None
 
 
 @app.command("plan")
@@ -132,7 +134,7 @@ def plan_cmd(
         check_output(output, video)
         with atomic_output(output) as tmp:
             tmp.write_text(text + "\n")
-        err.print(f"wrote {output} ({len(res.scenes)} scenes, {len(res.plan.events)} events)")
+        err.print(f"wrote {output} ({len(res.scenes)} scenes, {len(res.plan.events)} events)", markup=False)
 
 
 @app.command()
@@ -155,8 +157,8 @@ def story(
     res = run_story(instruction, duration, output, model=model, t5=t5, library=library, seed=seed, device=device,
                     steps=steps, crossfade=crossfade, progress=_Progress(quiet))
     for ev in res.plan.events:
-        err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}")
-    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)")
+        err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False)
+    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
 
 
 @app.command("continue")
@@ -180,7 +182,7 @@ def continue_cmd(
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
     res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, model=model, t5=t5,
                          library=library, seed=seed, device=device, steps=steps, progress=_Progress(quiet))
-    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)")
+    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)", markup=False)
 
 
 @models_app.command("list")
@@ -209,7 +211,7 @@ def models_pull(
     from audiostory_core.models.hub import pull
 
     path = pull(name, dest)
-    out.print(f"{name} → {path}")
+    out.print(f"{name} → {path}", markup=False)
 
 
 def _load_plugins() -> None:
@@ -223,6 +225,11 @@ def _load_plugins() -> None:
             err.print(f"[yellow]warning:[/yellow] could not load commands from {ep.value}: {exc}")
 
 
+# typer vendors its own click: its ClickException is not click's, so catch both (usage errors → exit 2).
+_CLICK_ERRORS = tuple({next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+                       click.ClickException})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
@@ -234,12 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)
-    except click.exceptions.Exit as e:
+    except (typer.Exit, click.exceptions.Exit) as e:
         return int(e.exit_code or 0)
-    except click.ClickException as e:
-        e.show()
+    except _CLICK_ERRORS as e:
+        if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            e.show()
         return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         err.print("dubkit: interrupted")
         return 130
     except DubkitError as e:

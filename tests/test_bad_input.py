@@ -81,3 +81,35 @@ def test_output_over_input_is_refused(tmp_path, cartoon):
 def test_debug_shows_traceback(tmp_path):
     proc = run("--debug", "dub", str(tmp_path / "nope.mp4"))
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize("name, needle", [("out.webm", "webm cannot hold"), ("noext", "unsupported output container")])
+def test_output_container_that_cannot_hold_the_video_fails_before_any_work(tmp_path, cartoon, name, needle):
+    proc = run("dub", str(cartoon), "-o", str(tmp_path / name))
+    assert_one_line_error(proc, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_options_fail_before_any_work(tmp_path, cartoon):
+    assert_one_line_error(run("dub", str(cartoon), "-o", str(tmp_path / "x.mp4"), "--mix", "bogus"), "mix mode")
+    assert_one_line_error(run("dub", str(cartoon), "-o", str(tmp_path / "x.mp4"), "--duck-db", "3"), "duck-db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_usage_errors_exit_2_without_internal_error():
+    for args in ([], ["--bogus"], ["dub", "x.mp4", "--loudness", "loud"]):
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
+        assert "internal error" not in proc.stderr
+
+
+def test_failed_mux_leaves_nothing_and_keeps_an_older_package(tmp_path, cartoon):
+    """MXF cannot carry this H.264 profile: ffmpeg fails after the render. No video, no new package, and the
+    deliverables an editor already had under that name survive."""
+    old = tmp_path / "take.dubkit"
+    old.mkdir()
+    (old / "notes.txt").write_text("editor's notes")
+    proc = run("dub", str(cartoon), "-o", str(tmp_path / "take.mxf"), "-q")
+    assert_one_line_error(proc, "mxf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.dubkit"]
+    assert (old / "notes.txt").read_text() == "editor's notes"

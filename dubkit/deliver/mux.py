@@ -6,15 +6,32 @@ from pathlib import Path
 
 import ffmpeg
 
-from ..errors import MediaToolError
+from ..errors import MediaToolError, OutputError
 from ..io import atomic_output, require_tool
 
-# Audio codec per container: AAC where players expect it, lossless where the container allows.
-_AUDIO_CODECS = {".mp4": "aac", ".m4v": "aac", ".mov": "pcm_s24le", ".mkv": "flac", ".webm": "libopus"}
+# Audio codec per output container: AAC where players expect it, PCM/lossless where the container allows, what
+# broadcast containers require (MXF: PCM; MPEG program streams: MP2).
+_AUDIO_CODECS = {
+    ".mp4": "aac", ".m4v": "aac", ".mov": "pcm_s24le", ".mkv": "flac", ".webm": "libopus",
+    ".ts": "aac", ".m2ts": "aac", ".mts": "aac", ".mxf": "pcm_s24le", ".mpg": "mp2", ".mpeg": "mp2",
+    ".avi": "pcm_s16le",
+}
+_WEBM_VIDEO = {"vp8", "vp9", "av1"}
 
 
 def audio_codec_for(path: str | Path) -> str:
-    return _AUDIO_CODECS.get(Path(path).suffix.lower(), "aac")
+    return _AUDIO_CODECS[Path(path).suffix.lower()]
+
+
+def check_container(output: str | Path, video_codec: str) -> None:
+    """Refuse, before any work, an output container that cannot hold the copied video stream."""
+    ext = Path(output).suffix.lower()
+    if ext not in _AUDIO_CODECS:
+        raise OutputError(f"{output}: unsupported output container {ext or '(no extension)'!s}; "
+                          f"use one of {', '.join(sorted(_AUDIO_CODECS))}")
+    if ext == ".webm" and video_codec and video_codec not in _WEBM_VIDEO:
+        raise OutputError(f"{output}: WebM cannot hold {video_codec} video (the video is copied, not re-encoded); "
+                          "use .mp4, .mov or .mkv")
 
 
 def mux(
@@ -25,16 +42,20 @@ def mux(
     keep_original_audio: bool = False,
     video_start: float = 0.0,
     audio_title: str = "dubkit soundtrack",
+    atomic: bool = True,
+    container: str | None = None,
 ) -> Path:
     """Write ``output`` = video stream of ``video`` (stream copy) + ``soundtrack_wav`` as the first audio track.
 
     With ``keep_original_audio`` the input's first audio stream follows as a second track, also stream-copied.
     ``video_start`` (the video stream's start time) offsets the soundtrack so sample 0 plays with frame 0.
-    Written under a temporary name and renamed when ffmpeg has finished.
+    Written under a temporary name and renamed when ffmpeg has finished (``atomic=False``: straight to ``output``,
+    for callers that manage the temporary name themselves; ``container`` then names the real extension).
     """
     require_tool("ffmpeg")
     out = Path(output)
-    codec = audio_codec_for(out)
+    kind = (container or out.suffix).lower()
+    codec = _AUDIO_CODECS[kind]
     src = ffmpeg.input(str(video))
     snd = ffmpeg.input(str(soundtrack_wav), itsoffset=video_start) if video_start else ffmpeg.input(str(soundtrack_wav))
     streams = [src["v:0"], snd["a:0"]]
@@ -52,12 +73,21 @@ def mux(
         opts["c:a:1"] = "copy"
         opts["metadata:s:a:1"] = "title=original audio"
         opts["disposition:a:1"] = "0"
-    if out.suffix.lower() in (".mp4", ".m4v", ".mov"):
+    if kind in (".mp4", ".m4v", ".mov"):
         opts["movflags"] = "+faststart"
-    with atomic_output(out) as tmp:
-        cmd = ffmpeg.output(*streams, str(tmp), **opts).overwrite_output().global_args("-nostdin", "-v", "error")
-        proc = subprocess.run(cmd.compile(), capture_output=True)
-        if proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise MediaToolError(f"ffmpeg could not mux {out.name}: {err[-1] if err else 'unknown error'}")
+    if atomic:
+        with atomic_output(out) as tmp:
+            _run(ffmpeg.output(*streams, str(tmp), **opts), kind)
+    else:
+        _run(ffmpeg.output(*streams, str(out), **opts), kind)
     return out
+
+
+def _run(stream, kind: str) -> None:
+    cmd = stream.overwrite_output().global_args("-nostdin", "-v", "error").compile()
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+        # ffmpeg's last line is often a generic "Error initializing output stream"; the first says why.
+        detail = "; ".join(dict.fromkeys(lines[:2])) if lines else "unknown error"
+        raise MediaToolError(f"ffmpeg could not write the {kind} file: {detail} (try .mp4, .mov or .mkv)")
