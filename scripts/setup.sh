@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else "$@"; fi; }
 
 apt_install() {
   # apt-get update only once per run, and only when something is missing.
   if [ -z "${_APT_UPDATED:-}" ]; then as_root apt-get update -qq >&2; _APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
@@ -28,9 +28,15 @@ fi
 
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/pip ]; then
+  # Debian's python3.11 needs python3.11-venv for `-m venv` (ensurepip); pyenv/official builds have it.
+  if ! "$PY" -c 'import ensurepip' 2>/dev/null; then
+    log "installing python3-venv (apt)"
+    apt_install "$("$PY" -c 'import sys; print(f"python3.{sys.version_info.minor}-venv")')"
+  fi
   log "creating .venv with $($PY --version)"
-  "$PY" -m venv .venv
+  rm -rf .venv
+  "$PY" -m venv .venv || { rm -rf .venv; log "could not create .venv"; exit 1; }
 fi
 
 stamp=.venv/.dubkit-installed
