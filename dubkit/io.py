@@ -60,10 +60,16 @@ def check_output(path: str | Path, *inputs: str | Path) -> Path:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def current_umask() -> int:
+    """The process umask without the set-and-restore dance, which races with other threads (Linux: /proc;
+    elsewhere assume 022)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 @contextlib.contextmanager
@@ -78,7 +84,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a finished output gets normal permissions
+        os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished output gets normal permissions
         os.replace(tmp_path, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -127,8 +133,3 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: st
     with atomic_output(out) as tmp:
         sf.write(str(tmp), np.ascontiguousarray(np.asarray(audio, dtype=np.float32).T), sample_rate, subtype=subtype)
     return out
-
-
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return data.T.copy(), int(sr)

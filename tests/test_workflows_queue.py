@@ -327,3 +327,19 @@ def _sha256(p: Path) -> str:
     import hashlib
 
     return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_retry_takes_the_options_in_force_now(tmp_path):
+    """A file failed under a bad config; the editor fixes the config and drops it again: the retry must use the fix."""
+    from workflows.identity import file_key
+    from workflows.queue import FAILED, JobQueue
+
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"x")
+    q = JobQueue(tmp_path / "jobs.sqlite")
+    job, _ = q.enqueue(file_key(src), tmp_path / "out.mp4", {"loudness": "loud"})
+    with q._tx() as db:
+        db.execute("UPDATE jobs SET state=? WHERE id=?", (FAILED, job.id))
+    q.retry(job.id, options={"loudness": -14.0})
+    (again,) = [j for j in q.jobs() if j.id == job.id]
+    assert again.options == {"loudness": -14.0} and again.state == "queued"

@@ -129,10 +129,11 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
             except OSError as e:
                 missing.append(BatchRow(item.input, None, "failed", error=f"cannot read input: {e.strerror}"))
                 continue
-            job, created = queue.enqueue(key, target, {**config.dub, **item.options})
+            options = {**config.dub, **item.options}
+            job, created = queue.enqueue(key, target, options)
             moved = job.output != target  # same input, new destination: a new delivery, not a repeat
             if not created and (job.state == FAILED or (job.state == DONE and (force or moved))):
-                queue.retry(job.id, output=target)
+                queue.retry(job.id, output=target, options=options)
             elif not created and job.state == DONE:
                 rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
                 continue

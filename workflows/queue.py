@@ -267,14 +267,15 @@ class JobQueue:
             )
             return cur.rowcount == 1
 
-    def retry(self, job_id: int, *, output: Path | None = None) -> None:
+    def retry(self, job_id: int, *, output: Path | None = None, options: dict[str, Any] | None = None) -> None:
         """Put a finished (usually failed) job back in the queue with a fresh attempt count (and, optionally, a
-        new output path)."""
+        new output path and the dub options in force now: a retry after fixing the config must use the fix)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET state=?, attempts=0, not_before=0, error=NULL, worker=NULL, lease_until=NULL,"
-                " dispose_to=NULL, disposed=1, output=COALESCE(?, output) WHERE id=? AND state IN (?, ?)",
-                (QUEUED, _opt(output), job_id, DONE, FAILED),
+                " dispose_to=NULL, disposed=1, output=COALESCE(?, output), options=COALESCE(?, options)"
+                " WHERE id=? AND state IN (?, ?)",
+                (QUEUED, _opt(output), None if options is None else json.dumps(options), job_id, DONE, FAILED),
             )
 
     def recover(self, *, max_attempts: int, everything: bool = False) -> list[Job]:

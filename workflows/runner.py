@@ -27,6 +27,7 @@ from typing import Any, Callable
 import ffmpeg
 
 from audiostory_core.errors import DubkitError
+from dubkit.io import current_umask
 from workflows.config import WorkflowConfig
 from workflows.identity import file_key
 from workflows.joblog import JobLog
@@ -132,21 +133,10 @@ def move_file(src: Path, dst: Path) -> None:
         os.unlink(src)
 
 
-def _umask() -> int:
-    """The process umask without the racy set-and-restore dance (Linux: /proc; elsewhere assume 022)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def normal_permissions(path: Path) -> None:
     """Give a published output the mode a plain file/folder would get (temp files are created 0600, which would
     hide DONE from the editors and scripts downstream)."""
-    mask = _umask()
+    mask = current_umask()
     targets = [path] + (list(path.rglob("*")) if path.is_dir() else [])
     for p in targets:
         if p.is_symlink():

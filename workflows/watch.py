@@ -222,10 +222,11 @@ class Watcher:
         except OSError:
             return
         out = self.done / path.relative_to(self.inbox)
-        job, created = self.queue.enqueue(key, out, self.config.dub_options(self.inbox, path))
+        options = self.config.dub_options(self.inbox, path)
+        job, created = self.queue.enqueue(key, out, options)
         if not created and job.state == FAILED and self._wants_retry(job, path):
             self.reporter.say(f"[job {job.id}] {path.name} is back; trying again")
-            self.queue.retry(job.id)
+            self.queue.retry(job.id, options=options)
             created = True
         if created:
             self.reporter.say(f"[job {job.id}] queued {path.name}")
