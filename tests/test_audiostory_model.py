@@ -327,3 +327,17 @@ def test_round_trip_without_an_adapter(tmp_path):
     out = m.save_pretrained(tmp_path / "m")
     assert not (out / "llm" / "adapter").exists()
     same_plan(AudioStoryPlanner(AudioStoryModel.from_pretrained(out)).plan(REQUEST), before)
+
+
+@pytest.mark.parametrize("part", ["llm/model.safetensors", "llm/adapter/adapter_model.safetensors"])
+def test_a_damaged_llm_or_adapter_file_fails_instead_of_loading_random_weights(model, tmp_path, part):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "m"
+    model.save_pretrained(folder)
+    state = load_file(str(folder / part))
+    dropped = [k for k in state if "layers.1." in k or "lora_B" in k][:3]
+    assert dropped
+    save_file({k: v for k, v in state.items() if k not in dropped}, str(folder / part), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError):
+        AudioStoryModel.from_pretrained(folder)

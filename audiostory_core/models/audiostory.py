@@ -209,14 +209,34 @@ class AudioStoryModel(nn.Module):
         _require(folder, ["tokenizer", "llm/config.json", "bridge.safetensors"])
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
-            llm = Qwen2ForCausalLM.from_pretrained(str(folder / "llm"), local_files_only=True, dtype=dtype)
+            llm, info = Qwen2ForCausalLM.from_pretrained(
+                str(folder / "llm"), local_files_only=True, dtype=dtype, output_loading_info=True
+            )
         except (OSError, ValueError) as e:
             raise CheckpointError(f"cannot load the tokenizer/LLM from {folder}: {e}") from e
+        # transformers only warns about missing weights (and leaves them random): a damaged folder must fail.
+        tied = {"lm_head.weight"} if llm.config.tie_word_embeddings else set()
+        missing = sorted(set(info.get("missing_keys", ())) - tied)
+        wrong = sorted(str(k) for k in info.get("mismatched_keys", ()))
+        if missing or wrong or info.get("unexpected_keys"):
+            raise CheckpointError(
+                f"{folder / 'llm'} does not match its config: missing {missing[:4]}, wrong shape {wrong[:4]}, "
+                f"unexpected {sorted(info.get('unexpected_keys', ()))[:4]}; save the model again"
+            )
         if meta.get("llm") == "peft-lora":
-            from peft import PeftModel
+            from peft import PeftModel, get_peft_model_state_dict
+            from safetensors import safe_open
 
-            _require(folder, ["llm/adapter/adapter_config.json"])
+            _require(folder, ["llm/adapter/adapter_config.json", "llm/adapter/adapter_model.safetensors"])
             llm = PeftModel.from_pretrained(llm, str(folder / "llm" / "adapter"))
+            with safe_open(str(folder / "llm" / "adapter" / "adapter_model.safetensors"), "pt") as f:
+                stored = set(f.keys())
+            absent = sorted(set(get_peft_model_state_dict(llm)) - stored)
+            if absent:
+                raise CheckpointError(
+                    f"{folder / 'llm' / 'adapter'} lacks {len(absent)} LoRA/norm weights (e.g. {absent[:3]}); "
+                    "the adapter file is incomplete: save the model again"
+                )
         dit = None
         if cfg.dit is not None:
             from .dit import TangoFluxDiT
