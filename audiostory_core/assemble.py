@@ -13,7 +13,7 @@ from math import gcd
 import numpy as np
 from scipy.signal import resample_poly
 
-from .plan.types import Plan, SubEvent
+from .plan.types import ONSET_KINDS, Plan, SubEvent
 from .render.base import Clip, event_samples
 from .timing import to_samples
 
@@ -31,10 +31,6 @@ class Soundtrack:
     @property
     def duration(self) -> float:
         return self.audio.shape[-1] / self.sample_rate
-
-
-# Event kinds whose onset is the point (a visual hit): never crossfaded, never faded in.
-ONSET_KINDS = frozenset({"impact", "slam", "flash", "whoosh"})
 
 
 def assign_tails(plan: Plan, crossfade: float, max_render: float | None = None) -> Plan:

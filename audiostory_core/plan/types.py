@@ -7,6 +7,10 @@ from typing import Any
 # Layers an event can belong to; each becomes one stem and one timeline track.
 LAYERS = ("ambience", "fx", "narrative")
 
+# Event kinds whose onset is the point (a visible hit, a rhythmic hit): rendered as one-shots that start on their
+# first sample, placed hard (never crossfaded or faded in).
+ONSET_KINDS = frozenset({"impact", "slam", "flash", "whoosh", "hit"})
+
 
 @dataclass
 class SubEvent:

@@ -17,12 +17,12 @@ import numpy as np
 
 from ...errors import RenderError
 from ...plan.types import Plan, SubEvent
+from ...plan.types import ONSET_KINDS
 from ..base import Clip, event_samples, event_seed
 from .bank import BANK, synthesize
 from .dsp import fit_length
 from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
 
-ONESHOT_EVENT_KINDS = frozenset({"impact", "slam", "flash", "whoosh", "hit"})
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
 BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
@@ -194,7 +194,7 @@ def _is_bed(ev: SubEvent) -> bool:
 
 
 def _preferred_kind(ev: SubEvent) -> str | None:
-    if ev.kind in ONESHOT_EVENT_KINDS:
+    if ev.kind in ONSET_KINDS:
         return "oneshot"
     if _is_bed(ev) or (not ev.kind and ev.duration >= LONG_EVENT_SECONDS):
         return "texture"
