@@ -583,7 +583,7 @@ class ContinuationPlanner:
 
     def preview(self, name: str, sample_rate: int) -> AudioProfile:
         """The profile of a short render of bank sound ``name`` (cached per synthesiser, name and rate)."""
-        key = (id(self.synthesize), name, int(sample_rate), self.preview_seconds)
+        key = (self.synthesize, name, int(sample_rate), self.preview_seconds)  # the function, not its id: ids are reused
         if key not in _PREVIEW_CACHE:
             audio = np.asarray(self.synthesize(name, self.preview_seconds, int(sample_rate), 0), dtype=np.float32)
             _PREVIEW_CACHE[key] = analyse_audio(audio, int(sample_rate))
