@@ -178,6 +178,7 @@ def dub(
     with stages.stage("load", "loading backends"):
         cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
         backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
+    backends.mode = "video"
     stages.say(backends.line())
 
     shots, scenes, scan = _understand(video, info, stages, cap)
@@ -186,8 +187,6 @@ def dub(
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=MIX_RATE)
     soundtrack = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
-    if soundtrack.plan.planner:  # the planner that actually ran (AutoPlanner dispatches by mode)
-        backends.notes["planner"] = soundtrack.plan.planner
 
     finished = _finish(video, out, info, shots, scenes, scan, soundtrack, backends, stages,
                        keep_original_audio=keep_original_audio, mix=mix, duck_db=duck_db, loudness=loudness,
@@ -285,6 +284,7 @@ def story(
         check_output(output)
     stages = _Stages(progress)
     backends = choose_backends(model=model, t5=t5, library=library, device=device, steps=steps)
+    backends.mode = "text"
     stages.say(backends.line())
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade)
     request = StoryRequest.from_text(instruction, duration)

@@ -24,12 +24,15 @@ class Backends:
     planner: Planner
     renderer: Renderer
     notes: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None  # the request mode this run plans ("video", "text", "continuation")
 
     def summary(self) -> dict[str, str]:
         d = {}
         if self.captioner is not None:
             d["captioner"] = self.captioner.name
-        d["planner"] = self.planner.name
+        # A dispatching planner is reported by the planner that will actually run for this mode.
+        for_mode = getattr(self.planner, "planner_for_mode", None)
+        d["planner"] = for_mode(self.mode).name if (for_mode and self.mode in ("video", "text")) else self.planner.name
         d["renderer"] = self.renderer.name
         d.update(self.notes)
         return d

@@ -218,7 +218,11 @@ class AutoPlanner:
         return self._continuation
 
     def planner_for(self, request: StoryRequest) -> Planner:
-        return {"video": self.scene, "text": self.text}.get(request.mode) or self.continuation
+        return self.planner_for_mode(request.mode)
+
+    def planner_for_mode(self, mode: str) -> Planner:
+        """The planner a request of ``mode`` ("video", "text" or "continuation") goes to."""
+        return {"video": self.scene, "text": self.text}.get(mode) or self.continuation
 
     def plan(self, request: StoryRequest) -> Plan:
         return self.planner_for(request).plan(request)
