@@ -133,6 +133,7 @@ def plan(
     info = _probe(video, stages)
     cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
     backends = choose_backends(model=model, t5=t5, device=device, captioner=cap)
+    backends.mode = "video"
     shots, scenes, _ = _understand(video, info, stages, cap)
     with stages.stage("plan", f"planning with {backends.planner.name}"):
         p = backends.planner.plan(StoryRequest.from_scenes(scenes, info.duration, instruction))

@@ -96,8 +96,16 @@ def test_prompt_is_the_qwen_chat_turns_opened_with_think():
         add_generation_prompt=True,
     )
     assert templ + T.THINK_OPEN == prompt
-    # The lead-in is a stable function of the description (same request → same prompt).
-    assert T.build_prompt("x", 5) == T.build_prompt("x", 5)
+    # The lead-in is a stable function of the description: same request → same prompt in another process too
+    # (Python's own str hash is salted per process, so this fails if the choice ever depends on it).
+    import subprocess
+    import sys
+
+    code = "from audiostory_core.models import tokens as T; print(T.build_prompt('a dog barks twice', 5))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
+    assert other == T.build_prompt("a dog barks twice", 5) + "\n"
+    assert len({T.pick_lead_in(f"sound {i}.") for i in range(40)}) > 5  # and it does vary with the description
 
 
 # ----------------------------------------------------------------------------------------------- parsing garbage
