@@ -44,7 +44,8 @@ class AudioStoryPipeline:
     ) -> Soundtrack:
         say = progress or (lambda _msg: None)
         t0 = time.perf_counter()
-        say(f"planning with {self.planner.name}")
+        chosen = getattr(self.planner, "planner_for", None)  # a dispatching planner: name the one that runs
+        say(f"planning with {(chosen(request) if chosen else self.planner).name}")
         plan = self.planner.plan(request)
         assign_tails(plan, self.crossfade, getattr(self.renderer, "max_duration", None))
         t1 = time.perf_counter()
