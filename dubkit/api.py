@@ -91,8 +91,16 @@ class _Stages:
 
 
 def default_output(video: str | Path) -> Path:
+    """``<name>.dubbed.<ext>`` in the input's container when dubkit can write it, else Matroska (holds any codec)."""
+    from .deliver.mux import audio_codec_for
+
     p = Path(video)
-    return p.with_name(f"{p.stem}.dubbed{p.suffix or '.mp4'}")
+    try:
+        audio_codec_for(p)
+        ext = p.suffix
+    except KeyError:
+        ext = ".mkv"
+    return p.with_name(f"{p.stem}.dubbed{ext}")
 
 
 def _probe(video: Path, stages: _Stages) -> MediaInfo:
@@ -189,10 +197,9 @@ def dub(
     soundtrack = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
 
-    finished = _finish(video, out, info, shots, scenes, scan, soundtrack, backends, stages,
-                       keep_original_audio=keep_original_audio, mix=mix, duck_db=duck_db, loudness=loudness,
-                       stems=stems, deliverables=deliverables, speech_model=speech_model)
-    return finished
+    return _finish(video, out, info, shots, scenes, scan, soundtrack, backends, stages,
+                   keep_original_audio=keep_original_audio, mix=mix, duck_db=duck_db, loudness=loudness,
+                   stems=stems, deliverables=deliverables, speech_model=speech_model)
 
 
 def _check_finishing(mix: str, duck_db: float, loudness: float | str | None) -> tuple[str, float | None]:

@@ -124,3 +124,11 @@ def test_original_audio_is_placed_on_the_video_clock():
     assert late[0, :3].tolist() == [0, 0, 0] and late[0, 3] == 0 and late[0, 4] == 1 and late.shape[-1] == 12
     early = align_to_video(audio, -2 / 48000, 5)
     assert early[0].tolist() == [2, 3, 4, 5, 6]
+
+
+def test_default_output_keeps_a_writable_container_or_falls_back_to_matroska(tmp_path):
+    from dubkit.api import default_output
+
+    assert default_output(tmp_path / "a.mp4") == tmp_path / "a.dubbed.mp4"
+    assert default_output(tmp_path / "b.MOV") == tmp_path / "b.dubbed.MOV"
+    assert default_output(tmp_path / "c.flv") == tmp_path / "c.dubbed.mkv"
