@@ -1,5 +1,4 @@
 """`dubkit story` offline: the instruction's events in order, each with its own sound, exactly the length asked."""
-import numpy as np
 import pytest
 import soundfile as sf
 
