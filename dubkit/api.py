@@ -163,7 +163,7 @@ def dub(
     device: str | None = None,
     steps: int | None = None,
     instruction: str | None = None,
-    crossfade: float = 1.0,
+    crossfade: float = 0.25,
     mix: str = "auto",
     duck_db: float = -12.0,
     loudness: float | str | None = -23.0,
@@ -174,7 +174,9 @@ def dub(
 ) -> DubResult:
     """Give ``video`` a soundtrack and write ``output`` (default ``<name>.dubbed.<ext>``); the input is never modified.
 
-    With no ``model`` everything runs offline on CPU (visual cues, scene planner, foley renderer).
+    With no ``model`` everything runs offline on CPU (visual cues, scene planner, foley renderer). Ambience beds
+    change at each cut with a short ``crossfade`` (0.25 s: the new scene's sound is at full level within six
+    frames of the cut, and the old one does not linger).
     """
     video = check_input(video)
     out = check_output(output or default_output(video), video)

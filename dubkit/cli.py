@@ -75,6 +75,7 @@ def dub(
     device: Optional[str] = typer.Option(None, "--device", help="cuda | mps | cpu (default: best available)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion steps for --model (default 50)."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="A style hint for the planner."),
+    crossfade: float = typer.Option(0.25, "--crossfade", help="Seconds the ambience crossfades at each cut."),
     mix: str = typer.Option("auto", "--mix", help="replace | under | duck (auto: duck when the video has speech)."),
     duck_db: float = typer.Option(-12.0, "--duck-db", help="How far the new soundtrack dips under speech, in dB."),
     loudness: str = typer.Option("-23", "--loudness", help="Target LUFS (-23 broadcast, -14 streaming) or 'off'."),
@@ -89,7 +90,7 @@ def dub(
     res = run_dub(
         video, output, captions=captions, library=library, seed=seed, keep_original_audio=keep_original_audio,
         captioner=captioner, clip_weights=clip_weights, model=model, t5=t5, device=device, steps=steps,
-        instruction=instruction, mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness), stems=stems,
+        instruction=instruction, crossfade=crossfade, mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness), stems=stems,
         speech_model=speech_model, progress=progress,
     )
     total = sum(res.timings.values())

@@ -82,6 +82,9 @@ def test_plan_follows_the_picture(dubbed):
     assert sum(e.duration for e in beds) == pytest.approx(res.info.duration, abs=1e-6)
     for scene in res.scenes:
         assert any(abs(b.start - scene.start) < 1e-6 for b in beds)
+    # Beds crossfade at every cut (a short tail into the next scene), and the last one ends with the video.
+    beds.sort(key=lambda e: e.start)
+    assert [b.tail for b in beds] == [0.25] * (len(beds) - 1) + [0.0]
     assert all(0 <= e.start < res.info.duration for e in res.plan.events)
 
 
