@@ -26,7 +26,7 @@ from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
 BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
-BED_FALLBACK_SCORE = 0.5  # a bed whose best match scores below this (prior included) gets room tone
+BED_FALLBACK_SCORE = 0.55  # a bed whose best match scores below this (prior included) gets room tone
 USER_LIBRARY_BONUS = 0.02  # the user's own recordings win ties against synthesis
 SYSTEM_LIBRARY_MALUS = 0.1  # sonic-pi samples are mostly musical: only clear matches should win
 
