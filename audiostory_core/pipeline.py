@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .assemble import Soundtrack, assemble, assign_tails
@@ -18,7 +18,6 @@ class PipelineTimings:
     plan: float = 0.0
     render: float = 0.0
     assemble: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class AudioStoryPipeline:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +54,9 @@ class AudioEncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioEncoderConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CheckpointError(f"audio encoder config has unknown field(s) {unknown}; expected {sorted(known)}.")
-        return cls(**d)
+        from .published import config_from_dict
+
+        return config_from_dict(cls, d, "audio encoder")
 
 
 class ResamplerBlock(nn.Module):

@@ -6,7 +6,7 @@ per event, 1024-wide conditions); ``AudioStoryConfig.tiny()`` is a random few-la
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +78,13 @@ class AudioStoryConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AudioStoryConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CheckpointError(f"unknown AudioStoryConfig fields {unknown}; is this an AudioStory model folder?")
+        from .published import config_from_dict
+
         d = dict(d)
         for key in ("lora_targets", "lora_full_trained"):
             if key in d:
                 d[key] = tuple(d[key])
-        return cls(**d)
+        return config_from_dict(cls, d, "AudioStory")
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -138,11 +136,10 @@ class AudioStoryConfig:
         )
 
 
-def tiny_dit_config(cond_width: int = 32) -> dict[str, Any] | None:
-    """The DiT's tiny config as a dict, or None when ``audiostory_core.models.dit`` is not available."""
-    try:
-        from .dit import DiTConfig
-    except ImportError:
-        return None
-    cfg = DiTConfig.tiny()
-    return cfg.to_dict() if hasattr(cfg, "to_dict") else asdict(cfg)
+def tiny_dit_config(cond_width: int = 32) -> dict[str, Any]:
+    """The DiT's tiny config as a dict, reading ``cond_width``-d condition tokens."""
+    from dataclasses import replace
+
+    from .dit import DiTConfig
+
+    return replace(DiTConfig.tiny(), joint_attention_dim=cond_width).to_dict()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,11 +91,7 @@ class DiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DiTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CheckpointError(f"DiT config has unknown field(s) {unknown}; expected a subset of {sorted(known)}.")
-        return cls(**d)
+        return published.config_from_dict(cls, d, "DiT")
 
 
 class DurationEmbedder(nn.Module):

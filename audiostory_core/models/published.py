@@ -15,6 +15,18 @@ from torch import nn
 
 from ..errors import CheckpointError
 
+
+def config_from_dict(cls: type, data: Mapping, what: str):
+    """A config dataclass from saved JSON, refusing unknown fields: a foreign or newer checkpoint must fail
+    loudly, not load with settings silently dropped."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise CheckpointError(f"{what} config has unknown field(s) {unknown}; expected a subset of {sorted(known)}")
+    return cls(**data)
+
 # Our parameter name (inside TangoFluxDiT)  <-  the published TangoFlux name (no "transformer." prefix here).
 TANGOFLUX_RENAMES: dict[str, str] = {
     "pooled_proj.weight": "fc.0.weight",
@@ -44,7 +56,6 @@ TANGOFLUX_CONFIG_FIELDS: dict[str, str] = {
     "max_duration": "max_duration",
 }
 # Published fields we read but that have no effect on inference here.
-TANGOFLUX_IGNORED_CONFIG = ("audio_seq_len", "uncondition", "text_encoder_name")
 
 
 def _first(keys: Iterable[str], n: int = 5) -> str:
