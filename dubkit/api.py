@@ -113,14 +113,26 @@ def _probe(video: Path, stages: _Stages) -> MediaInfo:
     return info
 
 
-def _understand(video: Path, info: MediaInfo, stages: _Stages, captioner) -> tuple[list[Shot], list[Scene], object]:
+def _analyse(video: Path, stages: _Stages, *, captioner: str, captions, clip_weights, model, t5, device,
+             library: Sequence[str | Path] = (), steps: int | None = None,
+             check: Callable[[MediaInfo], None] | None = None):
+    """The shared front of ``dub`` and ``plan``: probe (bad input fails here, before any model loads; ``check``
+    then vets the output against the stream facts), load backends, one decoding pass, describe every shot."""
     from .video.scan import scan_video
 
+    info = _probe(video, stages)
+    if check is not None:
+        check(info)
+    with stages.stage("load", "loading backends"):
+        cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
+        backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
+    backends.mode = "video"
+    stages.say(backends.line())
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info)
-    with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
-        scenes = describe_scenes(scan, captioner)
-    return scan.shots, scenes, scan
+    with stages.stage("caption", f"describing {len(scan.shots)} shots with {cap.name}"):
+        scenes = describe_scenes(scan, cap)
+    return info, backends, scenes, scan
 
 
 def plan(
@@ -138,14 +150,11 @@ def plan(
     """Scenes and sub-events for ``video`` without rendering anything."""
     video = check_input(video)
     stages = _Stages(progress)
-    info = _probe(video, stages)
-    cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
-    backends = choose_backends(model=model, t5=t5, device=device, captioner=cap)
-    backends.mode = "video"
-    shots, scenes, _ = _understand(video, info, stages, cap)
-    with stages.stage("plan", f"planning with {backends.planner.name}"):
+    info, backends, scenes, scan = _analyse(video, stages, captioner=captioner, captions=captions,
+                                            clip_weights=clip_weights, model=model, t5=t5, device=device)
+    with stages.stage("plan", f"planning with {backends.summary()['planner']}"):
         p = backends.planner.plan(StoryRequest.from_scenes(scenes, info.duration, instruction))
-    return PlanResult(p, scenes, shots, info, stages.timings, backends.summary())
+    return PlanResult(p, scenes, scan.shots, info, stages.timings, backends.summary())
 
 
 def dub(
@@ -182,17 +191,12 @@ def dub(
     out = check_output(output or default_output(video), video)
     mix, loudness = _check_finishing(mix, duck_db, loudness)
     stages = _Stages(progress)
-    info = _probe(video, stages)  # bad input fails here, before any model is loaded
     from .deliver.mux import check_container
 
-    check_container(out, info.video_codec)
-    with stages.stage("load", "loading backends"):
-        cap = choose_captioner(captioner, captions=captions, clip_weights=clip_weights, device=device)
-        backends = choose_backends(model=model, t5=t5, library=library, device=device, captioner=cap, steps=steps)
-    backends.mode = "video"
-    stages.say(backends.line())
-
-    shots, scenes, scan = _understand(video, info, stages, cap)
+    info, backends, scenes, scan = _analyse(
+        video, stages, captioner=captioner, captions=captions, clip_weights=clip_weights, model=model, t5=t5,
+        device=device, library=library, steps=steps, check=lambda i: check_container(out, i.video_codec))
+    shots = scan.shots
     total = to_samples(info.duration, MIX_RATE)
     request = StoryRequest.from_scenes(scenes, info.duration, instruction)
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=MIX_RATE)
