@@ -17,6 +17,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models are dominated by thread start-up on a shared 2-core machine: run them on one thread."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make_test_clip(path: Path, seconds: float, size: str = "160x120", rate: int = 12) -> Path:
+    """A short silent H.264 test-pattern video (for tests that need a file, not a picture)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate={rate}",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def cartoon() -> Path:
     return SAMPLES / "cartoon.mp4"

@@ -35,12 +35,7 @@ TINY_VAE = DiTConfig.tiny().vae
 REQUEST = StoryRequest.from_text("footsteps on gravel, then a door slams and a dog barks", 41.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def published_compatible_config() -> AudioStoryConfig:

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import dubkit
 from dubkit.io import read_audio
@@ -16,16 +15,16 @@ from dubkit.io import read_audio
 from .conftest import video_packet_hashes
 
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from audiostory_core.models.audiostory import AudioStoryModel
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: thread start-up costs more than it saves
     folder = tmp_path_factory.mktemp("tiny-audiostory")
     AudioStoryModel.tiny(seed=0, with_audio_encoder=True).save_pretrained(folder)
-    yield folder
-    torch.set_num_threads(old)
+    return folder
 
 
 def test_story_with_model_exact_length_and_deterministic(model_dir, tmp_path):

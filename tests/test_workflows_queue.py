@@ -24,16 +24,15 @@ from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
 from workflows.runner import Reporter, Runner, is_transient
 from workflows.stability import StabilityTracker
 
+from .conftest import make_test_clip
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """A 1 s silent test-pattern video (the only media these tests need)."""
-    p = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=96x64:rate=10",
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(p)], check=True)
-    return p
+    return make_test_clip(tmp_path_factory.mktemp("media") / "clip.mp4", 1, size="96x64", rate=10)
 
 
 def _key(path: Path, size=10, mtime=1):

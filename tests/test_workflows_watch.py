@@ -22,6 +22,8 @@ from workflows.queue import JobQueue
 from workflows.runner import TEST_DELAY_ENV, Reporter
 from workflows.watch import Watcher
 
+from .conftest import make_test_clip
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_JOB = "dubkit:dub"
 FAST_JOB = "workflows.dryrun:remux"
@@ -31,10 +33,7 @@ GOOD_NAMES = ["it's \"a b\".mp4", "ünïcødé 🎬.mp4", "-lead.mp4"]  # spaces
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """A 2 s test-pattern video without audio: quick to dub."""
-    p = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=12",
-                    "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(p)], check=True)
-    return p
+    return make_test_clip(tmp_path_factory.mktemp("media") / "clip.mp4", 2)
 
 
 def _sha(p: Path) -> str:
