@@ -43,14 +43,20 @@ def test_short_next_event_is_joined_hard_like_the_published_script():
     assert plan.events[0].tail == 0.0
 
 
-def test_stems_sum_to_mix_and_resampling_to_mix_rate():
+def test_stems_hold_their_own_layer_and_are_resampled_to_the_mix_rate():
     plan = Plan("", [SubEvent("bed", 0, 2, layer="ambience"), SubEvent("hit", 0.5, 0.3, kind="impact")], 2.0)
     rng = np.random.default_rng(0)
     clips = [Clip(rng.standard_normal((1, int(round(e.render_duration * 44100)))).astype(np.float32) * 0.1, 44100, e)
              for e in plan.events]
     track = assemble(clips, plan, 48000)
-    assert track.audio.shape == (2, 96000)
-    np.testing.assert_allclose(sum(track.stems.values()), track.audio, atol=1e-6)
+    assert track.audio.shape == (2, 96000) and set(track.stems) == {"ambience", "fx"}
+    fx, bed = track.stems["fx"][0], track.stems["ambience"][0]
+    # The hit lives in the fx stem only, between 0.5 s and 0.8 s (a few samples of resampler spread at most);
+    # the bed fills the ambience stem from start to end; both are mono clips spread to stereo.
+    assert np.max(np.abs(fx[: 24000 - 8])) < 1e-3 and np.max(np.abs(fx[38400 + 8 :])) < 1e-3
+    assert np.sqrt(np.mean(fx[24000:38400] ** 2)) > 0.05
+    assert all(np.sqrt(np.mean(bed[i : i + 4800] ** 2)) > 0.05 for i in range(0, 96000, 4800))
+    np.testing.assert_array_equal(track.stems["fx"][0], track.stems["fx"][1])
 
 
 @pytest.mark.parametrize("gain_db", [-6.0, 0.0])
