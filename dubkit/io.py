@@ -27,13 +27,16 @@ def require_tool(name: str) -> str:
 
 
 def check_input(path: str | Path) -> Path:
+    """The file-level checks every input gets before any tool reads it, each with what to do about it."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file")
+        raise InputError(f"{p}: no such file — check the path (and that the drive is mounted)")
     if p.is_dir():
-        raise InputError(f"{p}: is a folder, not a media file")
+        raise InputError(f"{p}: is a folder — give the path of one video file (or audio file)")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: cannot read the file (permission denied) — check its permissions")
     if p.stat().st_size == 0:
-        raise InputError(f"{p}: file is empty (0 bytes)")
+        raise InputError(f"{p}: the file is empty (0 bytes) — the export or copy did not finish; make it again")
     return p
 
 

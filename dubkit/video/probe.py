@@ -15,6 +15,7 @@ import ffmpeg
 import numpy as np
 
 from ..errors import InputError, MediaToolError
+from ..io import check_input
 from .types import MediaInfo
 
 _INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
@@ -46,17 +47,6 @@ def _rotation(stream: dict) -> int:
             return int(round(-_float(side["rotation"]))) % 360
     tag = (stream.get("tags") or {}).get("rotate")
     return int(round(_float(tag))) % 360 if tag is not None else 0
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file — check the path (and that the drive is mounted)")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a video file — give the path of one video file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: cannot read the file (permission denied) — check its permissions")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes) — the export or copy did not finish; make it again")
 
 
 def _looks_like_mp4(path: Path) -> bool:
@@ -117,7 +107,7 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     file; ``rotation`` clockwise degrees for display; ``width``/``height`` the coded (unrotated) size.
     """
     p = Path(path)
-    _check_path(p)
+    check_input(p)
     data = _run_ffprobe(p, ffprobe)
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
