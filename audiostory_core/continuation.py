@@ -24,6 +24,7 @@ from .plan.reconcile import reconcile_sequence, span
 from .plan.types import Plan, SubEvent
 from .render.base import Clip, Renderer, event_seed
 from .request import StoryRequest
+from .timing import to_samples
 
 EPS = 1e-12
 SILENCE_DB = -90.0
@@ -695,7 +696,7 @@ def continue_audio(
     duration = _check_duration(duration)
     planner = planner or ContinuationPlanner()
     plan, choice, names = planner.plan_with_choice(x, sr, duration, instruction=instruction)
-    n = int(math.floor(duration * sr + 0.5))
+    n = to_samples(duration, sr)
     channels = x.shape[0]
     assign_tails(plan, BED_CROSSFADE)
     if renderer is not None:

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from audiostory_core.timing import to_samples
 from dubkit.errors import InputError
 
 MIX_MODES = ("auto", "replace", "under", "duck")
@@ -110,8 +111,7 @@ def duck_curve(
     a = max(int(round(attack * sample_rate)), 0)
     r = max(int(round(release * sample_rate)), 0)
     for start, end in speech:
-        s = int(np.floor(start * sample_rate + 0.5))
-        e = int(np.floor(end * sample_rate + 0.5))
+        s, e = to_samples(start, sample_rate), to_samples(end, sample_rate)
         s, e = max(s, 0), min(e, n)
         if e <= s:
             continue
