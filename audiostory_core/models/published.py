@@ -36,7 +36,6 @@ TANGOFLUX_RENAMES: dict[str, str] = {
     "duration_embedder.proj.bias": "duration_emebdder.time_positional_embedding.1.bias",
 }
 # Published prefixes that belong to the DiT; "transformer." keys keep their names (both sides use diffusers).
-DIT_PREFIXES = ("transformer.", "fc.", "duration_emebdder.")
 # Published prefixes we know and deliberately do not load: the flan-t5 encoder TangoFlux carried inside its
 # module (we load T5 separately, only when a caller wants caption conditioning) and DPO's reference copy.
 IGNORED_PREFIXES = ("text_encoder.", "ref_transformer.")
