@@ -147,7 +147,7 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
             t.start()
         try:
             for t in threads:
-                while t.is_alive() and not runner._cancelled:
+                while t.is_alive() and not runner.cancelled:
                     t.join(0.2)
         except KeyboardInterrupt:  # stop now: running jobs go back to the queue for the next run
             runner.abort()
