@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..device import pick_device_dtype
 from ..errors import CheckpointError, PlanError
 from . import tokens as T
 from .bridge import QueryBridge
@@ -101,8 +102,6 @@ class AudioStoryModel(nn.Module):
 
     def place(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "AudioStoryModel":
         """Move to the best device and dtype, chosen once: cuda (bf16) > mps (fp16) > cpu (fp32) unless given."""
-        from ..render.dit_renderer import pick_device_dtype
-
         device, dtype = pick_device_dtype(device, dtype)
         return self.to(device=device, dtype=dtype)
 
