@@ -17,13 +17,8 @@ warnings.filterwarnings("ignore", message=".*weight_norm.*")
 
 from audiostory_core.errors import CheckpointError
 from audiostory_core.models import tokens as T
-from audiostory_core.models.audiostory import (
-    AudioStoryModel,
-    _unwrapped_base_state,
-    load_model,
-    load_published,
-    to_published_state,
-)
+from audiostory_core.models.audiostory import AudioStoryModel, _unwrapped_base_state
+from audiostory_core.models.published import load_model, load_published, to_published_state
 from audiostory_core.models.config import AudioStoryConfig
 from audiostory_core.models.dit import DiTConfig
 from audiostory_core.pipeline import AudioStoryPipeline
@@ -293,7 +288,7 @@ def test_round_trip_with_an_audio_encoder(tmp_path):
 
 
 def test_key_mapping_table(model):
-    from audiostory_core.models.audiostory import map_published_key
+    from audiostory_core.models.published import map_published_key
 
     ours = model.state_dict()
     q = "model.layers.0.self_attn.q_proj"
