@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore", message=".*weight_norm.*")
 from audiostory_core.errors import CheckpointError
 from audiostory_core.models import tokens as T
 from audiostory_core.models.audiostory import AudioStoryModel, _unwrapped_base_state
-from audiostory_core.models.published import load_model, load_published, to_published_state
+from audiostory_core.models.published import detect_layout, load_model, load_published, to_published_state
 from audiostory_core.models.config import AudioStoryConfig
 from audiostory_core.models.dit import DiTConfig
 from audiostory_core.pipeline import AudioStoryPipeline
@@ -199,6 +199,18 @@ def test_published_layout_loads_and_plans_like_the_source(model, reference, tmp_
     # load_model detects the layout and finds the sibling folders by their published names.
     again = load_model(model_dir, vae_config=TINY_VAE)
     same_plan(planner_like(again, model).plan(REQUEST), reference, atol=1e-5)
+
+
+def test_one_layout_detector_names_every_model_folder(model, tmp_path):
+    from dubkit.backends import is_audiostory_folder
+
+    ours = model.save_pretrained(tmp_path / "ours")
+    model_dir, dit_dir, _ = write_published(tmp_path / "pub", model)
+    assert detect_layout(ours) == "dubkit-audiostory"
+    assert detect_layout(model_dir) == "published-audiostory"
+    assert detect_layout(dit_dir) == "dit" and detect_layout(ours / "dit") == "dit"
+    assert detect_layout(tmp_path) is None
+    assert [is_audiostory_folder(p) for p in (ours, model_dir, dit_dir, tmp_path)] == [True, True, False, False]
 
 
 def _drop(key):

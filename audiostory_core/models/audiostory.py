@@ -98,7 +98,7 @@ class AudioStoryModel(nn.Module):
         return int(getattr(self.audio_encoder, "n_queries"))
 
     def place(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "AudioStoryModel":
-        """Move to the best device and dtype, chosen once: cuda (bf16) > mps (fp16) > cpu (fp32) unless given."""
+        """Move the whole model (LLM too, not only the DiT) to the device and dtype ``pick_device_dtype`` chooses."""
         device, dtype = pick_device_dtype(device, dtype)
         return self.to(device=device, dtype=dtype)
 
