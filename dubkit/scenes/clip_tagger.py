@@ -238,11 +238,11 @@ class ClipTagger:
     ``model_name``: a built-in open_clip name (ViT-B-32), an open_clip model config JSON, or a model folder with
     open_clip_config.json. ``pretrained``: a weights file or folder, or a pretrained tag already in the local cache
     (None: the model folder's weights, else the default tag); ``cache_dir`` is the hub cache to look in.
-    The vocabulary's text embeddings are kept on disk under ``text_cache_dir`` (default
-    ``audiostory_core.cache.cache_dir("clip_text")``; False: memory only), keyed by model, weights file and vocabulary, so a
-    second run skips the text tower. ``Scene.tags`` holds, per group (place, object,
-    action), up to ``top_k`` labels whose probability (softmax over the whole vocabulary, averaged over the
-    keyframes) is at least ``min_score``.
+    The vocabulary's text embeddings are kept on disk under ``text_cache_dir`` (default ``clip_text`` in the
+    project's cache folder, ``audiostory_core.cache``; False: memory only), keyed by model, weights file and
+    vocabulary, so a second run skips the text tower. ``Scene.tags`` holds, per group (place, object, action),
+    up to ``top_k`` labels whose probability (softmax over the whole vocabulary, averaged over the keyframes) is
+    at least ``min_score``.
     """
 
     name = "clip"
