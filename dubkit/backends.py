@@ -71,7 +71,9 @@ def choose_captioner(
 
 
 def is_audiostory_folder(path: Path) -> bool:
-    return (path / "audiostory.json").is_file() or ((path / "config.yaml").is_file() and (path / "pytorch_model.bin").is_file())
+    from audiostory_core.models.published import detect_layout
+
+    return detect_layout(path) in ("dubkit-audiostory", "published-audiostory")
 
 
 def load_model_backends(
@@ -93,7 +95,7 @@ def load_model_backends(
     if steps:
         kwargs["steps"] = steps
     if is_audiostory_folder(path):
-        from audiostory_core.models.audiostory import load_model
+        from audiostory_core.models.published import load_model
         from audiostory_core.plan.llm_planner import AudioStoryPlanner
 
         # Device and dtype chosen once for the whole model (cuda bf16 > mps fp16 > cpu fp32): the LLM too, not

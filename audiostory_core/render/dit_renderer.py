@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..device import pick_device_dtype
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
@@ -26,23 +27,6 @@ from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, EventCondition, sample_la
 
 # A batch only takes an event at least this fraction of the batch's longest: bounds padding waste at ~25 %.
 MIN_BATCH_FILL = 0.75
-
-
-def pick_device_dtype(
-    device: str | torch.device | None = None, dtype: torch.dtype | None = None
-) -> tuple[torch.device, torch.dtype]:
-    """cuda (bf16) > mps (fp16) > cpu (fp32); either may be overridden."""
-    if device is None:
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    device = torch.device(device)
-    if dtype is None:
-        dtype = {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
-    return device, dtype
 
 
 def group_by_length(frames: Sequence[int], batch_size: int, min_fill: float = MIN_BATCH_FILL) -> list[list[int]]:

@@ -3,7 +3,8 @@
 A file's text is its name split into words (numbers, take/format noise dropped, common abbreviations expanded),
 the folders it sits in below the library root, its title/comment/genre/keywords tags and a same-named ``.txt`` or
 ``.json`` sidecar. Texts are embedded once; the index (file list keyed by path + size + mtime, texts, vectors) is
-cached under ``$DUBKIT_CACHE_DIR`` (default ``~/.cache/dubkit``, see :func:`cache_root`) and rebuilt incrementally when files change.
+cached in the project's cache folder (:func:`audiostory_core.cache.cache_dir`) and rebuilt incrementally when
+files change.
 
 Debian's CC0 sonic-pi samples (:data:`SYSTEM_SAMPLES_DIR`) are a small extra library the renderer uses when they
 are installed.
@@ -21,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ... import cache
 from ...assemble import match_channels, resample
 from ...errors import RenderError
 from .bank import finish
@@ -49,16 +51,6 @@ _TEXTURE_WORDS = {"loop", "loops", "ambience", "ambient", "atmosphere", "bed", "
                   "hum", "tone"}
 _JUNK_TAG = re.compile(r"processed by|sox|lavf|lavc|encoder|encoded|audacity|reaper|pro tools|www\.|http",
                        re.IGNORECASE)
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The project's cache folder: ``cache_dir``, else ``$DUBKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dubkit``
-    (``~/.cache/dubkit``)."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    if os.environ.get("DUBKIT_CACHE_DIR"):
-        return Path(os.environ["DUBKIT_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dubkit"
 
 
 def name_words(stem: str) -> list[str]:
@@ -99,7 +91,7 @@ class SoundLibrary:
                 raise RenderError(f"sound library folder {d} does not exist or is not a folder; "
                                   "pass folders that hold wav/flac/ogg/mp3/aiff files")
         self.embedder = embedder
-        self.cache_dir = cache_root(cache_dir) / "foley-library"
+        self.cache_dir = cache.cache_dir("foley-library", root=cache_dir)
         self.label = label
         self.sounds: list[LibrarySound] = []
         self.vectors = np.zeros((0, getattr(embedder, "dim", 384)), np.float32)

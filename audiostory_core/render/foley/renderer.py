@@ -15,13 +15,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ... import cache
 from ...errors import RenderError
 from ...plan.types import Plan, SubEvent
 from ...plan.types import ONSET_KINDS
 from ..base import Clip, event_samples, event_seed
 from .bank import BANK, synthesize
 from .dsp import fit_length
-from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
+from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary
 
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
@@ -63,7 +64,7 @@ class FoleyRenderer:
 
             embedder = TextEmbedder()
         self.embedder = embedder
-        self.cache_dir = cache_root(cache_dir)
+        self.cache_dir = cache.cache_dir(root=cache_dir)
         self.libraries: list[SoundLibrary] = []
         if library_dirs:
             self.libraries.append(SoundLibrary(library_dirs, embedder, cache_dir=cache_dir, label="library"))
