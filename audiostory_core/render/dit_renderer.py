@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..audio import fit_length
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
@@ -131,9 +132,8 @@ class DiTRenderer:
         clips = []
         for event, wave in zip(events, audio):
             n = event_samples(event, self.sample_rate)
-            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
-            clips.append(Clip(audio=np.ascontiguousarray(wave, dtype=np.float32), sample_rate=self.sample_rate,
-                              event=event, source="dit"))
+            wave = np.ascontiguousarray(fit_length(wave, n), dtype=np.float32)
+            clips.append(Clip(audio=wave, sample_rate=self.sample_rate, event=event, source="dit"))
         return clips
 
     # ---- helpers ------------------------------------------------------------------------------------------

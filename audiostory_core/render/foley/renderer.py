@@ -15,12 +15,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...audio import fit_length
 from ...errors import RenderError
 from ...plan.types import Plan, SubEvent
 from ...plan.types import ONSET_KINDS
 from ..base import Clip, event_samples, event_seed
 from .bank import BANK, synthesize
-from .dsp import fit_length
 from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary, cache_root
 
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
