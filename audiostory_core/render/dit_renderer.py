@@ -22,7 +22,7 @@ from ..audio import fit_length
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
-from .base import Clip, event_samples, event_seed
+from .base import Clip, Renderer, event_samples, event_seed
 from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, EventCondition, sample_latents
 
 # A batch only takes an event at least this fraction of the batch's longest: bounds padding waste at ~25 %.
@@ -60,7 +60,7 @@ def group_by_length(frames: Sequence[int], batch_size: int, min_fill: float = MI
     return groups
 
 
-class DiTRenderer:
+class DiTRenderer(Renderer):
     """Renderer seam over a ``TangoFluxDiT``: ``render(plan, conditioning=None, *, seed=0) -> list[Clip]``.
 
     ``conditioning`` (usually ``plan.conditioning``) is a list with one entry per event: a (tokens, 1024)
