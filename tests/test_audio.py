@@ -46,3 +46,12 @@ def test_fit_length_cuts_pads_silence_and_holds_a_rounding_shortfall():
     assert fit_length(x, 10)[0, 3:].tolist() == [0.0] * 7  # really short: silence
     assert fit_length(np.zeros((2, 0)), 3).tolist() == [[0.0] * 3] * 2
     assert fit_length(np.ones(3), 4).shape == (4,)  # any leading shape, the last axis is time
+
+
+def test_an_audio_prompt_is_checked_where_the_request_is_made():
+    from audiostory_core.request import StoryRequest
+
+    req = StoryRequest.from_audio(np.zeros(100), 16000, 1.0)
+    assert req.audio_prompt.shape == (1, 100) and req.audio_prompt.dtype == np.float32
+    with pytest.raises(PlanError, match="audio prompt contains NaN"):
+        StoryRequest.from_audio(np.full((1, 10), np.nan), 16000, 1.0)
