@@ -57,8 +57,9 @@ def continue_audio(
     tilt; its first ``crossfade`` seconds are an equal-power crossfade from the input "played on" (a copy of
     its recent past, one beat back for rhythmic input, entered through its mirror image so the first new sample
     continues the last input sample) into the continuation. With ``include_input`` the result starts with the
-    input's samples, unchanged. ``renderer`` renders the plan instead of the bank's synthesiser (e.g. the DiT
-    renderer, at any rate); the level and seam treatment are the same. Beds longer than 30 s are joined with
+    input's samples, unchanged. ``renderer`` renders the plan instead of the bank's synthesiser (the foley
+    renderer plays the sound each event names; the DiT renderer its caption, at any rate); the level and seam
+    treatment are the same. Beds longer than 30 s are joined with
     ``BED_CROSSFADE``-second crossfades, as in long-form assembly.
     """
     sr = check_rate(sample_rate)

@@ -203,3 +203,11 @@ def test_auto_planner_dispatches_by_mode():
 
     req = StoryRequest.from_audio(np.zeros((1, 100), np.float32), 16000, 2.0)
     assert auto.planner_for_mode(req.mode).name == "fake-continuation"
+
+
+def test_auto_planner_without_a_continuation_planner_says_how_to_get_one():
+    import numpy as np
+
+    req = StoryRequest.from_audio(np.zeros((1, 100), np.float32), 16000, 2.0)
+    with pytest.raises(PlanError, match=r"continuation=ContinuationPlanner\(bank, synthesize\)"):
+        AutoPlanner().plan(req)
