@@ -205,9 +205,12 @@ def test_auto_planner_dispatches_by_mode():
     assert auto.planner_for_mode(req.mode).name == "fake-continuation"
 
 
-def test_auto_planner_without_a_continuation_planner_says_how_to_get_one():
+def test_auto_planner_plans_continuation_over_the_foley_bank_by_default():
     import numpy as np
 
-    req = StoryRequest.from_audio(np.zeros((1, 100), np.float32), 16000, 2.0)
-    with pytest.raises(PlanError, match=r"continuation=ContinuationPlanner\(bank, synthesize\)"):
-        AutoPlanner().plan(req)
+    from audiostory_core.render.foley.bank import synthesize
+
+    req = StoryRequest.from_audio(synthesize("rain", 2.0, 16000, seed=4), 16000, 3.0)
+    plan = AutoPlanner().plan(req)
+    assert plan.planner == "continuation" and [e.sound for e in plan.events] == ["rain"]
+    assert np.isclose(plan.events[-1].end, 3.0)
