@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .audio import check_audio
 from .errors import PlanError
 
 
@@ -81,8 +82,7 @@ class StoryRequest:
         if self.instruction is None and self.scenes is None and self.audio_prompt is None:
             raise PlanError("a request needs an instruction, scenes or an audio prompt")
         if self.audio_prompt is not None:
-            a = np.asarray(self.audio_prompt, dtype=np.float32)
-            self.audio_prompt = a[None, :] if a.ndim == 1 else a
+            self.audio_prompt = check_audio(self.audio_prompt, "audio prompt")
             if self.audio_prompt_rate is None:
                 raise PlanError("audio_prompt_rate is required with audio_prompt")
 

@@ -106,7 +106,7 @@ def load_model_backends(
     if (path / "config.json").is_file():
         from audiostory_core.models.dit import TangoFluxDiT
         from audiostory_core.models.hub import local_path
-        from audiostory_core.plan.text_planner import AutoPlanner
+        from audiostory_core.plan.auto import AutoPlanner
 
         text = Path(t5) if t5 is not None else local_path("flan-t5-large")
         if not text.is_dir():
@@ -132,7 +132,7 @@ def choose_backends(
     if model is not None:
         planner, renderer, notes = load_model_backends(model, device=device, steps=steps, t5=t5)
         return Backends(captioner, planner, renderer, notes)
-    from audiostory_core.plan.text_planner import AutoPlanner
+    from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.render.foley.renderer import FoleyRenderer
 
     for d in library:

@@ -16,6 +16,8 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
+from audiostory_core.audio import fit_length  # noqa: F401 - one rule for the whole project (used by api)
+
 from .errors import InputError, MediaToolError, OutputError
 
 
@@ -120,14 +122,6 @@ def read_audio(path: str | Path, sample_rate: int = 48000, channels: int = 2, st
         raise InputError(f"{path}: cannot decode audio ({msg[-1] if msg else 'ffmpeg failed'})")
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     return data.reshape(-1, channels).T.copy()
-
-
-def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
-    """Cut or zero-pad to exactly ``samples``."""
-    if audio.shape[-1] >= samples:
-        return audio[..., :samples]
-    pad = [(0, 0)] * (audio.ndim - 1) + [(0, samples - audio.shape[-1])]
-    return np.pad(audio, pad)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_24") -> Path:

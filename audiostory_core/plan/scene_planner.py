@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import PlanError
 from ..request import Cue, Scene, StoryRequest
+from .base import Planner
 from .reconcile import exact_spans, span
 from .types import Plan, SubEvent
 
@@ -33,7 +34,7 @@ SPOT_SOUNDS: dict[str, str] = {
 MIN_SPOT = 0.01  # a cue closer than this to its scene's end is dropped: nothing audible fits
 
 
-class ScenePlanner:
+class ScenePlanner(Planner):
     """Plans ``mode == "video"`` requests: beds from scene descriptions, spots from cues."""
 
     name = "scene"

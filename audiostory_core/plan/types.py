@@ -19,6 +19,8 @@ class SubEvent:
     ``tail`` is extra audio rendered past ``end`` so the next event on the same layer can crossfade into it
     (set by ``audiostory_core.assemble.assign_tails``; 0 for the last event of a layer).
     ``kind`` is a hint for renderers: "impact" events must have their onset exactly at ``start``.
+    ``sound`` is the sound the planner chose for the event (a foley bank name such as "rain", or a sound-library
+    file path), or ``None`` to let the renderer match the caption; renderers that can play it play it.
     """
 
     caption: str
@@ -29,6 +31,7 @@ class SubEvent:
     gain_db: float = 0.0
     scene_index: int | None = None
     tail: float = 0.0
+    sound: str | None = None
 
     @property
     def end(self) -> float:
@@ -39,7 +42,7 @@ class SubEvent:
         return self.duration + self.tail
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "caption": self.caption,
             "start": self.start,
             "duration": self.duration,
@@ -49,6 +52,9 @@ class SubEvent:
             "scene_index": self.scene_index,
             "tail": self.tail,
         }
+        if self.sound is not None:
+            d["sound"] = self.sound
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SubEvent":
@@ -61,6 +67,7 @@ class SubEvent:
             gain_db=float(d.get("gain_db", 0.0)),
             scene_index=d.get("scene_index"),
             tail=float(d.get("tail", 0.0)),
+            sound=None if d.get("sound") is None else str(d["sound"]),
         )
 
 

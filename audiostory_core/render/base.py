@@ -26,8 +26,12 @@ class Clip:
 
 @runtime_checkable
 class Renderer(Protocol):
+    """Renders every event of a plan to a clip. ``max_duration`` is the longest event (duration + crossfade tail)
+    it can render in seconds, ``None`` for no limit; assembly keeps tails within it."""
+
     name: str
     sample_rate: int
+    max_duration: float | None = None
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]: ...
 

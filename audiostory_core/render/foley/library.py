@@ -23,10 +23,10 @@ from typing import Sequence
 import numpy as np
 
 from ... import cache
-from ...assemble import match_channels, resample
+from ...audio import fit_length, match_channels, resample
 from ...errors import RenderError
 from .bank import finish
-from .dsp import fade, fit_length, seconds
+from .dsp import fade, seconds
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 SYSTEM_SAMPLES_DIR = Path("/usr/share/sonic-pi/samples")

@@ -11,17 +11,18 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ... import cache
+from ...audio import fit_length
 from ...errors import RenderError
 from ...plan.types import Plan, SubEvent
 from ...plan.types import ONSET_KINDS
-from ..base import Clip, event_samples, event_seed
+from ..base import Clip, Renderer, event_samples, event_seed
 from .bank import BANK, synthesize
-from .dsp import fit_length
 from .library import SYSTEM_SAMPLES_DIR, LibrarySound, SoundLibrary
 
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
@@ -43,15 +44,17 @@ class Candidate:
     library: SoundLibrary | None = None
 
 
-class FoleyRenderer:
+class FoleyRenderer(Renderer):
     """Renderer seam implementation: ``render(plan, conditioning=None, *, seed=0) -> list[Clip]``.
 
     ``library_dirs``: folders of the user's sound files (indexed and cached, see ``library.py``).
     ``use_system_samples``: also use the CC0 sonic-pi samples when installed. ``conditioning`` is ignored: this
-    renderer conditions on captions.
+    renderer conditions on captions, except that an event whose ``sound`` names a bank sound or library file
+    (the planner's choice) plays exactly that.
     """
 
     name = "foley"
+    max_duration = None  # synthesis and libraries render any length
 
     def __init__(self, library_dirs: Sequence[str | os.PathLike] = (), *, sample_rate: int = 48000,
                  use_system_samples: bool = True, embedder: Any = None,
@@ -90,6 +93,9 @@ class FoleyRenderer:
             owner += [base + i for i in range(len(lib.sounds))]
             rows.append(lib.vectors)
         self._candidates = cands
+        self._by_sound: dict[str, Candidate] = {}  # bank name or library path → candidate, for SubEvent.sound
+        for c in cands:
+            self._by_sound.setdefault(c.source.split(":", 1)[1], c)
         self._room_tone = next((c for c in cands if c.source == "synth:room_tone"), None)
         self._vectors = np.concatenate(rows).astype(np.float32)
         self._owner = np.asarray(owner, dtype=int)
@@ -164,15 +170,28 @@ class FoleyRenderer:
             if not np.isfinite(ev.render_duration) or ev.render_duration < 0:
                 raise RenderError(f"event {ev.caption!r} has an invalid duration {ev.render_duration!r}; "
                                   "durations must be finite seconds >= 0")
-        scores = self._scores(self._embed([ev.caption for ev in events]), events)
         clips = []
-        for i, ev in enumerate(events):
-            cand = self._pick(scores[i], ev)
+        for i, (ev, cand) in enumerate(zip(events, self._choose_all(events))):
             n = event_samples(ev, self.sample_rate)
             audio = self._render_candidate(cand, n / self.sample_rate, event_seed(seed, i))
             audio = fit_length(audio, n).astype(np.float32, copy=False)
             clips.append(Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source))
         return clips
+
+    def _choose_all(self, events: Sequence[SubEvent]) -> list[Candidate]:
+        """The planner's ``sound`` where an event names one, else the best match for its caption."""
+        free = [i for i, ev in enumerate(events) if ev.sound is None]
+        scores = self._scores(self._embed([events[i].caption for i in free]), [events[i] for i in free]) if free else []
+        picked = {i: self._pick(row, events[i]) for i, row in zip(free, scores)}
+        return [picked[i] if i in picked else self._named(ev) for i, ev in enumerate(events)]
+
+    def _named(self, ev: SubEvent) -> Candidate:
+        sound = str(ev.sound)
+        cand = self._by_sound.get(sound) or self._by_sound.get(str(Path(sound).expanduser().resolve()))
+        if cand is None:
+            raise RenderError(f"event {ev.caption!r} asks for sound {ev.sound!r}, which is neither a foley bank sound "
+                              "nor a file in the sound libraries; name one of those, or leave the sound unset")
+        return cand
 
     def _render_candidate(self, cand: Candidate, duration: float, seed: int) -> np.ndarray:
         if cand.sound is None:
