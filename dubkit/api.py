@@ -24,7 +24,7 @@ from audiostory_core.render.foley.dsp import fit_length
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
 
-from .backends import Backends, Mode, build_backends, build_captioner, with_shot_list
+from .backends import Backends, build_backends, build_captioner, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
 from .io import atomic_output, check_input, check_output, decode_audio, read_audio, scratch_file, write_wav
@@ -122,16 +122,15 @@ def _probe(video: Path, stages: _Stages) -> MediaInfo:
     return info
 
 
-def _backends(stages: _Stages, backends: Backends | None, mode: Mode, models: ModelOptions | None,
+def _backends(stages: _Stages, backends: Backends | None, models: ModelOptions | None,
               captioning: CaptionOptions | None = None) -> Backends:
     """The given backends (checked against any model or caption options also given), or new ones, loaded as the
-    "load" stage; the choice for ``mode`` is reported either way."""
+    "load" stage."""
     if backends is None:
         with stages.stage("load", "loading backends"):
             backends = build_backends(models, captioning)
     else:
         backends.check_built_from(models, captioning)
-    stages.say(backends.line(mode))
     return backends
 
 
@@ -142,6 +141,7 @@ class _Seen:
     info: MediaInfo
     scan: VideoScan
     scenes: list[Scene]
+    summary: dict[str, str]  # the backends by name, with the captioner that described the shots
 
 
 def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: ModelOptions | None,
@@ -154,14 +154,15 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     info = _probe(video, stages)
     if check is not None:
         check(info)
-    backends = _backends(stages, backends, "video", models, captioning)
+    backends = _backends(stages, backends, models, captioning)
     base = backends.captioner or build_captioner(backends.captioning, device=backends.models.device)
     captioner = with_shot_list(base, captions)
+    stages.say(backends.line("video", captioner))
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info)
     with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
         scenes = describe_scenes(scan, captioner)
-    return backends, _Seen(info, scan, scenes)
+    return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))
 
 
 def _generate(backends: Backends, request: StoryRequest, stages: _Stages, *, seed: int, crossfade: float,
@@ -189,10 +190,9 @@ def plan(
     models, captioning = apply_keywords("plan", keywords, [(ModelOptions, models), (CaptionOptions, captioning)])
     stages = _Stages(progress)
     backends, seen = _analyse(video, stages, backends, models, captioning, captions)
-    summary = backends.summary("video")
-    with stages.stage("plan", f"planning with {summary['planner']}"):
+    with stages.stage("plan", f"planning with {seen.summary['planner']}"):
         p = backends.planner.plan(StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction))
-    return PlanResult(p, seen.scenes, seen.scan.shots, seen.info, stages.timings, summary)
+    return PlanResult(p, seen.scenes, seen.scan.shots, seen.info, stages.timings, seen.summary)
 
 
 def dub(
@@ -247,7 +247,7 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
     if finishing.keep_original_audio and not info.has_audio:
         stages.say("the video has no audio track: nothing to keep as a second track")
     return DubResult(out, soundtrack.plan, seen.scenes, seen.scan.shots, info, stages.timings,
-                     backends.summary("video"), package, mastered.loudness, mastered.mix.mode, mastered.speech)
+                     seen.summary, package, mastered.loudness, mastered.mix.mode, mastered.speech)
 
 
 def _master(video: Path, info: MediaInfo, soundtrack: Soundtrack, stages: _Stages,
@@ -293,7 +293,7 @@ def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered,
                   for shot, fr in zip(shots, seen.scan.frames) if fr.keyframes]
         picture = Picture(out, seen.info.duration, seen.info.fps or 24.0, [s.start for s in shots[1:]], thumbs)
         return write_deliverables(out.parent, name, picture=picture, plan=soundtrack.plan, mastered=mastered,
-                                  stems=soundtrack.stems if stems else None, backends=backends.summary("video"),
+                                  stems=soundtrack.stems if stems else None, backends=seen.summary,
                                   timings=dict(stages.timings))
 
 
@@ -324,7 +324,8 @@ def story(
         check_output(output)
     (models,) = apply_keywords("story", keywords, [(ModelOptions, models)])
     stages = _Stages(progress)
-    backends = _backends(stages, backends, "text", models)
+    backends = _backends(stages, backends, models)
+    stages.say(backends.line("text"))
     track = _generate(backends, StoryRequest.from_text(instruction, duration), stages, seed=seed, crossfade=crossfade)
     if output is not None:
         with stages.stage("write", f"writing {Path(output).name}"):
@@ -356,7 +357,8 @@ def continue_audio(
     stages = _Stages(progress)
     with stages.stage("read", f"reading {path.name}"):
         audio, sr = decode_audio(path)
-    backends = _backends(stages, backends, "continuation", models)
+    backends = _backends(stages, backends, models)
+    stages.say(backends.line("continuation"))
     track = _continue(backends, audio, sr, duration, stages, instruction=instruction, seed=seed,
                       include_input=include_input)
     if output is not None:

@@ -48,13 +48,15 @@ class Backends:
     models: ModelOptions = field(default_factory=ModelOptions)  # what it was built from
     captioning: CaptionOptions = field(default_factory=CaptionOptions)
 
-    def summary(self, mode: Mode | None = None) -> dict[str, str]:
-        """What serves a run of ``mode``, by name (None: the backends as built)."""
+    def summary(self, mode: Mode | None = None, captioner: Captioner | None = None) -> dict[str, str]:
+        """What serves a run of ``mode``, by name (None: the backends as built); ``captioner``: the one a video
+        run actually uses, when a shot list wraps the built one."""
         if mode == "continuation" and self.continuation is not None:
             return self.continuation.summary()
         d = {}
-        if self.captioner is not None and mode in ("video", None):
-            d["captioner"] = self.captioner.name
+        captioner = captioner or self.captioner
+        if captioner is not None and mode in ("video", None):
+            d["captioner"] = captioner.name
         # A dispatching planner is reported by the planner that will actually run for this mode.
         for_mode = getattr(self.planner, "planner_for_mode", None)
         d["planner"] = for_mode(mode).name if (for_mode and mode is not None) else self.planner.name
@@ -62,8 +64,8 @@ class Backends:
         d.update(self.notes)
         return d
 
-    def line(self, mode: Mode | None = None) -> str:
-        return "backends: " + ", ".join(f"{k}={v}" for k, v in self.summary(mode).items())
+    def line(self, mode: Mode | None = None, captioner: Captioner | None = None) -> str:
+        return "backends: " + ", ".join(f"{k}={v}" for k, v in self.summary(mode, captioner).items())
 
     def check_built_from(self, models: ModelOptions | None, captioning: CaptionOptions | None) -> None:
         """Options that would build other backends than these are an error, not silently ignored."""
