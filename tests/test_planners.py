@@ -205,12 +205,15 @@ def test_auto_planner_dispatches_by_mode():
     assert auto.planner_for_mode(req.mode).name == "fake-continuation"
 
 
-def test_auto_planner_plans_continuation_over_the_foley_bank_by_default():
+def test_offline_planner_plans_continuation_over_the_foley_bank():
     import numpy as np
 
     from audiostory_core.render.foley.bank import synthesize
+    from dubkit.backends import offline_planner
 
     req = StoryRequest.from_audio(synthesize("rain", 2.0, 16000, seed=4), 16000, 3.0)
-    plan = AutoPlanner().plan(req)
+    plan = offline_planner().plan(req)
     assert plan.planner == "continuation" and [e.sound for e in plan.events] == ["rain"]
+    with pytest.raises(PlanError, match="continuation planner"):
+        AutoPlanner().plan(req)
     assert np.isclose(plan.events[-1].end, 3.0)

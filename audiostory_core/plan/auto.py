@@ -1,6 +1,7 @@
 """``AutoPlanner``: one planner object for the pipeline that hands each request to the no-LLM planner of its mode."""
 from __future__ import annotations
 
+from ..errors import PlanError
 from ..request import StoryRequest
 from .base import Planner
 from .scene_planner import ScenePlanner
@@ -12,9 +13,9 @@ class AutoPlanner(Planner):
     """Dispatches by ``request.mode``: video → ``scene`` (default ``ScenePlanner``), text → ``text`` (default
     ``TextPlanner``), continuation → ``continuation``.
 
-    The continuation planner listens to a sound bank, which whoever builds the backends should give
-    (``ContinuationPlanner(BANK, synthesize)``). When none is given, one over the foley bank is built on first
-    use (it renders previews of the bank); this is the one place in ``plan/`` that reaches the renderers' bank.
+    The continuation planner listens to a sound bank, so whoever builds the backends gives it
+    (``ContinuationPlanner(BANK, synthesize)``; dubkit/backends.py does); without one, continuations are refused
+    with a clear error rather than this module reaching up into the renderers' bank.
     """
 
     name = "auto"
@@ -33,10 +34,8 @@ class AutoPlanner(Planner):
     @property
     def continuation(self) -> Planner:
         if self._continuation is None:
-            from ..render.foley.bank import BANK, synthesize
-            from .continuation_planner import ContinuationPlanner
-
-            self._continuation = ContinuationPlanner(BANK, synthesize)
+            raise PlanError("this planner was built without a continuation planner (give AutoPlanner("
+                            "continuation=ContinuationPlanner(bank, synthesize)))")
         return self._continuation
 
     def planner_for_mode(self, mode: str) -> Planner:

@@ -1,4 +1,4 @@
-"""Stream facts from ffprobe (via ffmpeg-python), with bad input turned into one actionable ``InputError``.
+"""Stream facts from ffprobe (``dubkit.io.ffprobe``), with bad input turned into one actionable ``InputError``.
 
 One ffprobe call reads the container header *and* the video packet timestamps (no decoding). The packets are what
 make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), and whether
@@ -6,19 +6,16 @@ the file is truncated (fewer packets on disk than the header promises — an exp
 """
 from __future__ import annotations
 
-import json
 import os
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
-from ..errors import InputError, MediaToolError
+from ..errors import InputError
 from ..io import check_input
+from ..io import ffprobe as run_ffprobe
 from .types import MediaInfo
-
-_INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
 
 
 def _rate(text: str | None) -> float:
@@ -49,37 +46,6 @@ def _rotation(stream: dict) -> int:
     return int(round(_float(tag))) % 360 if tag is not None else 0
 
 
-def _looks_like_mp4(path: Path) -> bool:
-    """An ISO media file starts with a box header (size, then a four-letter type such as ``ftyp``)."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    return head[4:8] in {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
-
-
-def _run_ffprobe(path: Path, ffprobe: str) -> dict:
-    try:
-        return ffmpeg.probe(str(path), cmd=ffprobe, show_entries="packet=stream_index,pts,duration")
-    except FileNotFoundError as e:
-        raise MediaToolError(f"ffprobe was not found ({ffprobe!r}) — {_INSTALL_HINT}") from e
-    except PermissionError as e:
-        raise MediaToolError(f"ffprobe ({ffprobe!r}) cannot be run — {_INSTALL_HINT}") from e
-    except ffmpeg.Error as e:
-        err = (e.stderr or b"").decode("utf-8", "replace").strip()
-        last = err.splitlines()[-1] if err else "ffprobe failed"
-        if "moov atom not found" in err and _looks_like_mp4(path):
-            raise InputError(
-                f"{path}: the file is truncated (its index, the 'moov atom', is missing) — the export or download "
-                "did not finish; export or copy it again"
-            ) from e
-        if "moov atom not found" in err and not _looks_like_mp4(path):
-            raise InputError(f"{path}: is not a media file (not an MP4/MOV despite its name) — give a video file such as .mp4 or .mov") from e
-        if "Invalid data found" in err or "could not find codec" in err.lower() or "unknown format" in err.lower():
-            raise InputError(f"{path}: is not a media file ffmpeg can read ({last}) — give a video file such as .mp4 or .mov") from e
-        raise InputError(f"{path}: ffprobe cannot read it ({last}) — check that it is a complete video file") from e
-    except json.JSONDecodeError as e:  # pragma: no cover - ffprobe printed garbage
-        raise MediaToolError(f"ffprobe returned unreadable output for {path} — check your ffmpeg install") from e
-
-
 def _is_variable(pts: np.ndarray) -> bool:
     """True when frame times stray from any constant rate by more than half a frame.
 
@@ -106,9 +72,8 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     ``duration`` is the container's; ``fps`` the average rate; ``frame_count`` the video packets actually in the
     file; ``rotation`` clockwise degrees for display; ``width``/``height`` the coded (unrotated) size.
     """
-    p = Path(path)
-    check_input(p)
-    data = _run_ffprobe(p, ffprobe)
+    p = check_input(path)
+    data = run_ffprobe(p, cmd=ffprobe, show_entries="packet=stream_index,pts,duration")
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
     video = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
@@ -116,32 +81,12 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     if video is None:
         what = "it has only audio" if audio is not None else "it has no video stream"
         raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
-
     packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
     pts = np.array([pk["pts"] for pk in packets if pk.get("pts") is not None], dtype=np.int64)
-    declared = int(_float(video.get("nb_frames")))
-    count = len(packets) or declared
-
-    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
-    tb = _rate(video.get("time_base"))
-    if duration <= 0 and len(pts) and tb > 0:  # raw streams have no container duration: use the last frame's end
-        last_dur = max((pk.get("duration") or 0) for pk in packets)
-        duration = float((pts.max() - pts.min() + last_dur) * tb)
-    if duration <= 0:
-        raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
-    if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
-        raise InputError(f"{p}: is a still image, not a video — give a video file such as .mp4 or .mov")
-    if declared and len(packets) < declared:
-        raise InputError(
-            f"{p}: the file is truncated ({len(packets)} of {declared} video frames are present) — the export or "
-            "copy did not finish; export or copy it again"
-        )
-    if count == 0:
-        raise InputError(f"{p}: the video stream has no frames — the file is truncated or broken; export it again")
-
-    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
-    if fps <= 0 and count:
-        fps = count / duration
+    duration = _duration(p, fmt, video, packets, pts)
+    count = _frame_count(p, fmt, video, packets)
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")) or count / duration
+    start = _float(fmt.get("start_time"))
     return MediaInfo(
         path=str(p),
         duration=duration,
@@ -158,7 +103,35 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         audio_channels=int(audio.get("channels") or 0) if audio else 0,
         # Relative to the container's start: ffmpeg aligns every input to that, so these are the offsets the new
         # soundtrack (video_start) and the original audio (audio_start) sit at against the first frame.
-        video_start=_float(video.get("start_time")) - _float(fmt.get("start_time")),
-        audio_start=(_float(audio.get("start_time")) - _float(fmt.get("start_time"))) if audio else 0.0,
+        video_start=_float(video.get("start_time")) - start,
+        audio_start=(_float(audio.get("start_time")) - start) if audio else 0.0,
         streams=streams,
     )
+
+
+def _duration(p: Path, fmt: dict, video: dict, packets: list[dict], pts: np.ndarray) -> float:
+    """The container's duration; for raw streams (none in the header) the span of the video packets."""
+    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    tb = _rate(video.get("time_base"))
+    if duration <= 0 and len(pts) and tb > 0:
+        last_dur = max((pk.get("duration") or 0) for pk in packets)
+        duration = float((pts.max() - pts.min() + last_dur) * tb)
+    if duration <= 0:
+        raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
+    return duration
+
+
+def _frame_count(p: Path, fmt: dict, video: dict, packets: list[dict]) -> int:
+    """The video packets in the file, refusing still images and files with fewer than the header promises."""
+    declared = int(_float(video.get("nb_frames")))
+    count = len(packets) or declared
+    if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
+        raise InputError(f"{p}: is a still image, not a video — give a video file such as .mp4 or .mov")
+    if declared and len(packets) < declared:
+        raise InputError(
+            f"{p}: the file is truncated ({len(packets)} of {declared} video frames are present) — the export or "
+            "copy did not finish; export or copy it again"
+        )
+    if count == 0:
+        raise InputError(f"{p}: the video stream has no frames — the file is truncated or broken; export it again")
+    return count

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -69,6 +70,29 @@ def _open_reader(path: str, width: int, height: int):
         raise InputError(f"{path}: the video cannot be decoded ({str(e).splitlines()[0][:120]}) — re-export it") from e
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """Decode size (keyframes, display orientation), analysis size, and the display's quarter turns."""
+
+    out_w: int
+    out_h: int
+    aw: int
+    ah: int
+    quarter: int
+
+
+def _sizes(path: str, info: MediaInfo, keyframe_width: int, analysis_width: int) -> _Sizes:
+    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display
+    dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
+    if dw <= 0 or dh <= 0:
+        raise InputError(f"{path}: the video stream reports no picture size — re-export it")
+    out_w = min(dw, max(keyframe_width, analysis_width))
+    out_h = _even(out_w * dh / dw)
+    out_w = _even(out_w)
+    aw = min(out_w, analysis_width)
+    return _Sizes(out_w, out_h, aw, _even(aw * dh / dw), quarter)
+
+
 def scan_video(
     path: str | os.PathLike,
     info: MediaInfo | None = None,
@@ -89,38 +113,38 @@ def scan_video(
     """
     path = os.fspath(path)
     info = info or probe(path)
-    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display
-    dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
-    if dw <= 0 or dh <= 0:
-        raise InputError(f"{path}: the video stream reports no picture size — re-export it")
-    out_w = min(dw, max(keyframe_width, analysis_width))
-    out_h = _even(out_w * dh / dw)
-    out_w = _even(out_w)
-    aw = min(out_w, analysis_width)
-    ah = _even(aw * dh / dw)
+    size = _sizes(path, info, keyframe_width, analysis_width)
     # decord (0.6) applies the display rotation itself and takes the size in display orientation; should a build
     # hand back coded-orientation frames instead, they are turned here (checked on the first batch).
-    reader = _open_reader(path, out_w, out_h)
+    reader = _open_reader(path, size.out_w, size.out_h)
     n = len(reader)
     if n == 0:
         raise InputError(f"{path}: no video frames could be decoded — the file is broken; re-export it")
     # decord reports float32 seconds; round away the float32 noise (1 µs is far below a frame).
     times = np.round(np.asarray(reader.get_frame_timestamp(np.arange(n))[:, 0], dtype=np.float64), 6)
     fps = info.fps or (n / info.duration if info.duration else 24.0)
-
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
+    _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys)
+    cut_frames = cuts.finish()
+    return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
+
+
+def _decode_pass(reader, times: np.ndarray, size: _Sizes, batch_size: int, progress: Callable[[str], None] | None,
+                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> None:
+    """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir."""
+    n = len(times)
     next_report = 0.1
     for lo in range(0, n, batch_size):
         batch = reader.get_batch(list(range(lo, min(n, lo + batch_size)))).asnumpy()
-        turn = quarter if quarter % 2 and batch.shape[1:3] == (out_w, out_h) else 0
+        turn = size.quarter if size.quarter % 2 and batch.shape[1:3] == (size.out_w, size.out_h) else 0
         for j, frame in enumerate(batch):
             i = lo + j
             if turn:
                 frame = np.ascontiguousarray(np.rot90(frame, k=-turn))
             # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
-            small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
+            small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
             cuts.push(i, small)
             features.push(float(times[i]), small)
             keys.push(i, float(times[i]), frame.copy(), cuts.cut_set)
@@ -129,10 +153,11 @@ def scan_video(
             done = min(n, lo + batch_size)
             progress(f"scanning frames {done}/{n} ({100 * done // n}%)")
             next_report += 0.1
-    cut_frames = cuts.finish()
-    picks = keys.finish(set(cut_frames))
-    feats = features.result()
 
+
+def _assemble_scan(info: MediaInfo, times: np.ndarray, cut_frames: list[int], picks: list, feats: FrameFeatures) -> VideoScan:
+    """Shots from the cut frames (the last one ends at the container's duration), each with its keyframes."""
+    n = len(times)
     starts = [0, *cut_frames]
     ends = [*cut_frames, n]
     shots: list[Shot] = []
