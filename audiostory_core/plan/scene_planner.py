@@ -135,7 +135,7 @@ def _clip_scene(scene: Scene, total: float) -> Scene | None:
         return None
     if start == scene.start and end == scene.end:
         return scene
-    return Scene(start, end, scene.description, list(scene.cues), dict(scene.tags))
+    return Scene(start, end, scene.description, list(scene.cues), dict(scene.tags), dict(scene.features))
 
 
 def _describe_scene(i: int, scene: Scene, beds: list[SubEvent], spots: list[SubEvent], dropped: list[Cue]) -> str:
