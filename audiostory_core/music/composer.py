@@ -98,6 +98,10 @@ def compose(score: ScorePlan, seed: int = 0) -> Composition:
     state = _State()
     for k, sec in enumerate(score.sections):
         prev = score.sections[k - 1] if k > 0 else None
+        if sec.texture == "tacet":
+            comp.markers.append((sec.start, f"{'cut' if k else 'start'}: music {k + 1}, tacet"))
+            state.voicing = state.bass = None
+            continue
         _section(comp, sec, prev, rng, state)
         comp.markers.append((sec.start, f"{'cut' if k else 'start'}: music {k + 1}, {sec.mood} in {sec.key_name}"))
     for h in score.hits:
@@ -221,8 +225,8 @@ def _harmony(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state:
         bass = nearest(ch.root, state.bass if state.bass is not None else (b_low + b_high) // 2, b_low, b_high)
         state.bass = bass
         end = start + length
-        if final:  # the resolution holds to the last frame
-            end = sec.start_beat + sec.beats + 1.0
+        if final:  # the resolution holds to the section's last frame
+            end = float(sec.start_beat + sec.beats)
         tex = sec.texture
         if comp.score.style == "piano":
             _piano_bar(comp, sec, ch, v, bass, start, length, end, vel, final)
@@ -409,7 +413,7 @@ def _melody(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state: 
             pitch = snap_to_chord(pitch, ch)
         if j == len(notes) - 1 and closes:
             pitch = nearest(sec.tonic, prev if prev is not None else pitch, low, high)
-            length = max(length, total - b) + (1.0 if sec.transition == "end" else 0.0)
+            length = max(length, total - b) / (0.95 if sec.transition == "end" else 1.0)
         while pitch < low:
             pitch += 12
         while pitch > high:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 from ..errors import PlanError
 from ..plan.types import Plan, SubEvent
@@ -20,6 +20,8 @@ from .styles import MOODS, STYLE_DESCRIPTIONS, STYLE_WORDS, section_instruments
 from .tempo import fit_section
 from .types import HIT_FOR_CUE, MUSIC_STYLES, MusicHit, ScorePlan, Section, TempoMap
 
+MUSIC_MODES = ("auto", "on", "off", "only")  # auto: music for cartoons and for scenes without dialogue
+SPEECH_SHARE = 0.2  # auto: a live-action scene with speech in at least this share of its time gets no music
 MIN_SECTION = 1.5  # shots shorter than this are scored with a neighbour: music does not change every half second
 MIN_HIT_GAP = 0.12  # two cues closer than this get one hit (the stronger)
 LIVE_ACTION_HIT = 0.6  # live action: only cues at least this strong are caught (cartoons catch them all)
@@ -43,6 +45,7 @@ class _Part:
     description: str
     brightness: float
     warmth: float
+    tacet: bool = False  # no music here (dialogue, or a story clause that is not music)
 
 
 def plan_score(
@@ -52,11 +55,13 @@ def plan_score(
     style: str = "auto",
     instruction: str | None = None,
     cartoon: bool | None = None,
+    tacet: Collection[int] = (),
 ) -> ScorePlan:
     """The cue sheet for ``scenes`` (in time order) over ``[0, duration)``.
 
     ``style`` is one of ``MUSIC_STYLES`` or "auto" (orchestral for cartoons, ambient pads for live action; words
     in ``instruction`` such as "solo piano" choose too). ``cartoon`` overrides what the picture measurements say.
+    Scenes whose index is in ``tacet`` get no music (their sections are silent; the music before them closes).
     """
     total = float(duration)
     if not (total > 0) or not math.isfinite(total):
@@ -69,8 +74,67 @@ def plan_score(
         cartoon = (sum(shares) / len(shares) >= 0.5) if shares else True
     style = choose_style(style, instruction, cartoon)
     hint = _mood_hint(instruction)
-    parts = _merge_short(_parts(clipped, total, hint, cartoon), total)
+    parts = _merge_short(_parts(clipped, total, hint, cartoon, set(tacet)), total)
     return _build(parts, total, style, cartoon)
+
+
+def check_music_mode(mode: str) -> str:
+    if mode not in MUSIC_MODES:
+        raise PlanError(f"unknown music mode {mode!r}: choose one of {', '.join(MUSIC_MODES)}")
+    return mode
+
+
+def tacet_scenes(mode: str, scenes: Sequence[Scene]) -> set[int] | None:
+    """Which scenes get no music under ``mode``; ``None`` when the whole video gets none.
+
+    "auto" scores cartoons throughout (``features["cartoon"]`` ≥ 0.5 on average, or unknown) and, in live
+    action, every scene whose ``features["speech"]`` share is below ``SPEECH_SHARE``.
+    """
+    check_music_mode(mode)
+    if mode == "off" or not scenes:
+        return None
+    if mode in ("on", "only"):
+        return set()
+    shares = [s.features["cartoon"] for s in scenes if "cartoon" in s.features]
+    if not shares or sum(shares) / len(shares) >= 0.5:
+        return set()
+    tacet = {i for i, s in enumerate(scenes) if s.features.get("speech", 0.0) >= SPEECH_SHARE}
+    return None if len(tacet) == len(scenes) else tacet
+
+
+MUSIC_WORDS = ("music", "musical", "score", "melody", "tune", "song", "orchestra", "orchestral", "piano", "pads",
+               "symphonic", "strings", "percussion", "drums", "soundtrack", "theme", "waltz", "march", "lullaby")
+
+
+def is_music(caption: str) -> bool:
+    """Whether a story clause asks for music ("playful orchestral music") rather than a sound."""
+    return bool(set(_words(caption)) & set(MUSIC_WORDS))
+
+
+def score_story(
+    events: list[SubEvent],
+    total: float,
+    *,
+    mode: str = "auto",
+    style: str = "auto",
+    instruction: str | None = None,
+    gain_db: float = MUSIC_GAIN_DB,
+) -> tuple[list[SubEvent], ScorePlan | None]:
+    """Music for a text story: the text planner's events in, (events, score) out.
+
+    "auto": clauses that ask for music ("playful orchestral music, then rain") become score sections and leave
+    the narrative layer; the rest of the time is silent for the music. "on": a score under every clause;
+    "only": the score alone. "off": the events unchanged and no score.
+    """
+    check_music_mode(mode)
+    music = [is_music(e.caption) for e in events]
+    if mode == "off" or not events or (mode == "auto" and not any(music)):
+        return events, None
+    tacet = {i for i, m in enumerate(music) if not m} if mode == "auto" else set()
+    scenes = [Scene(e.start, e.end, e.caption) for e in events]
+    score = plan_score(scenes, total, style=style, instruction=instruction, cartoon=True, tacet=tacet)
+    keep = [] if mode == "only" else [e for e, m in zip(events, music) if not (m and mode == "auto")]
+    return keep + score_events(score, gain_db=gain_db), score
 
 
 def plan_score_for_text(instruction: str, duration: float, *, style: str = "auto") -> ScorePlan:
@@ -102,16 +166,16 @@ def score_from_plan(plan: Plan, *, style: str = "auto") -> ScorePlan:
 
 
 def choose_style(style: str, instruction: str | None, cartoon: bool) -> str:
-    """The style asked for, else one named in the instruction, else orchestral (cartoon) or ambient pads."""
+    """The style asked for, else the first one named in the instruction, else orchestral (cartoon) or ambient."""
     if style in MUSIC_STYLES:
         return style
     if style != "auto":
         raise PlanError(f"unknown music style {style!r}: choose one of auto, {', '.join(MUSIC_STYLES)}")
-    words = set(_words(instruction or ""))
-    text = " ".join(_words(instruction or ""))
-    for name in ("piano", "percussion", "ambient", "orchestral"):
-        if any((w in words) if " " not in w else (w in text) for w in STYLE_WORDS[name]):
-            return name
+    words = _words(instruction or "")
+    first = {name: min((k for k, w in enumerate(words) if w in STYLE_WORDS[name]), default=None) for name in STYLE_WORDS}
+    named = [(k, name) for name, k in first.items() if k is not None]
+    if named:
+        return min(named)[1]  # the style named first
     return "orchestral" if cartoon else "ambient"
 
 
@@ -120,6 +184,8 @@ def score_events(score: ScorePlan, *, gain_db: float = MUSIC_GAIN_DB) -> list[Su
     renderer's sections crossfade into one continuous piece. Captions say what a DiT would need to play it."""
     events = []
     for k, sec in enumerate(score.sections):
+        if sec.texture == "tacet":
+            continue
         hits = ", ".join(f"{h.kind} at {h.time:.2f} s" for h in sec.hits)
         caption = (
             f"music: {sec.mood} {STYLE_DESCRIPTIONS[score.style]} in {sec.key_name}, {sec.meter}/4 at "
@@ -166,7 +232,9 @@ def scene_energy(scene: Scene) -> float:
             0.0002 if "still" in text else 0.002)
     base = (math.log10(max(float(motion), 1e-6)) + 3.5) / 2.0
     rate = len(scene.cues) / max(scene.end - scene.start, 1e-3)
-    return float(min(1.0, max(0.05, base + 0.08 * min(rate, 2.0))))
+    # Something fast crossing the frame is energy even when it is small (little luma changes).
+    speed = max((c.strength for c in scene.cues if c.kind in ("whoosh", "pass", "motion")), default=0.0)
+    return float(min(1.0, max(0.05, base + 0.08 * min(rate, 2.0) + 0.25 * speed)))
 
 
 def scene_mood(scene: Scene, hint: dict[str, float] | None = None, cartoon: bool = True) -> str:
@@ -191,7 +259,8 @@ def scene_mood(scene: Scene, hint: dict[str, float] | None = None, cartoon: bool
     return max(MOODS, key=lambda m: score[m])
 
 
-def _parts(clipped: list[tuple[int, Scene]], total: float, hint: dict[str, float], cartoon: bool) -> list[_Part]:
+def _parts(clipped: list[tuple[int, Scene]], total: float, hint: dict[str, float], cartoon: bool,
+           tacet: set[int]) -> list[_Part]:
     parts = []
     prev_end = 0.0
     for k, (i, s) in enumerate(clipped):
@@ -202,7 +271,7 @@ def _parts(clipped: list[tuple[int, Scene]], total: float, hint: dict[str, float
         keep = [c for c in s.cues if start <= c.time < end and (cartoon or c.strength >= LIVE_ACTION_HIT)]
         parts.append(_Part(start, end, scene_mood(s, hint, cartoon), scene_energy(s), [i], keep,
                            " ".join(s.description.split()), float(s.features.get("brightness", 0.5)),
-                           float(s.features.get("warmth", 0.0))))
+                           float(s.features.get("warmth", 0.0)), tacet=i in tacet))
         prev_end = end
     return parts
 
@@ -211,11 +280,12 @@ def _merge_short(parts: list[_Part], total: float) -> list[_Part]:
     """Shots shorter than ``MIN_SECTION`` join the previous section (the first joins the next)."""
     out: list[_Part] = []
     for p in parts:
-        if out and (p.end - p.start < MIN_SECTION or out[-1].end - out[-1].start < MIN_SECTION):
+        short = p.end - p.start < MIN_SECTION or out and out[-1].end - out[-1].start < MIN_SECTION
+        if out and short and out[-1].tacet == p.tacet:
             q = out[-1]
             longer = p if p.end - p.start > q.end - q.start else q
             out[-1] = _Part(q.start, p.end, longer.mood, max(q.energy, p.energy), q.scene_indices + p.scene_indices,
-                            q.cues + p.cues, longer.description, longer.brightness, longer.warmth)
+                            q.cues + p.cues, longer.description, longer.brightness, longer.warmth, p.tacet)
         else:
             out.append(p)
     return out
@@ -239,7 +309,9 @@ def _key(mood: str, home: int) -> tuple[int, str]:
     return ((home if mood in ("stormy", "tense") else home + 9) % 12), "minor"
 
 
-def _transition(a: _Part, b: _Part) -> str:
+def _transition(a: _Part, b: _Part | None) -> str:
+    if b is None or b.tacet:
+        return "end"  # the music closes before silence
     if a.mood == b.mood and abs(a.energy - b.energy) < 0.3:
         return "crossfade"
     starts_hit = any(c.time - b.start < 0.3 for c in b.cues)
@@ -277,7 +349,7 @@ def _build(parts: list[_Part], total: float, style: str, cartoon: bool) -> Score
     for k, p in enumerate(parts):
         mood = MOODS[p.mood]
         meter = mood.meters[0]
-        hits = _hits(p.cues, cartoon)
+        hits = [] if p.tacet else _hits(p.cues, cartoon)
         weights = [(c.time, 2.0 * max(0.2, min(c.strength, 1.0)) * (0.8 if kind == "run" else 1.0)) for c, kind in hits]
         strongest = sorted(range(len(weights)), key=lambda i: -weights[i][1])[:MAX_ANCHORS]
         fit = fit_section(p.start, p.end, [w if i in strongest else (w[0], 0.0) for i, w in enumerate(weights)],
@@ -291,10 +363,11 @@ def _build(parts: list[_Part], total: float, style: str, cartoon: bool) -> Score
         tonic, mode = _key(p.mood, home)
         sections.append(Section(
             start=p.start, end=p.end, mood=p.mood, tonic=tonic, mode=mode, meter=meter, tempo=fit.base,
-            energy=p.energy, texture=mood.texture, instruments=section_instruments(style, p.mood),
+            energy=p.energy, texture="tacet" if p.tacet else mood.texture,
+            instruments=[] if p.tacet else section_instruments(style, p.mood),
             hits=[MusicHit(c.time, kind, c.kind, float(min(max(c.strength, 0.0), 1.0)), direction=_direction(c))
                   for c, kind in hits],
-            transition="end" if k == len(parts) - 1 else _transition(p, parts[k + 1]),
+            transition="tacet" if p.tacet else _transition(p, parts[k + 1] if k + 1 < len(parts) else None),
             start_beat=beat, beats=fit.beats, scene_indices=list(p.scene_indices), description=p.description,
         ))  # fmt: skip
         beat = b

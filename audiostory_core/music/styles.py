@@ -135,7 +135,7 @@ ENSEMBLES: dict[str, dict[str, Ensemble]] = {
 STYLE_WORDS: dict[str, tuple[str, ...]] = {
     "orchestral": ("orchestral", "orchestra", "symphonic", "cartoon", "strings", "brass", "woodwinds"),
     "ambient": ("ambient", "pads", "pad", "atmospheric", "drone", "synth", "electronic"),
-    "piano": ("piano", "solo piano", "keys"),
+    "piano": ("piano", "keys"),
     "percussion": ("percussion", "drums", "drum", "percussive", "rhythmic", "taiko"),
 }
 STYLE_DESCRIPTIONS = {

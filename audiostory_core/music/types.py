@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 MUSIC_STYLES = ("orchestral", "ambient", "piano", "percussion")
 MOODS = ("calm", "playful", "sneak", "chase", "tense", "stormy")
-TRANSITIONS = ("cadence", "stinger", "crossfade", "end")
+TRANSITIONS = ("cadence", "stinger", "crossfade", "end", "tacet")
 # What each kind of visual cue is scored with (style may change the instruments, not the gesture).
 HIT_FOR_CUE = {
     "impact": "stab",
@@ -87,7 +87,8 @@ class Section:
     """One stretch of the score (a scene, or short shots grouped with it): [start, end) seconds, which is the
     whole beats [start_beat, start_beat + beats) of the tempo map. ``transition`` is how it hands over to the
     next section: a ``cadence`` (the phrase closes on the tonic), a ``stinger`` (an accent on the cut), a
-    ``crossfade`` (the mood carries on: the music continues through the cut) or ``end`` (the last section)."""
+    ``crossfade`` (the mood carries on: the music continues through the cut) or ``end`` (the music closes: the
+    last section, or one before silence). A section with texture and transition "tacet" has no music."""
 
     start: float
     end: float
@@ -97,7 +98,8 @@ class Section:
     meter: int  # beats per bar (quarter notes)
     tempo: float  # the section's base tempo (bpm); the map may bend it a little to catch hits
     energy: float  # 0..1, from the picture's motion
-    texture: str  # how the accompaniment moves: "arpeggio", "oompah", "walking", "ostinato", "tremolo", "pulse"
+    texture: str  # how the accompaniment moves: "arpeggio", "oompah", "walking", "ostinato", "tremolo", "pulse",
+    # or "tacet" (silent)
     instruments: list[str] = field(default_factory=list)
     hits: list[MusicHit] = field(default_factory=list)
     transition: str = "cadence"

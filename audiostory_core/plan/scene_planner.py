@@ -1,12 +1,15 @@
-"""The no-LLM planner for video: an ambience bed per scene plus a spot effect per visual cue.
+"""The no-LLM planner for video: an ambience bed per scene plus a spot effect per visual cue, and a score.
 
 This is what a sound editor does first on a cut: lay a bed under each shot so the cut has a sound change, then
 spot the hits. Beds cover their scene exactly (consecutive beds abut, so assembly crossfades them); spots start
-exactly on the cue so the onset lands on the frame, and never run past their scene or the video.
+exactly on the cue so the onset lands on the frame, and never run past their scene or the video. With music on,
+the music planner (``audiostory_core.music.planner``) adds the cue sheet and one "score" event per section.
 """
 from __future__ import annotations
 
 from ..errors import PlanError
+from ..music.planner import MUSIC_GAIN_DB, check_music_mode, describe_score, plan_score, score_events, tacet_scenes
+from ..music.types import ScorePlan
 from ..request import Cue, Scene, StoryRequest
 from .reconcile import exact_spans, span
 from .types import Plan, SubEvent
@@ -45,13 +48,22 @@ class ScenePlanner:
         max_bed: float = 30.0,
         bed_gain_db: float = -6.0,
         spot_gain_db: float = 0.0,
+        music: str = "off",
+        music_style: str = "auto",
+        music_gain_db: float = MUSIC_GAIN_DB,
     ) -> None:
+        """``music``: "off", "on" (a score under everything), "auto" (cartoons, and live-action scenes without
+        dialogue, see ``tacet_scenes``) or "only" (the score and no beds or spots); ``music_style`` one of
+        ``audiostory_core.music.types.MUSIC_STYLES`` or "auto"."""
         if not (max_bed > 0):
             raise PlanError(f"max_bed must be positive, got {max_bed!r}")
         self.spot_durations = {**DEFAULT_SPOT_DURATIONS, **(spot_durations or {})}
         self.max_bed = float(max_bed)
         self.bed_gain_db = float(bed_gain_db)
         self.spot_gain_db = float(spot_gain_db)
+        self.music = check_music_mode(music)
+        self.music_style = music_style
+        self.music_gain_db = float(music_gain_db)
 
     def plan(self, request: StoryRequest) -> Plan:
         if request.mode != "video" or request.scenes is None:
@@ -71,14 +83,28 @@ class ScenePlanner:
         if style:
             lines.append(f"Style: {style}.")
         for i, scene in usable:
+            if self.music == "only":
+                continue
             beds = self._beds(i, scene, style)
             spots, dropped = self._spots(i, scene, request.scenes[i].cues, total)
             events += beds + spots
             lines.append(_describe_scene(i, scene, beds, spots, dropped))
+        score = self._score([s for _, s in usable], total, style)
+        if score is not None:
+            events += score_events(score, gain_db=self.music_gain_db)
+            lines.append(describe_score(score))
         events.sort(key=lambda e: (e.start, e.layer != "ambience"))
         n_beds = sum(e.layer == "ambience" for e in events)
-        lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s) and {len(events) - n_beds} spot effect(s).")
-        return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name)
+        n_music = sum(e.layer == "score" for e in events)
+        lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s), {len(events) - n_beds - n_music} "
+                     f"spot effect(s)" + (f" and {n_music} music section(s)." if n_music else "."))
+        return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name, score=score)
+
+    def _score(self, scenes: list[Scene], total: float, style: str) -> ScorePlan | None:
+        tacet = tacet_scenes(self.music, scenes)
+        if tacet is None:
+            return None
+        return plan_score(scenes, total, style=self.music_style, instruction=style or None, tacet=tacet)
 
     def _beds(self, index: int, scene: Scene, style: str) -> list[SubEvent]:
         desc = " ".join(scene.description.split()) or "room tone"

@@ -1,4 +1,5 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON and report, together.
+"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
+the dub has music) and report, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
@@ -22,6 +23,7 @@ from dubkit.soundtrack.mix import MixResult
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
 from .report import write_report
+from .score import write_score_midi
 from .subtitles import write_plan_json, write_srt
 from .timeline import write_timeline
 
@@ -36,9 +38,11 @@ class Deliverables:
     timeline: Path
     report: Path
     stems: dict[str, Path] = field(default_factory=dict)
+    score: Path | None = None  # <name>.score.mid, when the plan has music
 
     def to_dict(self) -> dict:
         return {
+            **({"score": str(self.score)} if self.score is not None else {}),
             "folder": str(self.folder),
             "plan": str(self.plan),
             "srt": str(self.srt),
@@ -91,6 +95,7 @@ def write_deliverables(
             stem_paths=stem_paths, events=plan.events, cuts=cuts, sample_rate=sample_rate, name=name,
         )  # fmt: skip
         srt = write_srt(tmp / f"{name}.events.srt", plan.events, duration=video_duration)
+        score = write_score_midi(plan, tmp / f"{name}.score.mid") if plan.score is not None else None
         plan_json = write_plan_json(
             tmp / f"{name}.plan.json", plan, video=Path(video_path).name, duration=video_duration, fps=fps,
             cuts=list(cuts), mix_mode=mix.mode, speech=[list(r) for r in speech],
@@ -99,7 +104,7 @@ def write_deliverables(
         report = write_report(
             tmp / "report.html", title=Path(video_path).name, duration=video_duration, thumbnails=thumbnails,
             events=plan.events, cuts=cuts, audio=final_audio, sample_rate=sample_rate, loudness=loudness,
-            backends=backends or {}, timings=timings or {}, speech=speech,
+            backends=backends or {}, timings=timings or {}, speech=speech, score=plan.score,
         )  # fmt: skip
         _swap_in(tmp, final)
     except BaseException:
@@ -116,6 +121,7 @@ def write_deliverables(
         timeline=moved(timeline),
         report=moved(report),
         stems={k: moved(v) for k, v in stem_paths.items()},
+        score=moved(score) if score is not None else None,
     )
 
 
