@@ -44,6 +44,7 @@ class Note:
     start: float  # beats
     end: float  # beats
     role: str = "music"  # "music" | "hit" (sounds at a cue) | "lead" (leads into a hit) | "stinger"
+    cue: int = -1  # for hits and lead-ins: the index of their hit in ``score.hits``
 
 
 @dataclass
@@ -78,7 +79,8 @@ class Composition:
         """Instruments in order of first use."""
         return list(dict.fromkeys(n.track for n in sorted(self.notes, key=lambda n: (n.start, n.track))))
 
-    def add(self, track: str, pitch: int, velocity: float, start: float, end: float, role: str = "music") -> None:
+    def add(self, track: str, pitch: int, velocity: float, start: float, end: float, role: str = "music",
+            cue: int = -1) -> None:
         inst = INSTRUMENTS[track]
         if not inst.drum:
             while pitch < inst.low:
@@ -88,7 +90,8 @@ class Composition:
         end = min(end, self.score.tempo_map.beat_at(self.score.duration))
         if end - start <= 1e-6:
             return
-        self.notes.append(Note(track, int(pitch), int(np.clip(round(velocity), 1, 127)), float(start), float(end), role))
+        self.notes.append(Note(track, int(pitch), int(np.clip(round(velocity), 1, 127)), float(start), float(end), role,
+                               cue))
 
 
 def compose(score: ScorePlan, seed: int = 0) -> Composition:
@@ -159,7 +162,7 @@ def _section(comp: Composition, sec: Section, prev: Section | None, rng: np.rand
         _stinger(comp, sec, steps[0][2], level)
     for h in sec.hits:
         ch = next((c for s, l, c in steps if s <= h.beat < s + l), steps[-1][2])
-        _hit(comp, h, ch, sec, level)
+        _hit(comp, h, ch, sec, level, next(i for i, x in enumerate(comp.score.hits) if x is h))
     if sec.transition == "crossfade":
         _fade(comp, sec, ens, out=True)
     if carry:
@@ -382,26 +385,28 @@ def _melody(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state: 
     meter = sec.meter
     variation = VARIATION_FOR_MOOD[sec.mood]
     staccato = sec.mood in ("playful", "sneak")
-    phrase = 2 * meter * (2 if variation == "augmented" else 1)
-    pos, k = 0.0, 0
     total = float(sec.beats)
     if total < 2:
         return
     chords = [(s - sec.start_beat, l, c) for s, l, c in steps]
+    # Statement, answer, statement...: the theme in the mood's variation, answered by its head stepped up
+    # (a chase answers with the theme again, diminished); a bar's breath after each pair when there is room.
+    answer = variation if sec.mood == "chase" else "sequenced"
     notes = []
-    while pos < total - 1.0:
-        space = min(phrase, total - pos)
-        if space < 2 and k > 0:
+    pos, k = 0.0, 0
+    while total - pos >= 2:
+        var = variation if k % 2 == 0 else answer
+        if var == "augmented" and total - pos < 4 * meter:
+            var = "plain"
+        phrase = statement(comp.theme, total - pos, var, meter)
+        if not phrase:
             break
-        var = variation if (k % 2 == 0 and space >= phrase * 0.75) else ("fragment" if space < phrase * 0.75 else "plain")
-        if k % 2 == 1 and var == "plain" and sec.mood != "chase":
-            var = "sequenced"  # the answer: the head of the theme, stepped up
-        for n in statement(comp.theme, space, var):
+        for n in phrase:
             notes.append((pos + n.beat, n.length, n.degree, n.accent))
-        pos += space
+        pos += phrase[-1].beat + phrase[-1].length
         k += 1
-        if k % 2 == 0 and total - pos > phrase * 1.5:
-            pos += meter  # let the phrase breathe for a bar
+        if k % 2 == 0 and total - pos >= 3 * meter:
+            pos += meter
     if not notes:
         return
     closes = sec.transition in ("end", "cadence")
@@ -432,7 +437,7 @@ def _melody(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state: 
 # hits and transitions
 
 
-def _hit(comp: Composition, h, ch: Chord, sec: Section, level: float) -> None:
+def _hit(comp: Composition, h, ch: Chord, sec: Section, level: float, cue: int) -> None:
     """One gesture for a cue; the note whose onset is the hit is role "hit", lead-ins are role "lead"."""
     tmap = comp.tempo_map
     b = tmap.beat_at(h.time)
@@ -445,34 +450,34 @@ def _hit(comp: Composition, h, ch: Chord, sec: Section, level: float) -> None:
         gain = 0 if n == 0 else -10
         if inst.drum:
             if h.kind == "swell":
-                _cymbal_swell(comp, name, h.time, v)
-                comp.add(name, CRASH, v, b, b + 2.0, "hit")
+                _cymbal_swell(comp, name, h.time, v, cue)
+                comp.add(name, CRASH, v, b, b + 2.0, "hit", cue)
             elif h.kind == "timpani":
-                comp.add(name, CONCERT_BD, v + gain, b, b + 1.0, "hit")
+                comp.add(name, CONCERT_BD, v + gain, b, b + 1.0, "hit", cue)
             else:
-                comp.add(name, SNARE if h.kind == "stab" else LOW_TOM, v + gain, b, b + 0.5, "hit")
+                comp.add(name, SNARE if h.kind == "stab" else LOW_TOM, v + gain, b, b + 0.5, "hit", cue)
                 if h.kind == "stab" and h.strength >= 0.8:
-                    comp.add(name, CRASH, v - 12, b, b + 1.0, "hit")
+                    comp.add(name, CRASH, v - 12, b, b + 1.0, "hit", cue)
             continue
         if h.kind == "run" and n == 0:
-            _run(comp, name, h, ch, sec, v)
+            _run(comp, name, h, ch, sec, v, cue)
             continue
         if name == "timpani":
             root = nearest(ch.root, 45, inst.low, inst.high)
-            comp.add(name, root, v + gain, b, b + (1.5 if h.kind == "timpani" else 0.6), "hit")
+            comp.add(name, root, v + gain, b, b + (1.5 if h.kind == "timpani" else 0.6), "hit", cue)
             continue
         if h.kind == "swell":  # a pitched swell (piano): a tremolo crescendo breaking on the chord
-            _tremolo_swell(comp, name, ch, h.time, v)
+            _tremolo_swell(comp, name, ch, h.time, v, cue)
         pitches = [top - 12, top, *(nearest(pc, top + 4, top, top + 12) for pc in ch.pcs[1:])]
         if h.kind in ("pizzicato", "run"):
             pitches = [top, nearest(ch.pcs[2 % len(ch.pcs)], top + 7, top, top + 12)]
         if h.kind == "timpani":
             pitches = [top - 24, top - 12]
         for p in pitches:
-            comp.add(name, p, v + gain, b, b + short, "hit")
+            comp.add(name, p, v + gain, b, b + short, "hit", cue)
 
 
-def _run(comp: Composition, name: str, h, ch: Chord, sec: Section, v: float) -> None:
+def _run(comp: Composition, name: str, h, ch: Chord, sec: Section, v: float, cue: int) -> None:
     """A scale run that arrives on the cue: lead-in notes over ``RUN_SECONDS``, the arrival note on the frame."""
     tmap = comp.tempo_map
     inst = INSTRUMENTS[name]
@@ -492,29 +497,29 @@ def _run(comp: Composition, name: str, h, ch: Chord, sec: Section, v: float) -> 
     for k, pitch in enumerate(line):
         t = start_time + (h.time - start_time) * k / count
         bt = tmap.beat_at(t)
-        comp.add(name, pitch, v - 30 + 3 * k, bt, tmap.beat_at(t + 0.2), "lead")
+        comp.add(name, pitch, v - 30 + 3 * k, bt, tmap.beat_at(t + 0.2), "lead", cue)
     b = tmap.beat_at(h.time)
-    comp.add(name, arrive, v, b, tmap.beat_at(h.time + 0.6), "hit")
+    comp.add(name, arrive, v, b, tmap.beat_at(h.time + 0.6), "hit", cue)
 
 
-def _cymbal_swell(comp: Composition, kit: str, time: float, v: float) -> None:
+def _cymbal_swell(comp: Composition, kit: str, time: float, v: float, cue: int) -> None:
     """A rolled cymbal rising over ``SWELL_SECONDS`` and stopping just before the flash (the crash is the hit)."""
     tmap = comp.tempo_map
     t0 = max(0.0, time - SWELL_SECONDS)
-    n = 18
+    n = 10
     for k in range(n):
         t = t0 + (time - 0.05 - t0) * k / n
-        comp.add(kit, SUS_CYMBAL, 20 + (v - 40) * k / n, tmap.beat_at(t), tmap.beat_at(t + 0.1), "lead")
+        comp.add(kit, SUS_CYMBAL, 20 + (v - 40) * k / n, tmap.beat_at(t), tmap.beat_at(t + 0.1), "lead", cue)
 
 
-def _tremolo_swell(comp: Composition, name: str, ch: Chord, time: float, v: float) -> None:
+def _tremolo_swell(comp: Composition, name: str, ch: Chord, time: float, v: float, cue: int) -> None:
     tmap = comp.tempo_map
     t0 = max(0.0, time - SWELL_SECONDS)
     a, b_ = nearest(ch.root, 60, 48, 72), nearest(ch.pcs[1], 64, 48, 76)
     n = 16
     for k in range(n):
         t = t0 + (time - 0.05 - t0) * k / n
-        comp.add(name, a if k % 2 == 0 else b_, 25 + (v - 45) * k / n, tmap.beat_at(t), tmap.beat_at(t + 0.07), "lead")
+        comp.add(name, a if k % 2 == 0 else b_, 25 + (v - 45) * k / n, tmap.beat_at(t), tmap.beat_at(t + 0.07), "lead", cue)
 
 
 def _stinger(comp: Composition, sec: Section, ch: Chord, level: float) -> None:

@@ -28,7 +28,8 @@ LIVE_ACTION_HIT = 0.6  # live action: only cues at least this strong are caught 
 WEAK_IMPACT = 0.6  # impacts weaker than this get a pizzicato hit instead of a stab
 MAX_ANCHORS = 12  # strongest cues per section the tempo fit tries to put on beats
 ON_BEAT_TOLERANCE = 0.010  # seconds: a hit this close to a beat counts as on it
-MUSIC_GAIN_DB = -4.0  # the score sits under the effects
+MUSIC_GAIN_DB = 0.0  # the composer's own level (FluidSynth gain 0.2) already sits under the spot effects
+MUSIC_BED_DB = -8.0  # ambience beds step back this much under music (measured: the tagger then hears Music first)
 _WORD = re.compile(r"[a-z][a-z'-]*")
 
 
@@ -356,9 +357,10 @@ def _build(parts: list[_Part], total: float, style: str, cartoon: bool) -> Score
                           mood.tempo, mood.nominal, meter)
         b = beat
         for t0, n, bpm in fit.stretches:
-            times.append(t0)
-            beats.append(float(b))
-            bpms.append(bpm)
+            if not bpms or abs(bpm - bpms[-1]) > 1e-6:  # a stretch at the same tempo is no tempo change
+                times.append(t0)
+                beats.append(float(b))
+                bpms.append(bpm)
             b += n
         tonic, mode = _key(p.mood, home)
         sections.append(Section(

@@ -52,24 +52,28 @@ MOODS: dict[str, Mood] = {
 
 @dataclass(frozen=True)
 class Instrument:
-    """A General MIDI instrument: ``program`` 0..127 (drums: ``drum=True``, program = kit), playable range."""
+    """A General MIDI instrument: ``program`` 0..127 (drums: ``drum=True``, program = kit), playable range, and
+    ``release`` — a change of the SoundFont's release time in timecents (-1200 halves it), for instruments whose
+    samples ring far longer than a player would let them in a score (a harp left undamped for nine seconds)."""
 
     program: int
     low: int
     high: int
     drum: bool = False
+    release: float = 0.0
+    linear: bool = False  # dark, sustained sounds: linear sample interpolation is inaudible and costs less
 
 
 INSTRUMENTS: dict[str, Instrument] = {
     "flute": Instrument(73, 60, 96), "oboe": Instrument(68, 58, 91), "clarinet": Instrument(71, 50, 91),
     "bassoon": Instrument(70, 34, 72), "horn": Instrument(60, 41, 77), "trumpet": Instrument(56, 54, 86),
-    "trombone": Instrument(57, 40, 72), "tuba": Instrument(58, 28, 58), "strings": Instrument(48, 28, 96),
-    "tremolo strings": Instrument(44, 28, 96), "pizzicato": Instrument(45, 28, 91), "harp": Instrument(46, 24, 103),
+    "trombone": Instrument(57, 40, 72), "tuba": Instrument(58, 28, 58, linear=True), "strings": Instrument(48, 28, 96, linear=True),
+    "tremolo strings": Instrument(44, 28, 96, linear=True), "pizzicato": Instrument(45, 28, 91), "harp": Instrument(46, 24, 103, release=-1800),
     "timpani": Instrument(47, 40, 55), "xylophone": Instrument(13, 65, 108), "orchestra hit": Instrument(55, 48, 72),
-    "glockenspiel": Instrument(9, 79, 108), "celesta": Instrument(8, 60, 108), "warm pad": Instrument(89, 36, 96),
-    "new age pad": Instrument(88, 36, 96), "choir": Instrument(52, 48, 79), "fretless bass": Instrument(35, 28, 60),
+    "glockenspiel": Instrument(9, 79, 108), "celesta": Instrument(8, 60, 108), "warm pad": Instrument(89, 36, 96, release=-600, linear=True),
+    "new age pad": Instrument(88, 36, 96, release=-600, linear=True), "choir": Instrument(52, 48, 79, linear=True), "fretless bass": Instrument(35, 28, 60, linear=True),
     "vibraphone": Instrument(11, 53, 89), "piano": Instrument(0, 21, 108), "marimba": Instrument(12, 45, 96),
-    "taiko": Instrument(116, 36, 60), "woodblock": Instrument(115, 60, 84), "cello": Instrument(42, 36, 76),
+    "taiko": Instrument(116, 36, 60), "woodblock": Instrument(115, 60, 84), "cello": Instrument(42, 36, 76, linear=True),
     "drums": Instrument(0, 27, 87, drum=True), "orchestral kit": Instrument(48, 27, 87, drum=True),
 }  # fmt: skip
 

@@ -55,51 +55,49 @@ def make_theme(rng: np.random.Generator) -> Theme:
     return Theme(tuple(steps), start, cells)
 
 
-def statement(theme: Theme, length: float, variation: str) -> list[MelodyNote]:
-    """The theme as a melody of at most ``length`` beats, transformed by ``variation``:
-    "plain", "augmented", "diminished", "inverted", "sequenced", "fragment"."""
+def statement(theme: Theme, space: float, variation: str, bar: int = 4) -> list[MelodyNote]:
+    """The theme as a phrase of at most ``space`` beats in bars of ``bar`` beats, transformed by ``variation``:
+    "plain" (two bars), "augmented" (four: twice as slow), "diminished" (one bar, played twice), "inverted",
+    "sequenced" (the head of the theme, then the same a step higher), "fragment" (the head alone).
+    The phrase's last note is held to its end, as a phrase ending is."""
     steps = list(theme.steps)
     if variation == "inverted":
-        steps = [-s for s in steps]
-    if variation in ("fragment", "sequenced"):
+        steps = [-x for x in steps]
+    head = variation in ("fragment", "sequenced")
+    if head:
         steps = steps[: max(3, len(steps) // 2)]
     scale = {"augmented": 2.0, "diminished": 0.5}.get(variation, 1.0)
-    rhythm = _rhythm(theme, len(steps))
-    notes: list[MelodyNote] = []
-    beat = 0.0
+    length = (bar if head else 2 * bar) * scale
     reps = 2 if variation in ("diminished", "sequenced") else 1
+    while length * reps > space + 1e-9 and reps > 1:
+        reps -= 1
+    if length > space:  # a short scene: as much of the theme as fits
+        length = space
+    notes: list[MelodyNote] = []
     for r in range(reps):
         shift = 1 if (variation == "sequenced" and r == 1) else 0
-        for k, (s, dur) in enumerate(zip(steps, rhythm)):
-            d = dur * scale
-            if beat + d > length + 1e-9:
-                d = length - beat
-                if d < 0.25 * scale - 1e-9:
-                    return _close(notes, length)
-            notes.append(MelodyNote(beat, d, theme.start_degree + s + shift, accent=(k == 0)))
+        rhythm = _rhythm(theme, len(steps), length, scale)
+        beat = r * length
+        for k, (x, d) in enumerate(zip(steps, rhythm)):
+            notes.append(MelodyNote(beat, d, theme.start_degree + x + shift, accent=(k == 0)))
             beat += d
-        if beat >= length - 1e-9:
-            break
-    return _close(notes, length)
-
-
-def _rhythm(theme: Theme, n: int) -> list[float]:
-    out: list[float] = []
-    k = 0
-    while len(out) < n:
-        out.extend(CELLS[theme.cells[k % len(theme.cells)]])
-        k += 1
-    out = out[:n]
-    out[-1] = max(out[-1], 1.0)  # the last note is held
-    return out
-
-
-def _close(notes: list[MelodyNote], length: float) -> list[MelodyNote]:
-    """Let the last note ring to the end of the space it was given (a phrase ends on a held note)."""
-    if notes:
-        last = notes[-1]
-        notes[-1] = MelodyNote(last.beat, max(last.length, length - last.beat), last.degree, last.accent)
     return notes
+
+
+def _rhythm(theme: Theme, n: int, length: float, scale: float) -> list[float]:
+    """Durations for ``n`` notes filling ``length`` beats: the theme's cells, the last note held to the end."""
+    cells: list[float] = []
+    k = 0
+    while len(cells) < n - 1:
+        cells.extend(d * scale for d in CELLS[theme.cells[k % len(theme.cells)]])
+        k += 1
+    cells = cells[: n - 1]
+    hold = max(0.5 * scale, min(1.0, length / 4))
+    while cells and 2 * sum(cells) <= length - hold and min(cells) < 1.0 * scale:
+        cells = [2 * d for d in cells]  # a motif of quick notes spreads over the phrase instead of one long hold
+    while cells and sum(cells) > length - hold + 1e-9:
+        cells.pop()  # too long for the space: the theme's head only
+    return [*cells, length - sum(cells)]
 
 
 VARIATION_FOR_MOOD = {

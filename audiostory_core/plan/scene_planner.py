@@ -8,8 +8,9 @@ the music planner (``audiostory_core.music.planner``) adds the cue sheet and one
 from __future__ import annotations
 
 from ..errors import PlanError
-from ..music.planner import MUSIC_GAIN_DB, check_music_mode, describe_score, plan_score, score_events, tacet_scenes
-from ..music.types import ScorePlan
+from ..music.planner import (
+    MUSIC_BED_DB, MUSIC_GAIN_DB, check_music_mode, describe_score, plan_score, score_events, tacet_scenes,
+)  # fmt: skip
 from ..request import Cue, Scene, StoryRequest
 from .reconcile import exact_spans, span
 from .types import Plan, SubEvent
@@ -51,10 +52,12 @@ class ScenePlanner:
         music: str = "off",
         music_style: str = "auto",
         music_gain_db: float = MUSIC_GAIN_DB,
+        music_bed_db: float = MUSIC_BED_DB,
     ) -> None:
         """``music``: "off", "on" (a score under everything), "auto" (cartoons, and live-action scenes without
         dialogue, see ``tacet_scenes``) or "only" (the score and no beds or spots); ``music_style`` one of
-        ``audiostory_core.music.types.MUSIC_STYLES`` or "auto"."""
+        ``audiostory_core.music.types.MUSIC_STYLES`` or "auto". Beds under music step back by ``music_bed_db``
+        (a music-led mix, as cartoons are mixed: the score carries the scene, the spots ride on it)."""
         if not (max_bed > 0):
             raise PlanError(f"max_bed must be positive, got {max_bed!r}")
         self.spot_durations = {**DEFAULT_SPOT_DURATIONS, **(spot_durations or {})}
@@ -64,6 +67,7 @@ class ScenePlanner:
         self.music = check_music_mode(music)
         self.music_style = music_style
         self.music_gain_db = float(music_gain_db)
+        self.music_bed_db = float(music_bed_db)
 
     def plan(self, request: StoryRequest) -> Plan:
         if request.mode != "video" or request.scenes is None:
@@ -89,8 +93,15 @@ class ScenePlanner:
             spots, dropped = self._spots(i, scene, request.scenes[i].cues, total)
             events += beds + spots
             lines.append(_describe_scene(i, scene, beds, spots, dropped))
-        score = self._score([s for _, s in usable], total, style)
-        if score is not None:
+        tacet = tacet_scenes(self.music, [s for _, s in usable])
+        score = None
+        if tacet is not None:
+            score = plan_score([s for _, s in usable], total, style=self.music_style, instruction=style or None,
+                               tacet=tacet)
+            scored = {usable[k][0] for k in range(len(usable)) if k not in tacet}
+            for ev in events:
+                if ev.layer == "ambience" and ev.scene_index in scored:
+                    ev.gain_db += self.music_bed_db
             events += score_events(score, gain_db=self.music_gain_db)
             lines.append(describe_score(score))
         events.sort(key=lambda e: (e.start, e.layer != "ambience"))
@@ -99,12 +110,6 @@ class ScenePlanner:
         lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s), {len(events) - n_beds - n_music} "
                      f"spot effect(s)" + (f" and {n_music} music section(s)." if n_music else "."))
         return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name, score=score)
-
-    def _score(self, scenes: list[Scene], total: float, style: str) -> ScorePlan | None:
-        tacet = tacet_scenes(self.music, scenes)
-        if tacet is None:
-            return None
-        return plan_score(scenes, total, style=self.music_style, instruction=style or None, tacet=tacet)
 
     def _beds(self, index: int, scene: Scene, style: str) -> list[SubEvent]:
         desc = " ".join(scene.description.split()) or "room tone"

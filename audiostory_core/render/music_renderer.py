@@ -12,12 +12,12 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import RenderError
-from ..music.composer import Composition, compose
+from ..music.composer import Composition, Note, compose
 from ..music.midi import DRUM_CHANNEL, channels, initial_controls
 from ..music.styles import INSTRUMENTS
 from ..music.types import ScorePlan
@@ -37,6 +37,8 @@ SOUNDFONT_CANDIDATES = (
 )
 SOUNDFONT_ENV = "DUBKIT_SOUNDFONT"
 DEFAULT_GAIN = 0.2  # FluidSynth's own default: a full orchestral tutti peaks near -15 dBFS, room for the mix
+INTERP_LINEAR = 1  # fluid_interp: linear (the default is 4th order)
+GEN_VOLENVRELEASE = 38  # SoundFont generator: volume envelope release (timecents)
 END_FADE = 0.01  # seconds faded at the very end, so the last frame's chord does not end in a click
 MISSING_HINT = ("install the General MIDI SoundFont with `apt-get install fluid-soundfont-gm` "
                 "(or the lighter musescore-general-soundfont-small), give your own .sf2/.sf3 file, or switch the music off")
@@ -75,6 +77,12 @@ def _fluidsynth():
     write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                       ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     write.restype = ctypes.c_int
+    set_gen = fluidsynth._fl.fluid_synth_set_gen
+    set_gen.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]
+    set_gen.restype = ctypes.c_int
+    interp = fluidsynth._fl.fluid_synth_set_interp_method
+    interp.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    interp.restype = ctypes.c_int
     return fluidsynth, write
 
 
@@ -84,11 +92,11 @@ def synthesize(
     sample_rate: int = 48000,
     *,
     gain: float = DEFAULT_GAIN,
-    skip_roles: Sequence[str] = (),
+    exclude: Callable[[Note], bool] | None = None,
 ) -> np.ndarray:
     """Play ``comp`` through FluidSynth: float32 (2, samples), exactly the score's duration long.
 
-    ``skip_roles`` leaves out notes of those roles (e.g. "hit"), so the hits can be heard on their own as the
+    ``exclude`` leaves out the notes it is true for (e.g. the hits), so a part can be heard on its own as the
     difference of two renders (FluidSynth mixes voices linearly).
     """
     fluidsynth, write = _fluidsynth()
@@ -111,7 +119,11 @@ def synthesize(
                 synth.program_select(ch, sfid, bank, 0)  # a SoundFont without this program: its first one
             for control, value in initial_controls(name):
                 synth.cc(ch, control, value)
-        events = _events(comp, chans, sample_rate, set(skip_roles))
+            if inst.release:
+                fluidsynth._fl.fluid_synth_set_gen(synth.synth, ch, GEN_VOLENVRELEASE, float(inst.release))
+            if inst.linear:
+                fluidsynth._fl.fluid_synth_set_interp_method(synth.synth, ch, INTERP_LINEAR)
+        events = _events(comp, chans, sample_rate, exclude)
         pos = 0
         left, right = out[0], out[1]
         for sample, _, kind, a, b, c in events:
@@ -144,13 +156,13 @@ def _render(write, synth_ptr, left: np.ndarray, right: np.ndarray, lo: int, hi: 
             raise RenderError("FluidSynth failed while rendering the music")
 
 
-def _events(comp: Composition, chans: dict[str, int], rate: int, skip: set[str]) -> list[tuple]:
+def _events(comp: Composition, chans: dict[str, int], rate: int, exclude) -> list[tuple]:
     """(sample, order, kind, channel, key/control, velocity/value) sorted; at one sample note-offs come first,
     then controls, then note-ons, so a repeated note is struck again."""
     tmap = comp.tempo_map
     ev: list[tuple] = []
-    for k, note in enumerate(comp.notes):
-        if note.role in skip:
+    for note in comp.notes:
+        if exclude is not None and exclude(note):
             continue
         ch = chans[note.track]
         on = to_samples(tmap.time_at(note.start), rate)
@@ -207,13 +219,14 @@ class MusicRenderer:
                               source=f"composer:{plan.score.style} ({self.soundfont.name})"))
         return clips
 
-    def render_score(self, score: ScorePlan, seed: int = 0, *, skip_roles: Sequence[str] = ()) -> np.ndarray:
+    def render_score(self, score: ScorePlan, seed: int = 0, *,
+                     exclude: Callable[[Note], bool] | None = None) -> np.ndarray:
         """The score composed with ``seed`` and played: float32 (2, samples) at ``sample_rate``, exactly
         ``score.duration`` long. Records the seed on the score so its MIDI can be written as heard."""
         comp = compose(score, seed)
         score.seed = int(seed)
         self.last_composition = comp
-        return synthesize(comp, self.soundfont, self.sample_rate, gain=self.gain, skip_roles=skip_roles)
+        return synthesize(comp, self.soundfont, self.sample_rate, gain=self.gain, exclude=exclude)
 
 
 __all__ = ["DRUM_CHANNEL", "MusicRenderer", "find_soundfont", "synthesize"]
