@@ -231,3 +231,62 @@ def test_story_instruction_can_ask_for_music():
     assert score is not None and score.style == "orchestral"
     assert [(e.layer, e.start) for e in kept] == [("narrative", 6.0), ("score", 0.0)]
     assert score.sections[0].mood == "playful" and score.sections[-1].texture == "tacet"
+
+
+def test_deliverables_carry_the_score(tmp_path, renderer):
+    """A dub with music delivers <name>.score.mid (the piece as heard), a score stem, a score track in the
+    timeline and the cue sheet in the report and plan.json."""
+    import opentimelineio as otio
+    import soundfile as sf
+
+    from audiostory_core.assemble import assemble, assign_tails
+    from dubkit.deliver.package import write_deliverables
+    from dubkit.soundtrack.mix import MixResult
+
+    scenes = [Scene(0, 3, "a bright playful cartoon", [Cue(1.5, "impact")]), Scene(3, 6, "a calm sunny meadow")]
+    plan = ScenePlanner(music="only").plan(StoryRequest.from_scenes(scenes, 6.0))
+    assign_tails(plan, 0.25)
+    track = assemble(renderer.render(plan, seed=4), plan, RATE, crossfade=0.25)
+    n = track.audio.shape[-1]
+    mix = MixResult(track.audio, "replace", np.ones(n, np.float32), None, RATE)
+    out = write_deliverables(tmp_path, "clip", video_path=tmp_path / "clip.mp4", video_duration=6.0, fps=24.0,
+                             plan=plan, cuts=[3.0], mix=mix, final_audio=track.audio, soundtrack_stems=track.stems)
+    assert out.score == out.folder / "clip.score.mid" and out.score.is_file()
+    assert plan.score.seed == 4
+    # The delivered MIDI is the composition that was rendered with seed 4, note for note.
+    heard = compose(plan.score, 4)
+    assert sum(len(t) for t in mido.MidiFile(str(out.score)).tracks[1:]) > 2 * len(heard.notes)
+    ons = sorted(m.note for t in mido.MidiFile(str(out.score)).tracks[1:] for m in t if m.type == "note_on")
+    assert ons == sorted(x.pitch for x in heard.notes)
+    stem, sr = sf.read(str(out.stems["score"]), always_2d=True)
+    assert sr == RATE and stem.shape[0] == to_samples(6.0, RATE)
+    tl = otio.adapters.read_from_file(str(out.timeline))
+    assert "score" in [t.name for t in tl.tracks]
+    page = out.report.read_text(encoding="utf-8")
+    assert "<h2>Score</h2>" in page and plan.score.sections[0].key_name in page
+    doc = json.loads(out.plan.read_text())
+    assert doc["plan"]["score"]["sections"][0]["mood"] == plan.score.sections[0].mood
+
+
+def test_router_sends_the_score_to_the_composer(renderer):
+    """One renderer for the pipeline: score events to the composer, the rest to the other renderer; a plan with
+    score events but no cue sheet (an LLM's) is scored from its captions and spot effects."""
+    from audiostory_core.render.base import Clip, event_samples
+    from audiostory_core.render.router import LayerRouter
+
+    class Silent:
+        name, sample_rate = "silent", RATE
+
+        def render(self, plan, conditioning=None, *, seed=0):
+            return [Clip(np.zeros((2, event_samples(e, RATE)), np.float32), RATE, e) for e in plan.events]
+
+    events = [SubEvent("music: playful orchestral cartoon music", 0.0, 4.0, layer="score", kind="music"),
+              SubEvent("a door slams", 2.0, 1.0, layer="fx", kind="slam"),
+              SubEvent("music: a tense chase", 4.0, 3.0, layer="score", kind="music")]
+    plan = Plan("", events, 7.0)
+    router = LayerRouter(Silent(), {"score": renderer})
+    clips = router.render(plan, seed=1)
+    assert [c.event for c in clips] == events
+    assert plan.score is not None and [h.time for h in plan.score.hits] == [2.0]
+    assert np.abs(clips[0].audio).max() > 0.01 and np.abs(clips[1].audio).max() == 0
+    assert router.name == "silent + composer (score)"

@@ -199,14 +199,20 @@ class MusicRenderer:
         self.gain = float(gain)
         self.last_composition: Composition | None = None
 
+    def prepare(self, plan: Plan) -> None:
+        """Give a plan that has "score" events but no cue sheet (an LLM's plan) one, from the score events'
+        captions and the whole plan's onset events (its hits). A router calls this with the whole plan before it
+        hands this renderer only the score events."""
+        if plan.score is None and any(e.layer in self.layers for e in plan.events):
+            from ..music.planner import score_from_plan
+
+            plan.score = score_from_plan(plan)
+
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
         events = [e for e in plan.events if e.layer in self.layers]
         if not events:
             return []
-        if plan.score is None:
-            from ..music.planner import score_from_plan
-
-            plan.score = score_from_plan(plan)
+        self.prepare(plan)
         audio = self.render_score(plan.score, seed)
         clips = []
         for ev in events:

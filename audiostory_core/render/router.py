@@ -29,6 +29,10 @@ class LayerRouter:
         return self.routes.get(layer, self.default)
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
+        for r in {id(r): r for r in (self.default, *self.routes.values())}.values():
+            prepare = getattr(r, "prepare", None)  # a renderer that needs to see the whole plan first
+            if prepare is not None:
+                prepare(plan)
         groups: dict[int, tuple[Renderer, list[int]]] = {}
         for i, ev in enumerate(plan.events):
             r = self.renderer_for(ev.layer)
@@ -39,8 +43,6 @@ class LayerRouter:
             sub = Plan(plan.reasoning, [plan.events[i] for i in idx], plan.duration, plan.planner,
                        conditioning=cond, score=plan.score)
             got = renderer.render(sub, cond, seed=seed)
-            if sub.score is not None and plan.score is None:
-                plan.score = sub.score  # scored from captions: keep the sheet for the deliverables
             by_event = {id(c.event): c for c in got}
             for i in idx:
                 if id(plan.events[i]) in by_event:
