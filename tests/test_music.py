@@ -206,6 +206,10 @@ def test_music_modes_in_the_scene_planner(cartoon_truth):
     assert on.score is not None and music
     assert music[0].start == 0 and music[-1].end == pytest.approx(cartoon_truth["duration"])
     assert {e.layer for e in on.events} == {"ambience", "fx", "score"}
+    # The spot effects stay exactly where they were; the beds step back under the music.
+    assert [e.to_dict() for e in on.events if e.layer == "fx"] == [e.to_dict() for e in off.events if e.layer == "fx"]
+    beds_off = [e.gain_db for e in off.events if e.layer == "ambience"]
+    assert [e.gain_db for e in on.events if e.layer == "ambience"] == [g - 8.0 for g in beds_off]
     only = ScenePlanner(music="only").plan(req)
     assert {e.layer for e in only.events} == {"score"}
     assert Plan.from_dict(json.loads(json.dumps(on.to_dict()))).score.to_dict() == on.score.to_dict()
@@ -214,8 +218,11 @@ def test_music_modes_in_the_scene_planner(cartoon_truth):
 
 
 def test_auto_music_skips_dialogue_scenes_in_live_action():
-    live = [Scene(0, 4, "a street", features={"cartoon": 0.1, "speech": 0.8}),
-            Scene(4, 8, "a street at night", features={"cartoon": 0.1, "speech": 0.0})]
+    from dubkit.scenes.look import mark_speech
+
+    live = [Scene(0, 4, "a street", features={"cartoon": 0.1}), Scene(4, 8, "a street at night", features={"cartoon": 0.1})]
+    mark_speech(live, [(0.5, 3.7), (7.9, 8.0)])  # someone talks through the first shot
+    assert [round(s.features["speech"], 3) for s in live] == [0.8, 0.025]
     assert tacet_scenes("auto", live) == {0}
     drawn = [Scene(0, 4, "a cartoon", features={"cartoon": 0.9, "speech": 0.8})]
     assert tacet_scenes("auto", drawn) == set()
@@ -290,3 +297,21 @@ def test_router_sends_the_score_to_the_composer(renderer):
     assert plan.score is not None and [h.time for h in plan.score.hits] == [2.0]
     assert np.abs(clips[0].audio).max() > 0.01 and np.abs(clips[1].audio).max() == 0
     assert router.name == "silent + composer (score)"
+
+
+def test_a_shot_looks_drawn_or_filmed(cartoon):
+    """The cartoon sample's shots measure as drawn; a filmed-looking (noisy, textured) frame does not."""
+    from dubkit.scenes.look import shot_look
+    from dubkit.video.scan import scan_video
+    from dubkit.video.types import ShotFrames
+
+    scan = scan_video(cartoon)
+    looks = [shot_look(f) for f in scan.frames]
+    assert all(x["cartoon"] >= 0.5 for x in looks)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:180, 0:320]
+    filmed = np.clip(120 + 40 * np.sin(xx / 7.0) * np.cos(yy / 5.0) + rng.normal(0, 12, (180, 320)), 0, 255)
+    frame = np.repeat(filmed[..., None], 3, axis=2).astype(np.uint8)
+    assert shot_look(ShotFrames([frame], [0.0], scan.frames[0].features))["cartoon"] < 0.5
+    # Brightness and motion are the scan's own: the dark storm is darker and busier than the calm meadow.
+    assert looks[4]["brightness"] < looks[0]["brightness"] and looks[4]["motion"] > looks[0]["motion"]

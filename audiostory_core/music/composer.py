@@ -287,8 +287,10 @@ def _harmony(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state:
             comp.add(ens.bass, bass, vel(start, -6), start, end)
             if r_inst and not final:
                 pattern = [v[0], v[1], v[2 % len(v)], v[0] + 12, v[2 % len(v)], v[1]]
-                for k in range(int(length * 2)):
-                    b = start + 0.5 * k
+                # Broken chords in eighths at a slow tempo, in quarters at a quick one (no faster than ~5 notes/s).
+                step = 0.5 if comp.tempo_map.tempo_at(comp.tempo_map.time_at(start)) < 100 else 1.0
+                for k in range(int(length / step)):
+                    b = start + step * k
                     comp.add(r_inst, pattern[k % len(pattern)], vel(b, -10), b, b + 1.0)
             elif r_inst and final:
                 for k, p in enumerate(v + [v[0] + 12]):  # a rolled final chord

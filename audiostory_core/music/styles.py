@@ -121,7 +121,7 @@ ENSEMBLES: dict[str, dict[str, Ensemble]] = {
         "calm": Ensemble(("celesta", "vibraphone"), "warm pad", "fretless bass", rhythm="harp"),
         "playful": Ensemble(("vibraphone", "celesta"), "new age pad", "fretless bass", rhythm="harp"),
         "sneak": Ensemble(("vibraphone",), "warm pad", "fretless bass"),
-        "chase": Ensemble(("celesta",), "new age pad", "fretless bass", rhythm="harp", percussion="timpani"),
+        "chase": Ensemble(("celesta",), "new age pad", "fretless bass", rhythm="vibraphone", percussion="timpani"),
         "tense": Ensemble(("vibraphone",), "warm pad", "fretless bass", extra=("choir",)),
         "stormy": Ensemble(("choir",), "warm pad", "fretless bass", percussion="timpani"),
     },

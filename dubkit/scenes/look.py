@@ -11,8 +11,12 @@ local gradient, while filmed frames carry texture, grain and soft light everywhe
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
+
+from audiostory_core.request import Scene
 
 from ..video.types import ShotFrames
 
@@ -43,3 +47,15 @@ def shot_look(frames: ShotFrames) -> dict[str, float]:
         drawn = (out["flat"] - FLAT_LIVE) / (FLAT_DRAWN - FLAT_LIVE) + 0.3 * (out["saturation"] - 0.4)
         out["cartoon"] = float(min(1.0, max(0.0, drawn)))
     return out
+
+
+def mark_speech(scenes: Sequence[Scene], regions: Sequence[tuple[float, float]]) -> None:
+    """Set each scene's ``features["speech"]``: the share of its time inside the speech ``regions`` ((start, end)
+    seconds, e.g. from ``dubkit.soundtrack.dialogue.detect_speech`` on the original audio), so "auto" music can
+    leave dialogue scenes of live action alone."""
+    for scene in scenes:
+        length = scene.end - scene.start
+        if length <= 0:
+            continue
+        covered = sum(max(0.0, min(e, scene.end) - max(s, scene.start)) for s, e in regions)
+        scene.features["speech"] = float(min(1.0, covered / length))

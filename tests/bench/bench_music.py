@@ -52,14 +52,21 @@ def long_cut(minutes: float = 3.0, seed: int = 0) -> tuple[list[Scene], float]:
 
 
 def bench(name: str, scenes: list[Scene], duration: float, renderer: MusicRenderer, style: str = "auto",
-          seed: int = 0) -> dict:
+          seed: int = 0, repeat: int = 3) -> dict:
+    """Plan, compose and render; the render is timed ``repeat`` times and the best kept (a shared machine's
+    neighbours only ever slow it down)."""
     t0, c0 = time.perf_counter(), time.process_time()
     score = plan_score(scenes, duration, style=style)
     t1 = time.perf_counter()
     comp = compose(score, seed)
     t2, c2 = time.perf_counter(), time.process_time()
-    audio = synthesize(comp, renderer.soundfont, renderer.sample_rate, gain=renderer.gain)
-    t3, c3 = time.perf_counter(), time.process_time()
+    best = None
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        audio = synthesize(comp, renderer.soundfont, renderer.sample_rate, gain=renderer.gain)
+        w, c = time.perf_counter() - w, time.process_time() - c
+        best = (w, c) if best is None else (min(best[0], w), min(best[1], c))
+    t3, c3 = t2 + best[0], c2 + best[1]
     peak = float(np.max(np.abs(audio)))
     return {
         "name": name, "style": score.style, "seconds": duration, "sections": len(score.sections),
@@ -74,6 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--repeat", type=int, default=3, help="renders per case; the fastest is reported")
     args = ap.parse_args()
     r = MusicRenderer()
     print(f"SoundFont: {r.soundfont}")
@@ -81,9 +89,9 @@ def main() -> None:
     scenes, dur = cartoon_scenes()
     for style in MUSIC_STYLES:
         for seed in range(args.seeds):
-            rows.append(bench("cartoon 30 s", scenes, dur, r, style, seed))
+            rows.append(bench("cartoon 30 s", scenes, dur, r, style, seed, args.repeat))
     scenes, dur = long_cut(args.minutes)
-    rows.append(bench(f"cut {args.minutes:g} min", scenes, dur, r))
+    rows.append(bench(f"cut {args.minutes:g} min", scenes, dur, r, repeat=args.repeat))
     head = f"{'case':14} {'style':11} {'notes':>6} {'hits':>5} {'on beat':>8} {'render s':>9} {'x RT wall':>10} {'x RT cpu':>9} {'peak dBFS':>10}"
     print(head)
     for x in rows:
@@ -91,7 +99,8 @@ def main() -> None:
               f" {x['render_s']:9.3f} {x['x_realtime_wall']:10.1f} {x['x_realtime_cpu']:9.1f} {x['peak_dbfs']:10.1f}")
     hits = sum(x["hits"] for x in rows)
     print(f"cues on a beat: {sum(x['on_beat'] for x in rows)}/{hits} ({100 * sum(x['on_beat'] for x in rows) / max(hits, 1):.0f}%)")
-    print(json.dumps(rows, default=float))
+    cpu = [x["x_realtime_cpu"] for x in rows]
+    print(f"render speed (CPU time): {min(cpu):.0f}x to {max(cpu):.0f}x real time; goal 50x")
 
 
 if __name__ == "__main__":
