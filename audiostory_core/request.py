@@ -35,6 +35,9 @@ class Scene:
     description: str
     cues: list[Cue] = field(default_factory=list)
     tags: dict[str, float] = field(default_factory=dict)  # optional scored labels (e.g. zero-shot CLIP tags)
+    # Optional measurements of the picture (brightness, motion, saturation, warmth 0..1; cartoon 0..1; speech share)
+    # that planners read where words are not enough (the music's mood and energy).
+    features: dict[str, float] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -47,6 +50,7 @@ class Scene:
             "description": self.description,
             "cues": [c.to_dict() for c in self.cues],
             "tags": dict(self.tags),
+            **({"features": dict(self.features)} if self.features else {}),
         }
 
     @classmethod
@@ -57,6 +61,7 @@ class Scene:
             str(d.get("description", "")),
             [Cue.from_dict(c) for c in d.get("cues", [])],
             {str(k): float(v) for k, v in d.get("tags", {}).items()},
+            {str(k): float(v) for k, v in d.get("features", {}).items()},
         )
 
 

@@ -17,6 +17,14 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   log "installing ffmpeg (apt)"
   apt_install ffmpeg
 fi
+# The music layer (a default feature) plays its MIDI score through FluidSynth with the General MIDI SoundFont.
+music=()
+compgen -G '/usr/lib/*/libfluidsynth.so.3' >/dev/null || compgen -G '/usr/lib/libfluidsynth.so.3' >/dev/null || music+=(libfluidsynth3)
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || music+=(fluid-soundfont-gm)
+if [ ${#music[@]} -gt 0 ]; then
+  log "installing ${music[*]} (apt)"
+  apt_install "${music[@]}"
+fi
 # Extras for the test run: headless Chromium for the report screenshot test, sonic-pi's CC0 samples for the
 # foley library. Best effort: their tests skip when absent.
 if [ "${DUBKIT_SETUP_EXTRAS:-0}" = 1 ]; then

@@ -1,12 +1,16 @@
-"""The no-LLM planner for video: an ambience bed per scene plus a spot effect per visual cue.
+"""The no-LLM planner for video: an ambience bed per scene plus a spot effect per visual cue, and a score.
 
 This is what a sound editor does first on a cut: lay a bed under each shot so the cut has a sound change, then
 spot the hits. Beds cover their scene exactly (consecutive beds abut, so assembly crossfades them); spots start
-exactly on the cue so the onset lands on the frame, and never run past their scene or the video.
+exactly on the cue so the onset lands on the frame, and never run past their scene or the video. With music on,
+the music planner (``audiostory_core.music.planner``) adds the cue sheet and one "score" event per section.
 """
 from __future__ import annotations
 
 from ..errors import PlanError
+from ..music.planner import (
+    MUSIC_BED_DB, MUSIC_GAIN_DB, check_music_mode, describe_score, plan_score, score_events, tacet_scenes,
+)  # fmt: skip
 from ..request import Cue, Scene, StoryRequest
 from .base import Planner
 from .reconcile import exact_spans, span
@@ -46,13 +50,25 @@ class ScenePlanner(Planner):
         max_bed: float = 30.0,
         bed_gain_db: float = -6.0,
         spot_gain_db: float = 0.0,
+        music: str = "off",
+        music_style: str = "auto",
+        music_gain_db: float = MUSIC_GAIN_DB,
+        music_bed_db: float = MUSIC_BED_DB,
     ) -> None:
+        """``music``: "off", "on" (a score under everything), "auto" (cartoons, and live-action scenes without
+        dialogue, see ``tacet_scenes``) or "only" (the score and no beds or spots); ``music_style`` one of
+        ``audiostory_core.music.types.MUSIC_STYLES`` or "auto". Beds under music step back by ``music_bed_db``
+        (a music-led mix, as cartoons are mixed: the score carries the scene, the spots ride on it)."""
         if not (max_bed > 0):
             raise PlanError(f"max_bed must be positive, got {max_bed!r}")
         self.spot_durations = {**DEFAULT_SPOT_DURATIONS, **(spot_durations or {})}
         self.max_bed = float(max_bed)
         self.bed_gain_db = float(bed_gain_db)
         self.spot_gain_db = float(spot_gain_db)
+        self.music = check_music_mode(music)
+        self.music_style = music_style
+        self.music_gain_db = float(music_gain_db)
+        self.music_bed_db = float(music_bed_db)
 
     def plan(self, request: StoryRequest) -> Plan:
         if request.mode != "video" or request.scenes is None:
@@ -72,14 +88,29 @@ class ScenePlanner(Planner):
         if style:
             lines.append(f"Style: {style}.")
         for i, scene in usable:
+            if self.music == "only":
+                continue
             beds = self._beds(i, scene, style)
             spots, dropped = self._spots(i, scene, request.scenes[i].cues, total)
             events += beds + spots
             lines.append(_describe_scene(i, scene, beds, spots, dropped))
+        tacet = tacet_scenes(self.music, [s for _, s in usable])
+        score = None
+        if tacet is not None:
+            score = plan_score([s for _, s in usable], total, style=self.music_style, instruction=style or None,
+                               tacet=tacet)
+            scored = {usable[k][0] for k in range(len(usable)) if k not in tacet}
+            for ev in events:
+                if ev.layer == "ambience" and ev.scene_index in scored:
+                    ev.gain_db += self.music_bed_db
+            events += score_events(score, gain_db=self.music_gain_db)
+            lines.append(describe_score(score))
         events.sort(key=lambda e: (e.start, e.layer != "ambience"))
         n_beds = sum(e.layer == "ambience" for e in events)
-        lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s) and {len(events) - n_beds} spot effect(s).")
-        return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name)
+        n_music = sum(e.layer == "score" for e in events)
+        lines.append(f"In total {len(events)} events: {n_beds} ambience bed(s), {len(events) - n_beds - n_music} "
+                     f"spot effect(s)" + (f" and {n_music} music section(s)." if n_music else "."))
+        return Plan(reasoning="\n".join(lines), events=events, duration=total, planner=self.name, score=score)
 
     def _beds(self, index: int, scene: Scene, style: str) -> list[SubEvent]:
         desc = " ".join(scene.description.split()) or "room tone"
@@ -136,7 +167,7 @@ def _clip_scene(scene: Scene, total: float) -> Scene | None:
         return None
     if start == scene.start and end == scene.end:
         return scene
-    return Scene(start, end, scene.description, list(scene.cues), dict(scene.tags))
+    return Scene(start, end, scene.description, list(scene.cues), dict(scene.tags), dict(scene.features))
 
 
 def _describe_scene(i: int, scene: Scene, beds: list[SubEvent], spots: list[SubEvent], dropped: list[Cue]) -> str:

@@ -141,9 +141,16 @@ class TextPlanner(Planner):
 
     name = "text"
 
-    def __init__(self, *, max_event: float = 30.0, min_event: float = 0.5) -> None:
+    def __init__(self, *, max_event: float = 30.0, min_event: float = 0.5, music: str = "off",
+                 music_style: str = "auto") -> None:
+        """``music``: "off", "auto" (clauses asking for music are composed, see ``music.planner.score_story``),
+        "on" (a score under the whole story) or "only"."""
+        from ..music.planner import check_music_mode
+
         self.max_event = float(max_event)
         self.min_event = float(min_event)
+        self.music = check_music_mode(music)
+        self.music_style = music_style
 
     def plan(self, request: StoryRequest) -> Plan:
         if not request.instruction or not request.instruction.strip():
@@ -156,7 +163,17 @@ class TextPlanner(Planner):
             max_event=self.max_event,
             min_event=self.min_event,
         )
-        return Plan(reasoning=storyline_reasoning(events, total), events=events, duration=total, planner=self.name)
+        reasoning = storyline_reasoning(events, total)
+        score = None
+        if self.music != "off":
+            from ..music.planner import describe_score, score_story
+
+            events, score = score_story(events, total, mode=self.music, style=self.music_style,
+                                        instruction=request.instruction)
+            if score is not None:
+                events.sort(key=lambda e: (e.start, e.layer))
+                reasoning += "\n" + describe_score(score)
+        return Plan(reasoning=reasoning, events=events, duration=total, planner=self.name, score=score)
 
 
 def proposed_durations(clauses: list[Clause], total: float) -> list[float]:

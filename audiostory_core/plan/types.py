@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..music.types import ScorePlan
+
 # Layers an event can belong to; each becomes one stem and one timeline track.
-LAYERS = ("ambience", "fx", "narrative")
+LAYERS = ("ambience", "fx", "narrative", "score")
 
 # Event kinds whose onset is the point (a visible hit, a rhythmic hit): rendered as one-shots that start on their
 # first sample, placed hard (never crossfaded or faded in).
@@ -77,6 +79,8 @@ class Plan:
 
     For the AudioStory LLM planner ``conditioning[i]`` is the fused query sequence (tokens, width) for
     ``events[i]``; planners without a model leave it ``None`` and renderers condition on captions.
+    ``score`` is the music cue sheet when the plan has music: the "score" layer's events are its sections, and
+    the composer renders from it (a plan whose score events carry only captions is scored from the captions).
     """
 
     reasoning: str
@@ -84,6 +88,7 @@ class Plan:
     duration: float
     planner: str = ""
     conditioning: list[Any] | None = field(default=None, repr=False, compare=False)
+    score: ScorePlan | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -91,6 +96,7 @@ class Plan:
             "duration": self.duration,
             "reasoning": self.reasoning,
             "events": [e.to_dict() for e in self.events],
+            **({"score": self.score.to_dict()} if self.score is not None else {}),
         }
 
     @classmethod
@@ -100,4 +106,5 @@ class Plan:
             events=[SubEvent.from_dict(e) for e in d["events"]],
             duration=float(d["duration"]),
             planner=str(d.get("planner", "")),
+            score=ScorePlan.from_dict(d["score"]) if d.get("score") else None,
         )

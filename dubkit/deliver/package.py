@@ -1,4 +1,5 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON and report, together.
+"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
+the dub has music) and report, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
@@ -21,6 +22,7 @@ from dubkit.soundtrack.master import Mastered
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
 from .report import write_report
+from .score import write_score_midi
 from .subtitles import write_plan_json, write_srt
 from .timeline import write_timeline
 
@@ -35,9 +37,11 @@ class Deliverables:
     timeline: Path
     report: Path
     stems: dict[str, Path] = field(default_factory=dict)
+    score: Path | None = None  # <name>.score.mid, when the plan has music
 
     def to_dict(self) -> dict:
         return {
+            **({"score": str(self.score)} if self.score is not None else {}),
             "folder": str(self.folder),
             "plan": str(self.plan),
             "srt": str(self.srt),
@@ -109,6 +113,7 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
         stem_paths=stem_paths, events=plan.events, cuts=picture.cuts, sample_rate=rate, name=name,
     )  # fmt: skip
     srt = write_srt(tmp / f"{name}.events.srt", plan.events, duration=picture.duration)
+    score = write_score_midi(plan, tmp / f"{name}.score.mid") if plan.score is not None else None
     plan_json = write_plan_json(
         tmp / f"{name}.plan.json", plan, video=Path(picture.path).name, duration=picture.duration, fps=picture.fps,
         cuts=list(picture.cuts), mix_mode=mix.mode, speech=[list(r) for r in mastered.speech], loudness=loudness,
@@ -117,9 +122,9 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
     report = write_report(
         tmp / "report.html", title=Path(picture.path).name, duration=picture.duration,
         thumbnails=picture.thumbnails, events=plan.events, cuts=picture.cuts, audio=mastered.audio,
-        sample_rate=rate, loudness=loudness, speech=mastered.speech, **run,
+        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, **run,
     )  # fmt: skip
-    return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths}
+    return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score}
 
 
 def _swap_in(new: Path, final: Path) -> None:

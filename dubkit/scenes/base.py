@@ -20,10 +20,14 @@ class Captioner(Protocol):
 
 
 def describe_scenes(scan: VideoScan, captioner: Captioner) -> list[Scene]:
-    """One Scene per shot, in order, with the shot's exact times."""
+    """One Scene per shot, in order, with the shot's exact times and its look (``Scene.features``: brightness,
+    motion, saturation, warmth, cartoon) measured whatever the captioner."""
+    from .look import shot_look
+
     scenes = []
     for shot, frames in zip(scan.shots, scan.frames):
         scene = captioner.describe(frames, shot)
         scene.start, scene.end = shot.start, shot.end
+        scene.features = {**shot_look(frames), **scene.features}
         scenes.append(scene)
     return scenes
