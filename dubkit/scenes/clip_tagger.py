@@ -444,4 +444,6 @@ class CombinedCaptioner:
         texts = [t.strip() for t in (a.description, b.description) if t and t.strip()]
         description = "; ".join(texts) if self.join_descriptions else (texts[0] if texts else "")
         cues: list[Cue] = sorted(dict.fromkeys([*b.cues, *a.cues]), key=lambda c: c.time)
-        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags})
+        seen = {o.name for o in a.objects}
+        objects = [*a.objects, *(o for o in b.objects if o.name not in seen)]  # the primary's first
+        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags}, objects)
