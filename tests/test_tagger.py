@@ -137,6 +137,23 @@ def test_dev_clip_scene_names_its_main_object_and_the_planner_uses_it(captioner,
 # --- the model and its ONNX export ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("shape, tiles", [((252, 448), 2), ((448, 252), 2), ((240, 240), 1), ((170, 400), 3)])
+def test_crops_cover_the_whole_frame(shape, tiles):
+    """Every pixel of the frame lands in some crop, wide or tall; a square frame is one centred crop."""
+    h, w = shape
+    x, y = np.meshgrid(np.arange(w), np.arange(h))
+    frame = np.dstack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), np.zeros_like(x)]).astype(np.uint8)
+    views, owner = tagger_mod.preprocess([frame])
+    assert views.shape == (tiles, 3, 224, 224) and list(owner) == [0] * tiles
+    px = views * tagger_mod.STD + tagger_mod.MEAN  # back to 0..255
+    covered_x = np.unique(np.round(px[:, 0]).astype(int))
+    covered_y = np.unique(np.round(px[:, 1]).astype(int))
+    assert covered_x.min() <= 2 and covered_x.max() >= 253  # left edge to right edge
+    assert covered_y.min() <= 2 and covered_y.max() >= 253  # top to bottom
+    near_square = tagger_mod.preprocess([frame[:100, :120]])[0]  # 6:5 is one centred crop: 7 % lost each side
+    assert len(near_square) == 1 and np.round(near_square[0, 0, 0, 0] * tagger_mod.STD + tagger_mod.MEAN) > 0
+
+
 def test_onnx_export_is_cached_keyed_by_versions_and_matches_torch(captioner, cache, bottles_scan, monkeypatch,
                                                                    caplog):  # fmt: skip
     exports = sorted(cache.rglob("*.onnx"))
@@ -217,6 +234,10 @@ def test_planner_lays_the_place_bed_and_the_animal_not_the_weather():
     hit = [e for e in plan.events if e.kind == "impact"]
     assert hit[0].start == 2.0 and "bottles knocking on a table" in hit[0].caption
     assert "the sound of a dog" in plan.reasoning
+    unsure = _dog_in_street()
+    unsure.objects[2] = SceneObject("bottle", "prop", "bottles", "bottles knocking on a table", 0.4)
+    hit = [e for e in ScenePlanner().plan(StoryRequest.from_scenes([unsure], 8.0)).events if e.kind == "impact"]
+    assert "bottles" not in hit[0].caption  # a prop seen unclearly does not choose the hit's material
     no_place = Scene(0.0, 8.0, "a kitchen at night", [], {}, [])
     assert ScenePlanner().plan(StoryRequest.from_scenes([no_place], 8.0)).events[0].caption == \
         "ambience: a kitchen at night"

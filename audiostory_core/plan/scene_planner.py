@@ -43,6 +43,7 @@ MIN_SPOT = 0.01  # a cue closer than this to its scene's end is dropped: nothing
 SOURCE_KINDS = ("animal", "vehicle", "instrument", "object")  # objects that make a sound of their own
 CALL_SECONDS = 3.0  # an animal's call: a short event at the start of its shot, not a bed of barking
 PROP_CUES = ("impact", "slam")  # cues whose sound takes the material of the prop seen (bottles knocking)
+PROP_MIN_SCORE = 0.5  # ... only when the prop is seen clearly: a wrong material is worse than a plain thud
 
 
 class ScenePlanner:
@@ -150,7 +151,8 @@ class ScenePlanner:
         spots: list[SubEvent] = []
         dropped: list[Cue] = []
         context = " ".join(scene.description.split())
-        props = sorted((o for o in scene.objects if o.kind == "prop" and o.sound), key=lambda o: -o.score)
+        props = sorted((o for o in scene.objects if o.kind == "prop" and o.sound and o.score >= PROP_MIN_SCORE),
+                       key=lambda o: -o.score)
         prop = props[0] if props else None
         for cue in sorted(cues, key=lambda c: c.time):
             t = float(cue.time)

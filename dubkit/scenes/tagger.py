@@ -114,16 +114,23 @@ def _torch_model(weights: Path):
 
 
 def tile_count(width: int, height: int) -> int:
-    """How many square crops cover a frame side to side: 1 up to 5:4, 2 for 4:3 to 16:9, 3 for wider."""
+    """How many square crops cover a frame along its long side: 1 up to 5:4, 2 for 4:3 to 16:9, 3 for wider."""
     return int(min(MAX_TILES, max(1, np.ceil(width / max(height, 1) - 0.25))))
+
+
+def _tile_offsets(length: int, n: int) -> list[int]:
+    """Where ``n`` crops of INPUT_SIZE start along a side of ``length``: spread edge to edge, or centred if one."""
+    if n <= 1:
+        return [(length - INPUT_SIZE) // 2]
+    return [int(x) for x in np.linspace(0, length - INPUT_SIZE, n)]
 
 
 def preprocess(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 frames (H, W, 3) → (views, 3, 224, 224) float32 and, per view, the index of its frame.
 
-    Each frame is scaled so its short side is 224 and cut into ``tile_count`` square crops spread across it, so
-    nothing at the edges of a wide frame is lost (a centre crop would drop half of a 16:9 picture); pixels are
-    then mapped with (x - 127) / 128."""
+    Each frame is scaled so its short side is 224 and cut into ``tile_count`` square crops spread along its long
+    side, so nothing at the edges of a wide (or tall) frame is lost (a centre crop would drop 40 % of a 16:9
+    picture); pixels are then mapped with (x - 127) / 128."""
     views, owner = [], []
     for k, im in enumerate(images):
         h, w = im.shape[:2]
@@ -131,8 +138,9 @@ def preprocess(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         nw, nh = max(INPUT_SIZE, round(w * s)), max(INPUT_SIZE, round(h * s))
         interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
         big = cv2.resize(np.ascontiguousarray(im[..., :3]), (nw, nh), interpolation=interp)
-        n = tile_count(w, h)
-        for top, left in zip(np.linspace(0, nh - INPUT_SIZE, n).astype(int), np.linspace(0, nw - INPUT_SIZE, n).astype(int)):
+        n = tile_count(max(w, h), min(w, h))  # along the long side: across a wide frame, down a tall one
+        for along in _tile_offsets(max(nw, nh), n):
+            top, left = (along, (nw - INPUT_SIZE) // 2) if nh > nw else ((nh - INPUT_SIZE) // 2, along)
             crop = big[top:top + INPUT_SIZE, left:left + INPUT_SIZE].astype(np.float32)
             views.append(((crop - MEAN) / STD).transpose(2, 0, 1))
             owner.append(k)
