@@ -29,7 +29,7 @@ from .deliver.package import Deliverables
 from .errors import InputError
 from .io import atomic_output, check_input, check_output, decode_audio, read_audio, scratch_file, write_wav
 from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, apply_keywords
-from .scenes.base import describe_scenes
+from .scenes.base import describe_scenes, keyframe_width
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
 from .video.types import MediaInfo, Shot, VideoScan
@@ -159,7 +159,7 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     captioner = with_shot_list(base, captions)
     stages.say(backends.line("video", captioner))
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
-        scan = scan_video(video, info)
+        scan = scan_video(video, info, keyframe_width=keyframe_width(captioner))
     with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
         scenes = describe_scenes(scan, captioner)
     return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))

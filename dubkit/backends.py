@@ -106,16 +106,24 @@ def offline_planner() -> Planner:
 
 
 def build_captioner(captioning: CaptionOptions, *, device: str | None = None, clip_model: str = "ViT-B-32") -> Captioner:
-    """``cues`` (no weights) by default; ``clip`` adds zero-shot tags from local open_clip weights."""
+    """By default (``auto``, ``tagger``) the offline ImageNet tagger names what is seen and the visual cues say
+    when something happens; ``cues`` alone needs no weights at all; ``clip`` (or ``auto`` with clip weights) puts
+    zero-shot tags from local open_clip weights in the tagger's place."""
+    from .scenes.clip_tagger import CombinedCaptioner
     from .scenes.visual_cues import VisualCuesCaptioner
 
     base: Captioner = VisualCuesCaptioner()
-    if captioning.captioner == "clip" or (captioning.captioner == "auto" and captioning.clip_weights is not None):
-        from .scenes.clip_tagger import ClipTagger, CombinedCaptioner
+    name = captioning.captioner
+    if name == "clip" or (name == "auto" and captioning.clip_weights is not None):
+        from .scenes.clip_tagger import ClipTagger
 
         # Without clip weights the tagger looks in the models folder (`dubkit models pull clip-vit-b-32`) and
         # the open_clip cache, and fails at once with what to do if neither has them.
-        base = CombinedCaptioner(ClipTagger(clip_model, captioning.clip_weights, device=device), base)
+        return CombinedCaptioner(ClipTagger(clip_model, captioning.clip_weights, device=device), base)
+    if name in ("auto", "tagger"):
+        from .scenes.tagger import TaggerCaptioner
+
+        return CombinedCaptioner(TaggerCaptioner(), base)
     return base
 
 

@@ -88,7 +88,8 @@ Captions = Annotated[Optional[Path], typer.Option(
     "--captions", help="Your shot list (SRT, JSON or CSV) to describe the shots.", rich_help_panel=SHOTS)]
 Captioner = Annotated[str, typer.Option(
     "--captioner", metavar="[" + "|".join(CAPTIONERS) + "]", rich_help_panel=SHOTS,
-    help="cues: visual cues, no weights; clip: adds open_clip tags; auto: clip when --clip-weights is given.")]
+    help="tagger: an offline ImageNet tagger names what is seen, plus visual cues; cues: visual cues only; "
+         "clip: open_clip tags instead of the tagger; auto: clip when --clip-weights is given, else tagger.")]
 ClipWeights = Annotated[Optional[Path], typer.Option(
     "--clip-weights", help="Local open_clip weights for --captioner clip.", rich_help_panel=SHOTS)]
 Model = Annotated[Optional[Path], typer.Option(

@@ -28,7 +28,7 @@ from audiostory_core.errors import CheckpointError
 from audiostory_core.request import Cue, Scene
 
 from ..video.types import Shot, ShotFrames
-from .base import Captioner
+from .base import Captioner, keyframe_width
 from .vocabulary import DEFAULT_VOCABULARY, GROUPS, Vocabulary
 
 DEFAULT_TAGS = {"ViT-B-32": "laion2b_s34b_b79k"}  # the tag `dubkit models pull` fetches for the default model
@@ -413,6 +413,7 @@ class CombinedCaptioner:
     def __init__(self, primary: Captioner, secondary: Captioner, *, join_descriptions: bool = True) -> None:
         self.primary, self.secondary, self.join_descriptions = primary, secondary, join_descriptions
         self.name = f"{primary.name}+{secondary.name}"
+        self.keyframe_width = max(keyframe_width(primary), keyframe_width(secondary))
 
     def describe(self, frames: ShotFrames, shot: Shot) -> Scene:
         a = self.primary.describe(frames, shot)
@@ -420,4 +421,6 @@ class CombinedCaptioner:
         texts = [t.strip() for t in (a.description, b.description) if t and t.strip()]
         description = "; ".join(texts) if self.join_descriptions else (texts[0] if texts else "")
         cues: list[Cue] = sorted(dict.fromkeys([*b.cues, *a.cues]), key=lambda c: c.time)
-        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags})
+        seen = {o.name for o in a.objects}
+        objects = [*a.objects, *(o for o in b.objects if o.name not in seen)]  # the primary's first
+        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags}, objects=objects)
