@@ -1,4 +1,4 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON and report, together.
+"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, report and credits.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
@@ -16,11 +16,13 @@ from typing import Sequence
 import numpy as np
 
 from audiostory_core.plan.types import Plan
+from audiostory_core.render.base import Clip
 from dubkit.errors import OutputError
 from dubkit.soundtrack.loudness import LoudnessReport
 from dubkit.soundtrack.mix import MixResult
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
+from .credits import write_credits
 from .report import write_report
 from .subtitles import write_plan_json, write_srt
 from .timeline import write_timeline
@@ -36,9 +38,11 @@ class Deliverables:
     timeline: Path
     report: Path
     stems: dict[str, Path] = field(default_factory=dict)
+    credits: Path | None = None
+    licences: Path | None = None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "folder": str(self.folder),
             "plan": str(self.plan),
             "srt": str(self.srt),
@@ -46,6 +50,9 @@ class Deliverables:
             "report": str(self.report),
             "stems": {k: str(v) for k, v in self.stems.items()},
         }
+        if self.credits is not None:
+            d.update(credits=str(self.credits), licences=str(self.licences))
+        return d
 
 
 def write_deliverables(
@@ -66,13 +73,15 @@ def write_deliverables(
     timings: dict[str, float] | None = None,
     speech: Sequence[tuple[float, float]] = (),
     extra: dict | None = None,
+    clips: Sequence[Clip] | None = None,
 ) -> Deliverables:
     """Write ``<folder>/<name>.dubkit/`` and return its paths.
 
     ``mix`` is the mix before loudness normalisation and ``final_audio`` the delivered (normalised, limited)
     audio; ``soundtrack_stems`` are the assembled soundtrack's layers — when given, stems are written
     (``stems/<layer>.wav``: the layers as they sit in the mix, plus "dialogue" when the original was kept) and
-    the timeline's clips point into them. ``extra`` is added to plan.json.
+    the timeline's clips point into them. ``extra`` is added to plan.json. ``clips`` (the rendered clips,
+    ``Soundtrack.clips``) adds ``credits.txt`` and ``licences.json``: every recording used, with its licence.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -101,6 +110,7 @@ def write_deliverables(
             events=plan.events, cuts=cuts, audio=final_audio, sample_rate=sample_rate, loudness=loudness,
             backends=backends or {}, timings=timings or {}, speech=speech,
         )  # fmt: skip
+        credit_paths = write_credits(tmp, clips, title=Path(video_path).name) if clips is not None else None
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,6 +126,8 @@ def write_deliverables(
         timeline=moved(timeline),
         report=moved(report),
         stems={k: moved(v) for k, v in stem_paths.items()},
+        credits=moved(credit_paths[0]) if credit_paths else None,
+        licences=moved(credit_paths[1]) if credit_paths else None,
     )
 
 
