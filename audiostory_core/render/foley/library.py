@@ -651,11 +651,12 @@ def _quiet_cut(x: np.ndarray, n: int, sr: int) -> int:
 
 
 def loop_to(x: np.ndarray, n: int, sr: int, *, exact: bool = False) -> np.ndarray:
-    """Repeat ``x`` to ``n`` samples. ``exact`` loops (made to repeat) are tiled end to start with a 5 ms
-    crossfade; others are joined with :data:`LOOP_CROSSFADE_SECONDS` equal-power crossfades (no seams)."""
+    """Repeat ``x`` to ``n`` samples. ``exact`` loops (made to repeat: a drum loop) are tiled end to start, so
+    their period and rhythm are kept; others are joined with :data:`LOOP_CROSSFADE_SECONDS` equal-power
+    crossfades (no seams)."""
     length = x.shape[-1]
-    xf = min(seconds(sr, 0.005 if exact else LOOP_CROSSFADE_SECONDS), length // 4)
-    if xf < 2:
+    xf = min(seconds(sr, LOOP_CROSSFADE_SECONDS), length // 4)
+    if exact or xf < 2:
         return fit_length(np.tile(x, (1, n // max(length, 1) + 1)), n)
     step = length - xf
     out = np.zeros((x.shape[0], n + length))
