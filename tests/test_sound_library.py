@@ -200,6 +200,7 @@ def test_soundfont_samples_join_stereo_pairs(tmp_path):
     ("Creative Commons Attribution 3.0 Unported", "CC-BY-3.0", "by"),
     ("Creative Commons Zero 1.0", "CC0-1.0", "cc0"),
     ("Creative Commons Attribution-ShareAlike 3.0 Unported", "CC-BY-SA-3.0", "sa"),
+    ("licensed under the Creative Commons Attribution-Share Alike 3.0 (CC-by-sa) license", "CC-BY-SA-3.0", "sa"),
     ("CC0", "CC0-1.0", "cc0"),
     ("CC0-1.0 and CC-BY-3.0", "CC0-1.0 and CC-BY-3.0", "by"),
     ("GPL-3 or LGPL-2.1", "GPL-3 or LGPL-2.1", "sa"),

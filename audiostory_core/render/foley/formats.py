@@ -257,8 +257,8 @@ def dep5_licence_text(paragraphs: list[dict[str, str]], name: str) -> str:
 
 # --- licences -----------------------------------------------------------------------------------------------------
 
-_CC_WORDS = re.compile(r"creative\s+commons\s+(?P<what>[a-z\s\-]+?)\s*(?P<ver>\d\.\d)?(?:\s+unported|\s+international)?"
-                       r"(?:[.\s]|$)", re.IGNORECASE)
+_CC_VERSIONED = re.compile(r"creative\s+commons\s+(?P<what>[a-z][a-z\s\-]*?)\s+(?P<ver>\d\.\d)", re.IGNORECASE)
+_CC_WORDS = re.compile(r"creative\s+commons\s+(?P<what>[a-z][a-z\-]*(?:\s+[a-z][a-z\-]*){0,3})", re.IGNORECASE)
 
 
 def normalise_licence(text: str, licence_text: str = "") -> str:
@@ -266,9 +266,9 @@ def normalise_licence(text: str, licence_text: str = "") -> str:
     a local name plus its full ``licence_text``) → an SPDX-like id ("CC-BY-3.0", "CC0-1.0", "BSD-3-Clause")."""
     t = " ".join(str(text).split())
     low = t.lower()
-    m = _CC_WORDS.search(t)
+    m = _CC_VERSIONED.search(t) or _CC_WORDS.search(t)
     if m:
-        what, ver = m.group("what").lower(), m.group("ver") or ""
+        what, ver = m.group("what").lower(), (m.groupdict().get("ver") or "")
         if "zero" in what or what.strip() in ("0", "cc0"):
             return "CC0-1.0"
         parts = ["BY"] if "attribution" in what else []

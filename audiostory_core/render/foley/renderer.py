@@ -47,6 +47,7 @@ USER_LIBRARY_BONUS = 0.02  # the user's own recordings win ties against installe
 LOFI_MALUS = 0.08  # recordings under 16 kHz (8-bit game sounds) lose ties
 CARTOON_MALUS = 0.08  # cartoon sounds (OpenSFX's "Toyland") only where the caption asks for something comic
 _COMIC = re.compile(r"\b(cartoon\w*|comic\w*|comedy|funny|toy\w*|silly|goofy|slapstick|playful)\b", re.IGNORECASE)
+SHORT_LOOP_MALUS = 0.15  # a texture much shorter than its event repeats audibly: at most this much, when 8x shorter
 VARIATION_MARGIN = 0.03  # recordings within this of the best are equally good: the seed picks among them
 REPEAT_GAP = (0.25, 0.9)  # seconds of silence between repeats of a oneshot in a long event (seeded)
 REGULAR_PERIOD = 0.5  # seconds between the strokes of a clock (tick, tock)
@@ -148,6 +149,9 @@ class FoleyRenderer:
         self._usable = np.array([c.sound is None or c.sound.licence_class in self._allowed for c in cands])
         self._loopable = np.array([c.sound.loopable if c.sound is not None else 0.0 for c in cands], np.float32)
         self._cartoon = np.array([c.sound is not None and "cartoon" in c.sound.categories for c in cands])
+        self._texture_seconds = np.array([c.sound.duration - c.sound.onset if c.sound is not None
+                                          and c.kind == "texture" and c.sound.loop != "exact" else np.inf
+                                          for c in cands])
 
     @property
     def recordings(self) -> list[LibrarySound]:
@@ -209,6 +213,8 @@ class FoleyRenderer:
                 best[i] += BED_LOOP_WEIGHT * self._loopable
             if not _COMIC.search(ev.caption):
                 best[i] -= CARTOON_MALUS * self._cartoon
+            ratio = np.maximum(ev.render_duration / np.maximum(self._texture_seconds, 1e-3), 1.0)
+            best[i] -= SHORT_LOOP_MALUS * np.minimum(np.log2(ratio) / 3.0, 1.0)
         best[weak] = -np.inf
         best[:, ~self._usable] = -np.inf
         return best

@@ -632,32 +632,42 @@ def _extract_fluid(root: Path, dest: Path) -> list[dict]:
 _ZEROAD = "usr/share/games/0ad/mods/public"
 
 
+# Name fragments 0 A.D. uses, in plain words ("fs_gravel_17" is a footstep on gravel).
+_ZEROAD_WORDS = {"fs": "footstep", "amb": "ambience", "con": "construction", "c": "", "idle": "", "idle1": "",
+                 "attack": "attack", "singlesteps": "footsteps", "fauna": "animal", "mine": "mining", "gather": "gathering"}
+_ZEROAD_SKIP = ("audio/voice/", "audio/interface/", "audio/music/", "audio/groups/")
+
+
+def _zeroad_words(text: str) -> str:
+    words = [_ZEROAD_WORDS.get(w, w) for w in re.split(r"[^a-z]+", text.lower()) if w and not w.isdigit()]
+    return " ".join(w for w in words if w)
+
+
 def _extract_0ad(root: Path, dest: Path) -> list[dict]:
     base = root / _ZEROAD
-    zips = sorted(base.glob("*.zip"))
-    licence = "CC-BY-SA-3.0"
     clips = []
-
-    def add(name: str, data: bytes) -> None:
-        rel = name.split("audio/", 1)[-1]
-        parts = Path(rel).parts
-        file = rel.replace("/", "_")
-        (dest / file).write_bytes(data)
-        description = _words(Path(rel).stem)
-        cats = [_words(p) for p in parts[:-1]]
-        clips.append(_clip(file, description, cats, licence, f"\"{rel}\" from 0 A.D. by Wildfire Games",
-                           url="https://play0ad.com/", title=rel))
-
-    for z in zips:
+    for z in sorted(base.glob("*.zip")):
         with zipfile.ZipFile(z) as archive:
-            for name in archive.namelist():
-                if "audio/" in name and name.lower().endswith(AUDIO_SUFFIXES) and "/music/" not in name:
-                    add(name, archive.read(name))
-    audio = base / "audio"
-    if audio.is_dir():
-        for path in sorted(audio.rglob("*")):
-            if path.suffix.lower() in AUDIO_SUFFIXES and "music" not in path.parts:
-                add(f"audio/{path.relative_to(audio)}", path.read_bytes())
+            names = archive.namelist()
+            notice = archive.read("audio/LICENSE.txt").decode("utf-8", "replace") if "audio/LICENSE.txt" in names else ""
+            licence = normalise_licence(notice) if "Creative Commons" in notice else "CC-BY-SA-3.0"
+            holder = re.search(r"Copyright \(C\) ([^.\n]+)", notice)
+            who = holder.group(1).strip() if holder else "Wildfire Games"
+            for name in names:
+                if not name.startswith("audio/") or name.startswith(_ZEROAD_SKIP):
+                    continue
+                if not name.lower().endswith(AUDIO_SUFFIXES):
+                    continue
+                rel = name[len("audio/"):]
+                parts = Path(rel).parts
+                file = rel.replace("/", "_")
+                (dest / file).write_bytes(archive.read(name))
+                description = _zeroad_words(Path(rel).stem)
+                cats = [_zeroad_words(p) for p in parts[:-1]]
+                clips.append(_clip(file, description, cats, licence,
+                                   f"\"{rel}\" from 0 A.D., Copyright {who}, http://www.wildfiregames.com/",
+                                   url="https://play0ad.com/", title=rel,
+                                   kind="texture" if parts[0] == "ambient" else ""))
     return clips
 
 
@@ -680,6 +690,6 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
            "(telephone, applause, gunshot, sea shore, bird, helicopter) and percussion", "MIT",
            (_FLUID, "usr/share/doc/fluid-soundfont-gm/copyright"), _extract_fluid),
     Source("0ad-data", "deb", "0ad-data", "0 A.D. game sounds: animals, footsteps on many surfaces, impacts, fire, "
-           "water, wind, markets", "CC-BY-SA-3.0", (f"{_ZEROAD}/*.zip", f"{_ZEROAD}/audio/*"), _extract_0ad,
+           "water, wind, markets", "CC-BY-SA-3.0", (f"{_ZEROAD}/public.zip",), _extract_0ad,
            default=False, copyleft="CC-BY-SA-3.0"),
 )}
