@@ -1,5 +1,5 @@
 """The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
-the dub has music) and report, together.
+the dub has music), report and credits, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
@@ -17,10 +17,12 @@ from typing import Sequence
 import numpy as np
 
 from audiostory_core.plan.types import Plan
+from audiostory_core.render.base import Clip
 from dubkit.errors import OutputError
 from dubkit.soundtrack.master import Mastered
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
+from .credits import write_credits
 from .report import write_report
 from .score import write_score_midi
 from .subtitles import write_plan_json, write_srt
@@ -38,9 +40,11 @@ class Deliverables:
     report: Path
     stems: dict[str, Path] = field(default_factory=dict)
     score: Path | None = None  # <name>.score.mid, when the plan has music
+    credits: Path | None = None  # credits.txt, when the rendered clips were given
+    licences: Path | None = None  # licences.json, beside it
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             **({"score": str(self.score)} if self.score is not None else {}),
             "folder": str(self.folder),
             "plan": str(self.plan),
@@ -49,6 +53,9 @@ class Deliverables:
             "report": str(self.report),
             "stems": {k: str(v) for k, v in self.stems.items()},
         }
+        if self.credits is not None:
+            d.update(credits=str(self.credits), licences=str(self.licences))
+        return d
 
 
 @dataclass
@@ -74,6 +81,7 @@ def write_deliverables(
     backends: dict[str, str] | None = None,
     timings: dict[str, float] | None = None,
     extra: dict | None = None,
+    clips: Sequence[Clip] | None = None,
 ) -> Deliverables:
     """Write ``<folder>/<name>.dubkit/`` and return its paths.
 
@@ -81,6 +89,8 @@ def write_deliverables(
     loudness report and the speech regions; ``stems`` are the assembled soundtrack's layers — when given, stems
     are written (``stems/<layer>.wav``: the layers as they sit in the mix, plus "dialogue" when the original was
     kept) and the timeline's clips point into them. ``extra`` is added to plan.json.
+    ``clips`` (the rendered clips, ``Soundtrack.clips``) adds ``credits.txt`` and ``licences.json``: every
+    recording used, with its licence.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -90,7 +100,7 @@ def write_deliverables(
     run = {"backends": backends or {}, "timings": timings or {}}
     try:
         tmp.mkdir()
-        written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {})
+        written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {}, clips)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -101,7 +111,7 @@ def write_deliverables(
 
 
 def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: Mastered,
-                 stems: dict[str, np.ndarray] | None, run: dict, extra: dict) -> dict:
+                 stems: dict[str, np.ndarray] | None, run: dict, extra: dict, clips: Sequence[Clip] | None) -> dict:
     """Every file of the package, into ``tmp``; returns their paths by ``Deliverables`` field."""
     mix, loudness, rate = mastered.mix, mastered.loudness, mastered.mix.sample_rate
     stem_paths: dict[str, Path] = {}
@@ -124,7 +134,9 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
         thumbnails=picture.thumbnails, events=plan.events, cuts=picture.cuts, audio=mastered.audio,
         sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, **run,
     )  # fmt: skip
-    return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score}
+    credits = write_credits(tmp, clips, title=Path(picture.path).name) if clips is not None else (None, None)
+    return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score,
+            "credits": credits[0], "licences": credits[1]}
 
 
 def _swap_in(new: Path, final: Path) -> None:
