@@ -34,6 +34,7 @@ CORE_GROUPS = [
     ("plan", "planners"), ("plan.*", "planners"),
     ("continuation", "continuation"),
     ("pipeline", "pipeline"),
+    ("train", "training"), ("train.*", "training"),
     ("", "package"),
 ]
 
@@ -49,6 +50,7 @@ CORE_MAY_IMPORT = {
     "planners": {"foundation", "seams", "models", "analysis"},
     "continuation": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners"},
     "pipeline": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners", "continuation"},
+    "training": {"foundation", "models", "render"},
     "package": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners", "continuation",
                 "pipeline"},
 }
