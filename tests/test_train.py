@@ -164,6 +164,53 @@ def test_cli_prints_one_line_and_exits_1(tmp_path, capsys):
     assert exit_info.value.code == 1 and "is not a folder" in capsys.readouterr().err
 
 
+def test_the_cache_encodes_once_and_then_only_what_changed(tmp_path):
+    import soundfile as sf
+
+    from audiostory_core.train.cache import build_cache
+    from audiostory_core.train.start import tiny_model
+
+    folder = make_story_folder(tmp_path / "s", stories=2, events=2)
+    manifest = read_manifest(build_dataset(folder).manifest)
+    dit = tiny_model(0).dit
+    said: list[str] = []
+    cache = build_cache(manifest, tmp_path / "c", dit, progress=said.append)
+    assert said[-1].startswith("encoded 4 event(s)")
+    ev = manifest.examples[0].events[1]
+    from audiostory_core.train.cache import audio_spans
+
+    mean, std = cache.latents(audio_spans(manifest)[0][1].key)
+    assert mean.shape == std.shape == (dit.frames_for(ev.duration), dit.config.in_channels)
+    said.clear()
+    build_cache(manifest, tmp_path / "c", dit, progress=said.append)
+    assert said == []  # nothing to encode
+    audio, sr = sf.read(folder / "story01.wav")
+    sf.write(folder / "story01.wav", audio * 0.5, sr, subtype="FLOAT")  # one file edited
+    build_cache(manifest, tmp_path / "c", dit, progress=said.append)
+    assert said == ["encoded 2 event(s) to latents (story01.wav)"]
+
+
+def test_an_events_flow_loss_does_not_depend_on_what_it_is_batched_with():
+    from audiostory_core.train.losses import flow_matching_loss
+    from audiostory_core.train.start import tiny_model
+
+    dit = tiny_model(0).dit
+    torch.manual_seed(0)
+    c = dit.config
+    short, long_ = torch.randn(5, c.in_channels), torch.randn(9, c.in_channels)
+    cond = torch.randn(2, 4, c.joint_attention_dim)
+    noise = [torch.randn_like(short), torch.randn_like(long_)]
+    lat, nz = torch.zeros(2, 9, c.in_channels), torch.zeros(2, 9, c.in_channels)
+    lat[0, :5], lat[1], nz[0, :5], nz[1] = short, long_, noise[0], noise[1]
+    mask = torch.tensor([[True] * 5 + [False] * 4, [True] * 9])
+    sigma, seconds = torch.tensor([0.3, 0.7]), torch.tensor([0.16, 0.29])
+    with torch.no_grad():
+        both = flow_matching_loss(dit, cond, lat, nz, sigma, seconds, mask)
+        alone = flow_matching_loss(dit, cond[:1], short[None], noise[0][None], sigma[:1], seconds[:1],
+                                   torch.ones(1, 5, dtype=torch.bool))
+    assert torch.allclose(both[0], alone[0], rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------- stages
 
 
@@ -252,10 +299,17 @@ def test_resume_from_a_mid_run_checkpoint_gives_the_same_curve(data):
     assert all(torch.equal(x[k], y[k]) for k in x)
 
 
+def test_a_second_run_into_the_same_output_must_say_resume(stage1, data):
+    with pytest.raises(ConfigError, match=r"already holds a run; continue it with --resume latest"):
+        run(config(data, stage1.output, 1, steps=30))
+
+
 def test_gradient_accumulation_equals_the_doubled_batch(data):
     no_dropout = {"lora_dropout": 0.0}
     big = run(config(data, data["root"] / "b4", 1, steps=6, overrides=no_dropout))
-    accum = run(config(data, data["root"] / "b2x2", 1, steps=6, batch_size=2, grad_accum=2, overrides=no_dropout))
+    accum_cfg = config(data, data["root"] / "b2x2", 1, steps=6, batch_size=2, grad_accum=2, overrides=no_dropout)
+    accum_cfg["data"]["num_workers"] = 1  # loading in a worker process changes nothing either
+    accum = run(accum_cfg)
     for a, b in zip(big.rows, accum.rows):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
 
@@ -264,7 +318,7 @@ def test_gradient_accumulation_equals_the_doubled_batch(data):
 def test_two_processes_equal_one_with_the_doubled_batch(data, tmp_path):
     no_dropout = {"lora_dropout": 0.0}
     one = run(config(data, tmp_path / "one", 1, steps=6, overrides=no_dropout))
-    two_cfg = config(data, tmp_path / "two", 1, steps=6, batch_size=2, overrides=no_dropout)
+    two_cfg = config(data, tmp_path / "two", 1, steps=6, batch_size=2, overrides=no_dropout, save_every=3)
     (tmp_path / "two.yaml").write_text(yaml.safe_dump(two_cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -272,6 +326,7 @@ def test_two_processes_equal_one_with_the_doubled_batch(data, tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout + proc.stderr
+    assert (tmp_path / "two" / "checkpoint-000003" / "state" / "random_states_1.pkl").is_file()  # every rank's RNG
     two = read_metrics(tmp_path / "two" / "metrics.csv")
     assert len(two) == 6
     for a, b in zip(one.rows, two):

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import Progress, export_model, install_hooks, resume_folder, save_checkpoint
+from .checkpoint import Progress, checkpoints, export_model, install_hooks, resume_folder, save_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import EVAL_COLUMNS, MetricsLog
@@ -153,6 +153,9 @@ def _setup(cfg: TrainConfig, log: Callable[[str], None]) -> _Run:
 
     accelerator = make_accelerator(cfg)
     resume = resume_folder(cfg.resume, Path(cfg.output))
+    if resume is None and (checkpoints(Path(cfg.output)) or (Path(cfg.output) / "final").exists()):
+        raise ConfigError(f"output {cfg.output} already holds a run; continue it with --resume latest (from its "
+                          "checkpoints: train.save_every > 0), or choose another output folder")
     set_seed(cfg.train.seed)
     stage = STAGES[cfg.stage]
     model = initial_model(cfg.model, resume)
