@@ -241,6 +241,13 @@ def test_stage2_from_stage1_then_stage3_from_a_stage2_checkpoint(stage1, data):
     assert_falls(s3)
     fresh = run(config(data, data["root"] / "s3-fresh", 3, steps=1, batch_size=2))
     assert s3.rows[0]["lm"] < fresh.rows[0]["lm"] * 0.8  # stage 3 builds on stage 2
+    from audiostory_core.models.audiostory import AudioStoryModel
+    from audiostory_core.plan.llm_planner import AudioStoryPlanner
+    from audiostory_core.request import StoryRequest
+
+    model = AudioStoryModel.from_pretrained(s3.final)  # what `--model runs/stage3/final` loads
+    plan = AudioStoryPlanner(model).plan(StoryRequest.from_text("rain, then a door slams", 3.0))
+    assert plan.events and plan.conditioning[0].shape == (model.config.n_semantic, model.config.cond_width)
 
 
 def test_frozen_dit_stays_unchanged(stage1, data):

@@ -2,6 +2,7 @@
 (DDP; FSDP or DeepSpeed from the config), gradient accumulation, mixed precision, checkpoints and resume."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,8 +34,6 @@ def make_accelerator(cfg: TrainConfig):
     """An ``Accelerator`` for the config; the launch (accelerate launch / torchrun) decides the processes."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin, ProjectConfiguration
-
-    import os
 
     # accelerate sees a multi-process CPU launch (gloo) only when told to use the CPU.
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
