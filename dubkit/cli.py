@@ -21,6 +21,7 @@ from . import __version__
 from .errors import DubkitError
 from .options import CAPTIONERS, DEVICES, LICENCES, LOUDNESS_PRESET_NAMES, MIX_MODES
 from .soundlib.cli import library_app
+from audiostory_core.train.cli import data_app, train_command  # light: typer only
 
 app = typer.Typer(
     name="dubkit",
@@ -315,6 +316,11 @@ def _load_plugins() -> None:
 # typer vendors its own click: its ClickException is not click's, so catch both (usage errors → exit 2).
 _CLICK_ERRORS = tuple({next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
                        click.ClickException})
+
+
+# Training sits beside the model code (audiostory_core/train); its commands come last in --help.
+app.command("train")(train_command)
+app.add_typer(data_app, name="data")
 
 
 def main(argv: list[str] | None = None) -> int:

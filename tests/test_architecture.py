@@ -35,6 +35,7 @@ CORE_GROUPS = [
     ("plan", "planners"), ("plan.*", "planners"),
     ("continuation", "continuation"),
     ("pipeline", "pipeline"),
+    ("train", "training"), ("train.*", "training"),
     ("", "package"),
 ]
 
@@ -52,6 +53,7 @@ CORE_MAY_IMPORT = {
     "continuation": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners"},
     "pipeline": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners",
                  "continuation"},
+    "training": {"foundation", "models", "render"},
     "package": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners",
                 "continuation", "pipeline"},
 }
