@@ -49,3 +49,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 else
   log "dependencies up to date"
 fi
+# The authors' TangoFlux, the oracle the faithful-preset tests compare with. Its package pins torch 2.4 and
+# friends it does not need for inference, so it goes in without its dependencies (version from the lock).
+tf_pin=$(grep -i '^tangoflux==' requirements.lock)
+if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print("tangoflux==" + m.version("tangoflux"))' 2>/dev/null)" != "$tf_pin" ]; then
+  log "installing $tf_pin (--no-deps, test oracle)"
+  .venv/bin/python -m pip install -q --no-deps "$tf_pin" >&2
+fi

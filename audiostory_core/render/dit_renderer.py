@@ -6,9 +6,10 @@ puts in ``plan.conditioning`` — or, where none is given, the flan-t5 embedding
 How events are sampled follows the inference preset (``audiostory_core.presets``): ``faithful`` denoises every
 event at the DiT's full 645 latent frames (30 s) from noise seeded with the call's seed, as the published
 scripts do; ``fast`` denoises each event at the latent length it needs (``ceil(render_duration * sr / hop)``
-frames, at most 645) from its own seeded noise. Either way events go through batched DiT calls: sorted by
-length, grouped so little padding is wasted, padding masked out of attention. Events of equal length batch
-without any padding, bit for bit equal to one at a time on CPU; unequal ones agree within float tolerance.
+frames, at most 645) from its own seeded noise, and renders events in batched DiT calls: sorted by length,
+grouped so little padding is wasted, padding masked out of attention. Batched results agree with one-by-one
+results within float tolerance (not bit for bit: matrix kernels depend on the batch size), so faithful renders
+one event per call, as published.
 """
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class DiTRenderer:
     published VAE). The DiT (and text encoder) are moved to the chosen device/dtype once, at construction.
 
     ``preset`` ("faithful" | "fast" | a ``Preset``; default: the DiT's ``default_preset``, "faithful" for
-    published weights) sets latent lengths, seeds and the CUDA dtype. ``steps``/``guidance`` default to what
+    published weights) sets latent lengths, seeds, the CUDA dtype and ``batch_size``'s default (events per DiT
+    call: 1 as published, 8 for fast). ``steps``/``guidance`` default to what
     the authors ship: 50 / 4.0 (AudioStory's script) without a text encoder, 25 / 4.5 (TangoFlux's) with one.
     """
 
@@ -75,17 +77,18 @@ class DiTRenderer:
         guidance: float | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         preset: str | Preset | None = None,
     ) -> None:
         captions = text_encoder is not None  # TangoFlux's use: the authors' defaults differ from AudioStory's
         steps = (TANGOFLUX_STEPS if captions else DEFAULT_STEPS) if steps is None else steps
         guidance = (TANGOFLUX_GUIDANCE if captions else DEFAULT_GUIDANCE) if guidance is None else guidance
+        self.preset = get_preset(preset, getattr(dit, "default_preset", "fast"))
+        batch_size = (8 if self.preset.batch_events else 1) if batch_size is None else batch_size
         if steps < 1:
             raise RenderError(f"steps must be at least 1, got {steps}.")
         if batch_size < 1:
             raise RenderError(f"batch_size must be at least 1, got {batch_size}.")
-        self.preset = get_preset(preset, getattr(dit, "default_preset", "fast"))
         self.device, self.dtype = self.preset.device_dtype(device, dtype)
         self.dit = dit.to(device=self.device, dtype=self.dtype).eval()
         self.steps, self.guidance, self.batch_size = int(steps), float(guidance), int(batch_size)
@@ -116,6 +119,21 @@ class DiTRenderer:
         events = plan.events
         if not events:
             return []
+        audio = self._decode(self.denoise(plan, conditioning, seed=seed))
+        clips = []
+        for event, wave in zip(events, audio):
+            n = event_samples(event, self.sample_rate)
+            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
+            clips.append(Clip(audio=np.ascontiguousarray(wave, dtype=np.float32), sample_rate=self.sample_rate,
+                              event=event, source="dit"))
+        return clips
+
+    def denoise(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[torch.Tensor]:
+        """The denoised latents of every event, float32 (frames, channels) on the CPU, before the VAE: what
+        the oracle tests compare with the authors' own sampling loops."""
+        events = plan.events
+        if not events:
+            return []
         conds = self._conditions(events, conditioning, seed)
         latents: list[torch.Tensor | None] = [None] * len(events)
         for group in group_by_length([c.frames for c in conds], self.batch_size):
@@ -125,14 +143,7 @@ class DiTRenderer:
             )):
                 latents[i] = z
             self.forward_calls += 1
-        audio = self._decode(latents)
-        clips = []
-        for event, wave in zip(events, audio):
-            n = event_samples(event, self.sample_rate)
-            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
-            clips.append(Clip(audio=np.ascontiguousarray(wave, dtype=np.float32), sample_rate=self.sample_rate,
-                              event=event, source="dit"))
-        return clips
+        return latents  # type: ignore[return-value]
 
     # ---- helpers ------------------------------------------------------------------------------------------
     def _conditions(self, events: Sequence[SubEvent], conditioning: Sequence[Any] | None, seed: int) -> list[EventCondition]:
