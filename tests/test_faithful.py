@@ -31,7 +31,7 @@ from audiostory_core.plan.llm_planner import (
     AudioStoryPlanner, PublishedQueryRun, published_plan, published_render_seconds, published_runs,
 )
 from audiostory_core.plan.types import Plan, SubEvent
-from audiostory_core.presets import FAITHFUL, FAST, get_preset
+from audiostory_core.models.presets import FAITHFUL, FAST, get_preset
 from audiostory_core.render.dit_renderer import DiTRenderer
 from audiostory_core.request import StoryRequest
 
@@ -488,3 +488,37 @@ def test_unknown_preset_is_one_clear_error():
     with pytest.raises(DubkitError, match="unknown preset 'turbo'; choose one of faithful, fast"):
         get_preset("turbo")
     assert get_preset(None, "faithful") is FAITHFUL and get_preset("FAST") is FAST
+
+
+def test_faithful_plans_continuation_and_scene_requests(model):
+    """The published script has text only; the faithful preset still plans the other two modes: the audio
+    prompt reaches the LLM through its input embeddings, and events are cut at scene boundaries (with tails
+    where their layer continues) while keeping the durations the LLM wrote."""
+    from audiostory_core.request import Scene
+
+    ex = FIXTURE["parsing"]["examples"][0]
+    garbage = model.tokenizer.encode("rain", add_special_tokens=False)[0]
+    script = scripted(model, ex["pieces"], garbage)
+
+    m = AudioStoryModel.tiny(seed=2, with_dit=False, with_audio_encoder=True)
+    plans = []
+    for audio in (np.sin(np.arange(16000, dtype=np.float32) / 7.0)[None], np.zeros((1, 16000), np.float32)):
+        hook = Script(m, scripted(m, ex["pieces"], m.tokenizer.encode("rain", add_special_tokens=False)[0]))
+        try:
+            plans.append(AudioStoryPlanner(m, preset="faithful").plan(StoryRequest.from_audio(audio, 16000, 19.5)))
+        finally:
+            hook.handle.remove()
+    assert [(e.caption, e.duration) for e in plans[0].events] == [("steady rain", 12.5), ("thunder", 7.0)]
+    assert not torch.allclose(plans[0].conditioning[0], plans[1].conditioning[0])  # the audio is heard
+
+    scenes = [Scene(0.0, 10.0, "rain on a window"), Scene(10.0, 19.5, "a storm")]
+    hook = Script(model, script)
+    try:
+        plan = AudioStoryPlanner(model, preset="faithful").plan(StoryRequest.from_scenes(scenes, 19.5))
+    finally:
+        hook.handle.remove()
+    got = [(e.caption, e.start, e.end, e.scene_index) for e in plan.events]
+    assert got == [("steady rain", 0.0, 10.0, 0), ("steady rain (continued)", 10.0, 12.5, 1),
+                   ("thunder", 12.5, 19.5, 1)]
+    assert len(plan.conditioning) == 3 and torch.equal(plan.conditioning[0], plan.conditioning[1])
+    assert [e.tail for e in plan.events] == [0.0, 3.0, 0.0]  # no crossfade into a piece shorter than 3 s

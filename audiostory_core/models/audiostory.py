@@ -102,7 +102,7 @@ class AudioStoryModel(nn.Module):
         """Move the whole model (LLM too, not only the DiT) to one device and dtype: ``pick_device_dtype``'s
         choice, with the inference preset's dtype on CUDA (``preset`` or the model's ``default_preset``:
         float16 for ``faithful``, as published; bfloat16 for ``fast``)."""
-        from ..presets import get_preset
+        from .presets import get_preset
 
         device, dtype = get_preset(preset, self.config.default_preset).device_dtype(device, dtype)
         return self.to(device=device, dtype=dtype)

@@ -46,7 +46,7 @@ class AudioStoryConfig:
     - ``dit``: the DiT's own config as a dict (``audiostory_core.models.dit.DiTConfig``), or None.
     - ``audio_encoder``: the audio prompt encoder's config as a dict, or None (no continuation input).
     - ``max_event``: the longest event (seconds) the DiT renders in one go.
-    - ``default_preset``: the inference preset (``audiostory_core.presets``) planners and renderers use unless
+    - ``default_preset``: the inference preset (``audiostory_core.models.presets``) planners and renderers use unless
       told otherwise: "faithful" for weights loaded from the published release, "fast" for models dubkit made.
     """
 

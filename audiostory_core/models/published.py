@@ -11,7 +11,7 @@ with a message that names the keys instead of silently loading random weights:
   LoRA-tuned Qwen, the query bridge, the DiT and its own flan-t5 encoder copy, next to base Qwen2.5-3B-Instruct,
   (optionally) flan-t5-large and DiT folders.
 
-Models loaded from a published layout default to the ``faithful`` inference preset (``audiostory_core.presets``).
+Models loaded from a published layout default to the ``faithful`` inference preset (``audiostory_core.models.presets``).
 
 ``detect_layout`` is the one place that tells model folders apart; ``load_model`` is the one entry point for
 an AudioStory ``--model DIR`` whichever layout it has.

@@ -4,7 +4,7 @@ The LLM writes ``<|think|>`` reasoning ``<|/think|>`` and then, per event,
 ``<|gen|>`` caption ``<timestamp>``seconds``</timestamp>`` ``<t5>`` N semantic queries ``</t5>``
 ``<aud>`` M residual queries ``</aud>``. The hidden states at the query positions become the conditions.
 
-Two inference presets (``audiostory_core.presets``):
+Two inference presets (``audiostory_core.models.presets``):
 - ``faithful`` decodes as the published script: greedy with the base LLM's own generation config and the two
   published logits processors (``PublishedQueryRun``), one request at a time, hidden states from the generation
   itself; events keep the durations the LLM wrote, every one but the last rendered ``crossfade`` s longer.
@@ -28,7 +28,7 @@ import torch
 
 from ..errors import PlanError
 from ..models import tokens as T
-from ..presets import Preset, get_preset
+from ..models.presets import Preset, get_preset
 from ..request import Scene, StoryRequest
 from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence, span
 from .types import Plan, SubEvent

@@ -3,7 +3,7 @@
 Conditioning per event is either given — the fused AudioStory query tokens (tokens, 1024) the LLM planner
 puts in ``plan.conditioning`` — or, where none is given, the flan-t5 embedding of the event's caption.
 
-How events are sampled follows the inference preset (``audiostory_core.presets``): ``faithful`` denoises every
+How events are sampled follows the inference preset (``audiostory_core.models.presets``): ``faithful`` denoises every
 event at the DiT's full 645 latent frames (30 s) from noise seeded with the call's seed, as the published
 scripts do; ``fast`` denoises each event at the latent length it needs (``ceil(render_duration * sr / hop)``
 frames, at most 645) from its own seeded noise, and renders events in batched DiT calls: sorted by length,
@@ -24,7 +24,7 @@ import torch
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
-from ..presets import Preset, get_preset
+from ..models.presets import Preset, get_preset
 from .base import Clip, event_samples, event_seed
 from .sampling import (
     DEFAULT_GUIDANCE, DEFAULT_STEPS, TANGOFLUX_GUIDANCE, TANGOFLUX_STEPS, EventCondition, sample_latents,

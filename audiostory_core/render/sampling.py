@@ -71,12 +71,8 @@ def _pool_rows(masks: Sequence[torch.Tensor | None], lengths: Sequence[int], wid
 
 @torch.inference_mode()
 def sample_latents(
-    dit: TangoFluxDiT,
-    events: Sequence[EventCondition],
-    *,
-    steps: int = DEFAULT_STEPS,
-    guidance: float = DEFAULT_GUIDANCE,
-    published_dtypes: bool = False,
+    dit: TangoFluxDiT, events: Sequence[EventCondition], *, steps: int = DEFAULT_STEPS,
+    guidance: float = DEFAULT_GUIDANCE, published_dtypes: bool = False,
 ) -> list[torch.Tensor]:
     """Denoise every event's latents in one batch; returns one float32 (frames_i, C) CPU tensor per event.
 
@@ -124,7 +120,7 @@ def sample_latents(
         rows = torch.cat([x, x]) if use_cfg else x
         sigma = (t / scheduler.config.num_train_timesteps).expand(rows.shape[0])
         v = dit.velocity(rows, sigma, context, pooled, context_mask, frame_mask_dev)
-        v = v if published_dtypes else v.float()
+        v = v if published_dtypes else v.float()  # published: the scheduler keeps the velocity's dtype
         if use_cfg:
             v_cond, v_uncond = v.chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .device import pick_device_dtype
-from .errors import DubkitError
+from ..device import pick_device_dtype
+from ..errors import DubkitError
 
 
 @dataclass(frozen=True)
