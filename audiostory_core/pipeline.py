@@ -45,7 +45,8 @@ class AudioStoryPipeline:
         t0 = time.perf_counter()
         say(f"planning with {self.planner.planner_for_mode(request.mode).name}")
         plan = self.planner.plan(request)
-        assign_tails(plan, self.crossfade, self.renderer.max_duration)
+        if not self.planner.planner_for_mode(request.mode).assigns_tails:
+            assign_tails(plan, self.crossfade, self.renderer.max_duration)
         t1 = time.perf_counter()
         say(f"rendering {len(plan.events)} events with {self.renderer.name}")
         clips = self.renderer.render(plan, plan.conditioning, seed=seed)

@@ -81,7 +81,7 @@ def build_backends(models: ModelOptions | None = None, captioning: CaptionOption
     captioner = build_captioner(captioning, device=models.device)
     if models.model is not None:
         planner, renderer, notes = load_model_backends(
-            models.model, device=models.device, steps=models.steps, t5=models.t5)
+            models.model, device=models.device, steps=models.steps, t5=models.t5, preset=models.preset)
         return Backends(planner, renderer, captioner, None, notes, models, captioning)
     from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.render.foley.renderer import FoleyRenderer
@@ -144,7 +144,8 @@ def is_audiostory_folder(path: Path) -> bool:
 
 
 def load_model_backends(
-    model: str | Path, *, device: str | None = None, steps: int | None = None, t5: str | Path | None = None
+    model: str | Path, *, device: str | None = None, steps: int | None = None, t5: str | Path | None = None,
+    preset: str | None = None,
 ) -> tuple[Planner, Renderer, dict[str, str]]:
     """A model folder → planner + DiT renderer.
 
@@ -156,7 +157,7 @@ def load_model_backends(
     path = Path(model)
     if not path.is_dir():
         raise CheckpointError(f"{path}: model folder not found (see `dubkit models list`)")
-    kwargs: dict[str, Any] = {"device": device}
+    kwargs: dict[str, Any] = {"device": device, "preset": preset}
     if steps:
         kwargs["steps"] = steps
     from audiostory_core.models.published import detect_layout
@@ -178,9 +179,10 @@ def _audiostory_backends(path: Path, t5: str | Path | None, kwargs: dict[str, An
 
     # Device and dtype chosen once for the whole model (cuda bf16 > mps fp16 > cpu fp32): the LLM too, not
     # only the DiT, or a 3B planner would run in fp32 on the CPU beside a GPU.
-    m = load_model(path, t5_dir=t5).place(kwargs["device"])
+    m = load_model(path, t5_dir=t5).place(kwargs["device"], preset=kwargs["preset"])
     renderer = DiTRenderer(m.dit, **kwargs)
-    return AudioStoryPlanner(m, device=kwargs["device"]), renderer, {"model": f"audiostory ({path})"}
+    planner = AudioStoryPlanner(m, device=kwargs["device"], preset=kwargs["preset"])
+    return planner, renderer, {"model": f"audiostory ({path})", "preset": planner.preset.name}
 
 
 def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]):
@@ -195,4 +197,4 @@ def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]
             f"{path} is a DiT-only model: it needs a flan-t5 folder for caption embeddings; pass `t5` (the folder) "
             "or run `dubkit models pull flan-t5-large`")
     renderer = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs)
-    return offline_planner(), renderer, {"model": f"dit ({path}) + t5 ({text})"}
+    return offline_planner(), renderer, {"model": f"dit ({path}) + t5 ({text})", "preset": renderer.preset.name}

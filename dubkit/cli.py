@@ -103,9 +103,12 @@ Device = Annotated[Optional[str], typer.Option(
     "--device", metavar="[" + "|".join(DEVICES) + "]", help="Where models run (default: best available).",
     rich_help_panel=MODELS)]
 Steps = Annotated[Optional[int], typer.Option(
-    "--steps", help="Diffusion steps for --model (default 50).", rich_help_panel=MODELS)]
+    "--steps", help="Diffusion steps for --model (default 50 AudioStory, 25 TangoFlux).", rich_help_panel=MODELS)]
 Library = Annotated[list[Path], typer.Option(
     "--library", help="A folder of your own sound effects (repeatable).", rich_help_panel=MODELS)]
+PresetOption = Annotated[Optional[str], typer.Option(
+    "--preset", metavar="[faithful|fast]", rich_help_panel=MODELS,
+    help="faithful: the published inference (default for published weights); fast: dubkit's speed-ups.")]
 LicenceFilter = Annotated[str, typer.Option(
     "--licence", metavar="[" + "|".join(LICENCES) + "]", rich_help_panel=MODELS,
     help="Recordings allowed: cc0, by (CC0 + attribution-only, default) or any (copyleft too; the result inherits it).")]
@@ -116,11 +119,11 @@ Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress output."
 
 
 def _models(model: Path | None, t5: Path | None, device: str | None, steps: int | None, library: list[Path],
-            licence: str = "by"):
+            licence: str = "by", preset: str | None = None):
     from .options import ModelOptions
 
     return ModelOptions(model=model, t5=t5, device=device, steps=steps, library=tuple(library),
-                        licence=licence)  # type: ignore[arg-type]
+                        licence=licence, preset=preset)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -137,6 +140,7 @@ def dub(
     steps: Steps = None,
     library: Library = [],  # noqa: B006 - typer reads the default, never mutates it
     licence: LicenceFilter = "by",
+    preset: PresetOption = None,
     seed: Seed = 0,
     instruction: Annotated[Optional[str], typer.Option(
         "--instruction", help="A style hint for the planner.", rich_help_panel=SOUND)] = None,
@@ -164,7 +168,7 @@ def dub(
 
     res = run_dub(
         video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
-        models=_models(model, t5, device, steps, library, licence),
+        models=_models(model, t5, device, steps, library, licence, preset),
         captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
         finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
                                    keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
@@ -230,6 +234,7 @@ def story(
     steps: Steps = None,
     library: Library = [],  # noqa: B006
     licence: LicenceFilter = "by",
+    preset: PresetOption = None,
     seed: Seed = 0,
     crossfade: Annotated[float, typer.Option(
         "--crossfade", help="Seconds of crossfade between events.", rich_help_panel=SOUND)] = 3.0,
@@ -239,7 +244,7 @@ def story(
     from .api import story as run_story
 
     res = run_story(instruction, duration, output, seed=seed, crossfade=crossfade,
-                    models=_models(model, t5, device, steps, library, licence), progress=_Progress(quiet))
+                    models=_models(model, t5, device, steps, library, licence, preset), progress=_Progress(quiet))
     for ev in res.plan.events:
         err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False)
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
@@ -261,6 +266,7 @@ def continue_cmd(
     steps: Steps = None,
     library: Library = [],  # noqa: B006
     licence: LicenceFilter = "by",
+    preset: PresetOption = None,
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -269,7 +275,7 @@ def continue_cmd(
 
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
     res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, seed=seed,
-                         models=_models(model, t5, device, steps, library, licence), progress=_Progress(quiet))
+                         models=_models(model, t5, device, steps, library, licence, preset), progress=_Progress(quiet))
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)", markup=False)
 
 

@@ -24,6 +24,8 @@ MixMode = Literal["auto", "replace", "under", "duck"]
 MIX_MODES: tuple[str, ...] = get_args(MixMode)
 LoudnessPreset = Literal["broadcast", "streaming"]
 LOUDNESS_PRESET_NAMES: tuple[str, ...] = get_args(LoudnessPreset)
+Preset = Literal["faithful", "fast"]  # how a model runs: as published, or with dubkit's measured speed-ups
+PRESETS: tuple[str, ...] = get_args(Preset)
 Licence = Literal["cc0", "by", "any"]  # which recordings may be used: CC0 only, + attribution-only, + copyleft
 LICENCES: tuple[str, ...] = get_args(Licence)
 CaptionerName = Literal["auto", "cues", "tagger", "clip"]
@@ -42,7 +44,9 @@ class ModelOptions:
     """What plans and renders: ``model`` (a model folder; None = offline), ``t5`` (flan-t5 folder for a DiT-only
     model), ``device``, diffusion ``steps`` (None = the model's default), and ``library`` folders of your own
     sounds for the foley renderer; ``licence`` filters the recordings the foley renderer may use ("by": CC0 and
-    attribution-only, the default; "cc0"; "any", copyleft too: the result then inherits e.g. CC-BY-SA)."""
+    attribution-only, the default; "cc0"; "any", copyleft too: the result then inherits e.g. CC-BY-SA);
+    ``preset`` how a model runs: "faithful" (the published inference, the default for published weights) or
+    "fast" (per-event latent lengths, batching, a stricter grammar); None: the model's own default."""
 
     model: Path | None = None
     t5: Path | None = None
@@ -50,8 +54,12 @@ class ModelOptions:
     steps: int | None = None
     library: tuple[Path, ...] = ()
     licence: Licence = "by"
+    preset: Preset | None = None
+
 
     def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise InputError(f"unknown preset {self.preset!r}; choose faithful (the published inference) or fast")
         if self.licence not in LICENCES:
             raise InputError(f"unknown licence filter {self.licence!r}; choose one of {', '.join(LICENCES)} (cc0: "
                              "public domain only; by: also attribution-only; any: copyleft too)")

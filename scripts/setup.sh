@@ -69,3 +69,10 @@ if [ "${DUBKIT_SETUP_LIBRARY:-1}" = 1 ]; then
   log "installing the sound library (dubkit library install)"
   .venv/bin/python -m dubkit.soundlib install >&2 || log "sound library set-up reported a problem; see above"
 fi
+# The authors' TangoFlux, the oracle the faithful-preset tests compare with. Its package pins torch 2.4 and
+# friends it does not need for inference, so it goes in without its dependencies (version from the lock).
+tf_pin=$(grep -i '^tangoflux==' requirements.lock)
+if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print("tangoflux==" + m.version("tangoflux"))' 2>/dev/null)" != "$tf_pin" ]; then
+  log "installing $tf_pin (--no-deps, test oracle)"
+  .venv/bin/python -m pip install -q --no-deps "$tf_pin" >&2
+fi

@@ -53,10 +53,12 @@ def reference(model):
 
 
 def planner_like(loaded: AudioStoryModel, source: AudioStoryModel) -> AudioStoryPlanner:
-    """A planner for ``loaded`` with ``source``'s decoding limits (limits are not part of a checkpoint)."""
+    """A planner for ``loaded`` with ``source``'s decoding limits (limits are not part of a checkpoint) and the
+    ``fast`` preset the tiny source plans with (a published layout alone would default to ``faithful``)."""
     c = source.config
     return AudioStoryPlanner(loaded, max_new_tokens=c.max_new_tokens, max_events=c.max_events,
-                             max_reasoning_tokens=c.max_reasoning_tokens, max_caption_tokens=c.max_caption_tokens)
+                             max_reasoning_tokens=c.max_reasoning_tokens, max_caption_tokens=c.max_caption_tokens,
+                             preset="fast")
 
 
 def same_plan(a, b, atol: float = 0.0) -> None:
@@ -192,6 +194,7 @@ def test_published_layout_loads_and_plans_like_the_source(model, reference, tmp_
     report = loaded.load_report
     assert report.unmatched == [] and "seedx.input_resampler.proj.weight" in report.ignored
     assert loaded.config.n_semantic == 4 and loaded.config.n_residual == 2 and loaded.config.cond_width == 32
+    assert loaded.config.default_preset == "faithful" and model.config.default_preset == "fast"
     same_plan(planner_like(loaded, model).plan(REQUEST), reference, atol=1e-5)
     for k, v in model.dit.state_dict().items():
         if k != "null_tokens":

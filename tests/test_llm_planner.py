@@ -78,7 +78,7 @@ def test_prompt_is_the_qwen_chat_turns_opened_with_think():
     prompt = T.build_prompt("a storm over the sea", 42, lead_in=19)
     assert prompt == (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-        "<|im_start|>user\nDevelop a comprehensive audio that fully represents a storm over the sea. "
+        "<|im_start|>user\nDevelop a comprehensive audio that fully represents a storm over the sea "
         "The total duration is 42.0 seconds.<|im_end|>\n"
         "<|im_start|>assistant\n<|think|>"
     )
@@ -90,16 +90,16 @@ def test_prompt_is_the_qwen_chat_turns_opened_with_think():
         add_generation_prompt=True,
     )
     assert templ + T.THINK_OPEN == prompt
-    # The lead-in is a stable function of the description: same request → same prompt in another process too
-    # (Python's own str hash is salted per process, so this fails if the choice ever depends on it).
+    # The lead-in depends on the seed only (as published), never on the process: same seed, same prompt in
+    # another process with another string-hash salt; other seeds reach other phrases.
     import subprocess
     import sys
 
-    code = "from audiostory_core.models import tokens as T; print(T.build_prompt('a dog barks twice', 5))"
+    code = "from audiostory_core.models import tokens as T; print(T.build_prompt('a dog barks twice', 5, seed=3))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
-    assert other == T.build_prompt("a dog barks twice", 5) + "\n"
-    assert len({T.pick_lead_in(f"sound {i}.") for i in range(40)}) > 5  # and it does vary with the description
+    assert other == T.build_prompt("a dog barks twice", 5, seed=3) + "\n"
+    assert len({T.pick_lead_in(seed) for seed in range(40)}) > 5
 
 
 # ----------------------------------------------------------------------------------------------- parsing garbage

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..device import pick_device_dtype
 from ..errors import CheckpointError, PlanError
 from . import tokens as T
 from .bridge import QueryBridge
@@ -97,9 +96,15 @@ class AudioStoryModel(nn.Module):
             return 0
         return int(getattr(self.audio_encoder, "n_queries"))
 
-    def place(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "AudioStoryModel":
-        """Move the whole model (LLM too, not only the DiT) to the device and dtype ``pick_device_dtype`` chooses."""
-        device, dtype = pick_device_dtype(device, dtype)
+    def place(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None, preset: Any = None,
+    ) -> "AudioStoryModel":
+        """Move the whole model (LLM too, not only the DiT) to one device and dtype: ``pick_device_dtype``'s
+        choice, with the inference preset's dtype on CUDA (``preset`` or the model's ``default_preset``:
+        float16 for ``faithful``, as published; bfloat16 for ``fast``)."""
+        from .presets import get_preset
+
+        device, dtype = get_preset(preset, self.config.default_preset).device_dtype(device, dtype)
         return self.to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------------------------------ compute

@@ -46,6 +46,8 @@ class AudioStoryConfig:
     - ``dit``: the DiT's own config as a dict (``audiostory_core.models.dit.DiTConfig``), or None.
     - ``audio_encoder``: the audio prompt encoder's config as a dict, or None (no continuation input).
     - ``max_event``: the longest event (seconds) the DiT renders in one go.
+    - ``default_preset``: the inference preset (``audiostory_core.models.presets``) planners and renderers use unless
+      told otherwise: "faithful" for weights loaded from the published release, "fast" for models dubkit made.
     """
 
     llm: dict[str, Any] = field(default_factory=lambda: dict(QWEN25_3B))
@@ -66,6 +68,7 @@ class AudioStoryConfig:
     max_reasoning_tokens: int = 512
     max_caption_tokens: int = 48
     max_new_tokens: int = 1600  # the published script's budget
+    default_preset: str = "fast"
 
     @property
     def hidden_size(self) -> int:

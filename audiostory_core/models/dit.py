@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,9 @@ class DiTConfig:
     duration_fourier_dim: int = 256
     null_tokens: int = 128  # length of the stored unconditional embedding (classifier-free guidance)
     num_train_timesteps: int = 1000
+    # Latent frames the DiT was trained on and the published loop always denoises (TangoFlux's audio_seq_len:
+    # 645 = floor(30 s * 44100 / 2048)); None = floor(max_duration * sample_rate / hop_length).
+    audio_seq_len: int | None = None
     vae: dict[str, Any] = field(default_factory=dict)  # AutoencoderOobleck kwargs; {} = Stable Audio Open VAE
 
     @classmethod
@@ -110,7 +113,7 @@ class DurationEmbedder(nn.Module):
     def forward(self, seconds: torch.Tensor) -> torch.Tensor:
         """(batch,) seconds → (batch, 1, dim)."""
         x = (seconds.float().clamp(0.0, self.max_seconds) / self.max_seconds).to(self.proj.weight.dtype)[:, None]
-        angles = x * self.freqs[None] * (2 * math.pi)
+        angles = x * self.freqs[None] * 2 * math.pi  # the published order of operations
         features = torch.cat([x, angles.sin(), angles.cos()], dim=-1)
         return self.proj(features)[:, None, :]
 
@@ -146,6 +149,9 @@ class TangoFluxDiT(nn.Module):
         self.vae = AutoencoderOobleck(**config.vae)
         self.register_buffer("null_tokens", torch.zeros(config.null_tokens, width))
         self.null_source = "zeros"
+        # The inference preset a renderer uses unless told otherwise: "faithful" for published weights
+        # (set by the published loaders), "fast" for models dubkit made. Saved with the folder.
+        self.default_preset = "fast"
         self.scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=config.num_train_timesteps)
 
     # ---- facts the renderer needs -------------------------------------------------------------------------
@@ -169,10 +175,20 @@ class TangoFluxDiT(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.pooled_proj.weight.dtype
 
+    @property
+    def max_frames(self) -> int:
+        """The longest latent sequence the DiT denoises: ``config.audio_seq_len`` (645 for the published
+        model), else the whole frames ``max_duration`` seconds fill."""
+        if self.config.audio_seq_len is not None:
+            return int(self.config.audio_seq_len)
+        return max(1, int(self.config.max_duration * self.sample_rate) // self.hop_length)
+
     def frames_for(self, seconds: float) -> int:
-        """Latent frames needed to decode at least ``round(seconds * sample_rate)`` samples."""
+        """Latent frames needed to decode at least ``round(seconds * sample_rate)`` samples, at most
+        ``max_frames`` (a 30 s event gets the 645 frames the model was trained on, not 646; the 2,040 samples
+        645 frames leave short of 30 s are silence, as in the published script)."""
         samples = round(float(seconds) * self.sample_rate)
-        return max(1, -(-samples // self.hop_length))
+        return min(max(1, -(-samples // self.hop_length)), self.max_frames)
 
     def set_null_tokens(self, tokens: torch.Tensor, source: str = "t5") -> None:
         """Store the unconditional context (e.g. flan-t5 of "" padded to ``config.null_tokens``)."""
@@ -197,8 +213,10 @@ class TangoFluxDiT(nn.Module):
             weights = weights & token_mask
         if pool_mask is not None:
             weights = weights & pool_mask
-        w = weights.to(tokens.dtype)[..., None]
-        pooled = (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
+        # TangoFlux's pooling: the NaN-ignoring mean of the tokens with everything not pooled set to NaN (the
+        # same reduction as published, so results agree to the last bits, not just to float error).
+        nan = torch.tensor(float("nan"), dtype=tokens.dtype, device=tokens.device)
+        pooled = torch.nanmean(torch.where(weights[..., None], tokens, nan), dim=1)
         pooled = F.relu(self.pooled_proj(pooled))
         context = torch.cat([tokens, self.duration_embedder(seconds.to(tokens.device))], dim=1)
         mask = None
@@ -265,6 +283,7 @@ class TangoFluxDiT(nn.Module):
             "dit": self.config.to_dict(),
             "scheduler": dict(self.scheduler.config),
             "null_source": self.null_source,
+            "default_preset": self.default_preset,
         }
         (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2, default=str))
         save_safetensors(self, out / WEIGHTS_NAME, FORMAT)
@@ -284,6 +303,7 @@ class TangoFluxDiT(nn.Module):
         model = cls(DiTConfig.from_dict(meta["dit"]))
         load_state_checked(model, read_safetensors(folder / WEIGHTS_NAME), what="DiT", files=str(folder / WEIGHTS_NAME))
         model.null_source = meta.get("null_source", "zeros")
+        model.default_preset = meta.get("default_preset", "fast")
         if "scheduler" in meta:
             model.scheduler = FlowMatchEulerDiscreteScheduler.from_config(meta["scheduler"])
         return model.eval()
@@ -302,20 +322,58 @@ def read_dit_config(folder: Path) -> dict:
         raise CheckpointError(f"{cfg} is not valid JSON ({exc}).") from exc
 
 
+# TangoFlux truncates captions at flan-t5's model_max_length (512 tokens); AudioStory's inference never encodes
+# captions (its DiT is conditioned on the LLM's query tokens).
+T5_MAX_LENGTH = 512
+_T5_TIED = "encoder.embed_tokens.weight"  # the encoder's copy of ``shared.weight`` (tied; may be absent)
+
+
+def t5_config_from_state(state: Mapping[str, torch.Tensor]):
+    """A ``transformers.T5Config`` for a T5 *encoder* state dict, from its tensor shapes alone (width, depth,
+    heads, feed-forward width and kind, vocabulary, relative-position buckets). Fields shapes cannot tell (the
+    relative-attention distance, the norm epsilon, pad 0 / end-of-sequence 1) keep T5's defaults, which every
+    T5 release (flan-t5 included) uses."""
+    from transformers import T5Config
+
+    try:
+        vocab, d_model = state["shared.weight"].shape
+        layers = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.block."))
+        buckets, heads = state["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].shape
+        inner = state["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0]
+        gated = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight" in state
+        d_ff = state["encoder.block.0.layer.1.DenseReluDense." + ("wi_0" if gated else "wi") + ".weight"].shape[0]
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"the T5 weights are incomplete or not a T5 encoder (missing {exc})") from exc
+    return T5Config(
+        vocab_size=int(vocab), d_model=int(d_model), d_kv=int(inner) // int(heads), d_ff=int(d_ff),
+        num_layers=int(layers), num_heads=int(heads), relative_attention_num_buckets=int(buckets),
+        feed_forward_proj="gated-gelu" if gated else "relu", is_encoder_decoder=False, use_cache=False,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    )
+
+
 class T5TextEncoder:
-    """flan-t5 encoder + tokenizer: captions → (tokens, 1024) condition sequences, and the empty-prompt
+    """flan-t5 encoder (+ tokenizer): captions → (tokens, 1024) condition sequences, and the empty-prompt
     embedding classifier-free guidance uses. Each caption keeps its own length (no cross-caption padding),
-    exactly as TangoFlux encodes a single prompt.
+    exactly as TangoFlux encodes a single prompt; captions are truncated at ``max_length`` (TangoFlux: 512).
+
+    Without a tokenizer (``from_state`` on a checkpoint's own T5 copy) it can still give the empty-prompt
+    embedding: T5 tokenizes "" as the end-of-sequence token alone, and pads with the pad token.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 64) -> None:
+    def __init__(self, model: Any, tokenizer: Any | None = None, max_length: int = T5_MAX_LENGTH) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.max_length = max_length
+        self.max_length = int(max_length)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, max_length: int = 64) -> "T5TextEncoder":
-        """Load a local flan-t5 folder (never downloads)."""
+    def from_pretrained(
+        cls, path: str | os.PathLike, max_length: int = T5_MAX_LENGTH,
+        weights: Mapping[str, torch.Tensor] | None = None,
+    ) -> "T5TextEncoder":
+        """Load a local flan-t5 folder (never downloads). ``weights`` (a T5 encoder state dict, e.g. the copy a
+        published checkpoint carries) replace the folder's weights, as the published scripts load them over
+        flan-t5; the folder then gives the tokenizer and config."""
         folder = Path(path)
         if not (folder / "config.json").is_file():
             raise CheckpointError(
@@ -328,7 +386,22 @@ class T5TextEncoder:
             model = T5EncoderModel.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"cannot load the T5 encoder from {folder}: {exc}") from exc
+        if weights is not None:
+            _load_t5_state(model, weights, what=f"the T5 weights given for {folder}")
         return cls(model, tokenizer, max_length)
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, torch.Tensor], *, tokenizer: Any | None = None, config: Any | None = None,
+        what: str = "T5 encoder state",
+    ) -> "T5TextEncoder":
+        """A T5 encoder from a state dict alone (config from ``config`` or inferred from the shapes); every key
+        must fit (``encoder.embed_tokens.weight`` may be absent: it is ``shared.weight``)."""
+        from transformers import T5EncoderModel
+
+        model = T5EncoderModel(config or t5_config_from_state(state))
+        _load_t5_state(model, state, what=what)
+        return cls(model, tokenizer)
 
     @property
     def width(self) -> int:
@@ -337,6 +410,8 @@ class T5TextEncoder:
     @property
     def empty_length(self) -> int:
         """Real (non-pad) tokens of the empty prompt: 1 for T5 (just the end-of-sequence token)."""
+        if self.tokenizer is None:
+            return 1
         return len(self.tokenizer([""]).input_ids[0])
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "T5TextEncoder":
@@ -348,6 +423,11 @@ class T5TextEncoder:
         """One (tokens_i, width) tensor per caption, tokens_i = its own token count (≤ max_length)."""
         if not captions:
             return []
+        if self.tokenizer is None:
+            raise CheckpointError(
+                "this T5 encoder has no tokenizer (it came from a checkpoint's weights); captions need the "
+                "flan-t5-large folder (`dubkit models pull flan-t5-large`)"
+            )
         batch = self.tokenizer(
             list(captions), max_length=self.max_length, padding=True, truncation=True, return_tensors="pt"
         )
@@ -360,9 +440,25 @@ class T5TextEncoder:
     @torch.inference_mode()
     def null(self, n_tokens: int) -> torch.Tensor:
         """flan-t5 of "" padded to ``n_tokens`` (all positions kept, as the published sampler uses it)."""
-        batch = self.tokenizer(
-            [""], max_length=n_tokens, padding="max_length", truncation=True, return_tensors="pt"
-        )
+        if self.tokenizer is not None:
+            batch = self.tokenizer(
+                [""], max_length=n_tokens, padding="max_length", truncation=True, return_tensors="pt"
+            )
+            ids, mask = batch.input_ids, batch.attention_mask
+        else:
+            cfg = self.model.config
+            ids = torch.full((1, n_tokens), int(cfg.pad_token_id), dtype=torch.long)
+            ids[0, 0] = int(cfg.eos_token_id)
+            mask = torch.zeros((1, n_tokens), dtype=torch.long)
+            mask[0, 0] = 1
         device = next(self.model.parameters()).device
-        hidden = self.model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))[0]
+        hidden = self.model(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
         return hidden[0].float().cpu()
+
+
+def _load_t5_state(model: nn.Module, state: Mapping[str, torch.Tensor], *, what: str) -> None:
+    """Load a T5 encoder state dict strictly (names and shapes), the tied embedding copy optional."""
+    state = dict(state)
+    if _T5_TIED not in state and "shared.weight" in state:
+        state[_T5_TIED] = state["shared.weight"]
+    load_state_checked(model, state, what="T5 encoder", files=what)

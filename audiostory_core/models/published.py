@@ -6,9 +6,12 @@ with a message that names the keys instead of silently loading random weights:
 - TangoFlux / AudioStory DiT folders (``load_tangoflux_folder``): the published files name things differently
   from our modules (``fc`` for the pooled projection, the misspelled ``duration_emebdder``, the VAE keys
   without any prefix).
-- The AudioStory-3B release (``load_published``): ``config.yaml`` (Hydra, read as plain data) +
-  ``pytorch_model.bin`` (read weights-only) holding the LoRA-tuned Qwen, the query bridge and the DiT, next to
-  base Qwen2.5-3B-Instruct, flan-t5-large and DiT folders.
+- The AudioStory-3B release (``load_published``): ``config.yaml`` (Hydra; read with OmegaConf's safe YAML loader,
+  ``${…}`` interpolations resolved, nothing instantiated) + ``pytorch_model.bin`` (read weights-only) holding the
+  LoRA-tuned Qwen, the query bridge, the DiT and its own flan-t5 encoder copy, next to base Qwen2.5-3B-Instruct,
+  (optionally) flan-t5-large and DiT folders.
+
+Models loaded from a published layout default to the ``faithful`` inference preset (``audiostory_core.models.presets``).
 
 ``detect_layout`` is the one place that tells model folders apart; ``load_model`` is the one entry point for
 an AudioStory ``--model DIR`` whichever layout it has.
@@ -60,13 +63,16 @@ TANGOFLUX_RENAMES: dict[str, str] = {
     "duration_embedder.proj.bias": "duration_emebdder.time_positional_embedding.1.bias",
 }
 # Published prefixes that belong to the DiT; "transformer." keys keep their names (both sides use diffusers).
-# Published prefixes we know and deliberately do not load: the flan-t5 encoder TangoFlux carried inside its
-# module (we load T5 separately, only when a caller wants caption conditioning) and DPO's reference copy.
+# Published prefixes the DiT itself does not load: the flan-t5 encoder TangoFlux carries inside its module (read
+# separately: AudioStory's copy gives the empty-prompt embedding, see ``_published_dit``; TangoFlux's release
+# copy is frozen flan-t5, so the flan-t5 folder gives the same weights) and DPO's reference copy.
 IGNORED_PREFIXES = ("text_encoder.", "ref_transformer.")
 # The Oobleck VAE's top-level modules; in the published DiT folder they appear without any prefix.
 VAE_PREFIXES = ("encoder.", "decoder.")
-# Where AudioStory keeps the DiT inside its whole-model state dict (``pytorch_model.bin``).
+# Where AudioStory keeps the DiT inside its whole-model state dict (``pytorch_model.bin``), and the DiT module's
+# own flan-t5 encoder inside that.
 DIT_PREFIX = "tangoflux."
+T5_PREFIX = DIT_PREFIX + "text_encoder."
 
 # Fields of the published DiT config.json and the DiTConfig field each one sets.
 TANGOFLUX_CONFIG_FIELDS: dict[str, str] = {
@@ -77,6 +83,7 @@ TANGOFLUX_CONFIG_FIELDS: dict[str, str] = {
     "joint_attention_dim": "joint_attention_dim",
     "num_attention_heads": "num_attention_heads",
     "max_duration": "max_duration",
+    "audio_seq_len": "audio_seq_len",
 }
 
 
@@ -187,6 +194,7 @@ def load_tangoflux_folder(
     own = {k: v for k, v in model.state_dict().items() if not k.startswith("vae.") and k != "null_tokens"}
     check_state(own, dit_part, what="TangoFlux DiT", files=files)
     model.load_state_dict(dit_part, strict=False)
+    model.default_preset = "faithful"
     return model.eval()
 
 
@@ -273,45 +281,52 @@ def to_published_state(model: AudioStoryModel) -> dict[str, torch.Tensor]:
     return state
 
 
-def _yaml_get(data: Any, *path: Any) -> Any:
-    for p in path:
-        if isinstance(p, int):
-            if not isinstance(data, list) or len(data) <= p:
-                return None
-        elif not isinstance(data, dict) or p not in data:
-            return None
-        data = data[p]
-    return data
+def _select(cfg: Any, key: str, path: Path) -> Any:
+    """``key`` (dotted, list indices as numbers) of an OmegaConf config as plain Python, its ``${…}``
+    interpolations resolved; None when absent. A broken interpolation is a CheckpointError naming the key."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=True)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+    except OmegaConfBaseException as e:
+        raise CheckpointError(f"{path}: cannot resolve {key} ({type(e).__name__}: {e})") from e
+    return value
 
 
 def read_published_config(path: Path) -> dict[str, Any]:
-    """The fields we need from the published Hydra ``config.yaml``, read as plain data (nothing instantiated)."""
+    """The fields we need from the published Hydra ``config.yaml``: read with OmegaConf (as the published script
+    does; its YAML loader is PyYAML's safe one, so no tag can run code), ``${…}`` interpolations resolved per
+    field, ``_target_`` entries never instantiated."""
     import yaml
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        data = OmegaConf.load(path)
+    except (OSError, yaml.YAMLError, OmegaConfBaseException) as e:  # e.g. a !!python tag the safe loader refuses
         raise CheckpointError(f"cannot read {path} as YAML: {e}") from e
-    if not isinstance(data, dict):
+    if not isinstance(data, DictConfig):
         raise CheckpointError(f"{path} is not a mapping; expected the AudioStory Hydra config")
-    pipe = _yaml_get(data, "train_dataset", "datapipes", 0) or {}
-    peft_cfg = _yaml_get(data, "llm_model", "peft_config") or {}
     out: dict[str, Any] = {}
-    for ours, value in (
-        ("n_semantic", pipe.get("num_t5_out_tokens") if isinstance(pipe, dict) else None),
-        ("n_residual", pipe.get("num_aud_out_tokens") if isinstance(pipe, dict) else None),
-        ("lora_r", peft_cfg.get("r")),
-        ("lora_alpha", peft_cfg.get("lora_alpha")),
-        ("lora_dropout", peft_cfg.get("lora_dropout")),
-        ("feature_scale", _yaml_get(data, "agent_model", "t5_feature_scale")),
-        ("vocab_size", _yaml_get(data, "llm_model", "vocab_size")),
+    for ours, key in (
+        ("n_semantic", "train_dataset.datapipes.0.num_t5_out_tokens"),
+        ("n_residual", "train_dataset.datapipes.0.num_aud_out_tokens"),
+        ("lora_r", "llm_model.peft_config.r"),
+        ("lora_alpha", "llm_model.peft_config.lora_alpha"),
+        ("lora_dropout", "llm_model.peft_config.lora_dropout"),
+        ("feature_scale", "agent_model.t5_feature_scale"),
+        ("vocab_size", "llm_model.vocab_size"),
     ):
+        value = _select(data, key, path)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[ours] = value
-    targets = peft_cfg.get("target_modules")
+    targets = _select(data, "llm_model.peft_config.target_modules", path)
     if isinstance(targets, list) and targets:
         out["lora_targets"] = tuple(str(t).strip() for t in targets)
-    saved = peft_cfg.get("modules_to_save")
+    saved = _select(data, "llm_model.peft_config.modules_to_save", path)
     if isinstance(saved, list):
         out["lora_full_trained"] = tuple(str(t).strip() for t in saved)
     if "n_semantic" not in out or "n_residual" not in out:
@@ -366,15 +381,32 @@ def _load_qwen(qwen_dir: Path, rows: int, dtype: torch.dtype | None) -> tuple[An
 
 
 def _published_dit(
-    dit_dir: Path, state: Mapping[str, torch.Tensor], t5_dir: Path | None, vae_config: dict | None
-) -> TangoFluxDiT:
-    """The DiT: config and VAE from ``dit_dir``, weights from the whole-model state, null tokens from flan-t5."""
+    dit_dir: Path, state: Mapping[str, torch.Tensor], t5_dir: Path | None, vae_config: dict | None, source: str,
+) -> tuple[TangoFluxDiT, str]:
+    """The DiT: config and VAE from ``dit_dir``, weights from the whole-model state, and the empty-prompt
+    embedding classifier-free guidance needs, computed once here (the T5 encoder is not kept).
+
+    As in the published script, the T5 weights are the checkpoint's own ``tangoflux.text_encoder.*`` copy (it is
+    loaded over flan-t5-large there), else ``t5_dir``'s; ``t5_dir`` gives the tokenizer when present (without it
+    the empty prompt is T5's end-of-sequence token alone, padded). Returns the DiT and a note for the report."""
     dit_state = {k: v for k, v in state.items() if k.startswith(DIT_PREFIX)}
     dit = load_tangoflux_folder(dit_dir, dit_state=dit_state or None, vae_config=vae_config)
-    if t5_dir is not None:
-        t5 = T5TextEncoder.from_pretrained(t5_dir)
-        dit.set_null_tokens(t5.null(dit.config.null_tokens), source="t5")
-    return dit
+    t5_state = {k[len(T5_PREFIX):]: v for k, v in state.items() if k.startswith(T5_PREFIX)}
+    what = f"{source} ({T5_PREFIX}*)"
+    if t5_state and t5_dir is not None:
+        t5, note = T5TextEncoder.from_pretrained(t5_dir, weights=t5_state), f"T5 weights from {what}, tokenizer from {t5_dir}"
+    elif t5_state:
+        t5, note = T5TextEncoder.from_state(t5_state, what=what), f"T5 weights from {what}"
+    elif t5_dir is not None:
+        t5, note = T5TextEncoder.from_pretrained(t5_dir), f"T5 from {t5_dir}"
+    else:
+        return dit, "no T5 weights (checkpoint or flan-t5 folder): classifier-free guidance uses zero null tokens"
+    if t5.width != dit.config.joint_attention_dim:
+        raise CheckpointError(
+            f"the T5 encoder ({note}) is {t5.width}-d but the DiT reads {dit.config.joint_attention_dim}-d tokens"
+        )
+    dit.set_null_tokens(t5.null(dit.config.null_tokens), source="checkpoint-t5" if t5_state else "t5")
+    return dit, "empty-prompt embedding: " + note
 
 
 def load_published(
@@ -388,7 +420,8 @@ def load_published(
 ) -> AudioStoryModel:
     """Load the published AudioStory-3B: ``model_dir`` (config.yaml + pytorch_model.bin), the DiT folder
     (config.json + model.safetensors, VAE inside), a local Qwen2.5-3B-Instruct folder (config, tokenizer, base
-    weights) and optionally a flan-t5-large folder (the empty-prompt embedding for classifier-free guidance).
+    weights, generation config) and optionally a flan-t5-large folder (its tokenizer; the empty-prompt embedding
+    for classifier-free guidance comes from the checkpoint's own T5 copy, else from this folder's weights).
 
     Every checkpoint key goes through ``PUBLISHED_PREFIXES``; ``model.load_report`` lists what was loaded,
     ignored or unmatched. Missing files, missing trained weights and shape mismatches raise CheckpointError.
@@ -415,14 +448,15 @@ def load_published(
     cfg = AudioStoryConfig(llm=llm_cfg, cond_width=width, **{k: v for k, v in fields.items() if k != "vocab_size"})
     resize_embeddings(base, rows)
     llm = build_llm(cfg, rows, base=base)
-    dit = _published_dit(dit_dir, state, Path(t5_dir) if t5_dir is not None else None, vae_config)
+    dit, t5_note = _published_dit(dit_dir, state, Path(t5_dir) if t5_dir is not None else None, vae_config,
+                                  str(weights))
     cfg.dit = dit.config.to_dict()
+    cfg.default_preset = "faithful"
 
     model = AudioStoryModel(cfg, tokenizer, llm=llm, dit=dit)
     llm_state = {k: v for k, v in state.items() if not k.startswith(DIT_PREFIX)}
     report = apply_published_state(model, llm_state, source=str(weights))
-    if t5_dir is None:
-        report.notes.append("no flan-t5 folder given: classifier-free guidance uses zero null tokens")
+    report.notes.append(t5_note)
     model.load_report = report
     if dtype is not None:
         model.to(dtype=dtype)

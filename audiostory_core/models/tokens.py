@@ -12,8 +12,8 @@ are added in that same order. The LLM answers in an interleaved format::
 """
 from __future__ import annotations
 
-import hashlib
 import math
+import random
 import re
 from dataclasses import dataclass
 
@@ -52,8 +52,8 @@ def added_tokens() -> list[str]:
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 SYSTEM_PROMPT = "You are a helpful assistant."
 
-# The 20 lead-in phrases the published inference script draws from (it picks one at random; we pick one
-# deterministically from the description so the same request always gives the same prompt).
+# The 20 lead-in phrases the published inference script draws from, in its order: it calls
+# ``random.seed(seed)`` and then ``random.choice`` over this list, so the seed decides the phrase.
 LEAD_INS = (
     "Create a long-form audio composition that explores ",
     "I'd like an extended audio track with rich details of ",
@@ -90,37 +90,41 @@ CHAT_TEMPLATE = (
 
 
 def format_duration(seconds: float) -> str:
-    """Durations as the published script writes them (a Python float: ``50.0``, ``12.35``)."""
+    """Event durations inside ``<timestamp>`` (training targets): a Python float to two decimals (``12.35``)."""
     return repr(round(float(seconds), 2))
 
 
-def pick_lead_in(description: str, index: int | None = None) -> str:
-    """One of ``LEAD_INS``: ``index`` if given, else a stable choice from the description's hash."""
-    if index is None:
-        index = int(hashlib.sha1(description.encode("utf-8")).hexdigest(), 16)
-    return LEAD_INS[index % len(LEAD_INS)]
+def prompt_duration(seconds: float) -> str:
+    """The total duration as the published prompt writes it: ``f"{float(x)}"`` (``50.0``, ``12.345``)."""
+    return repr(float(seconds))
 
 
-def user_message(description: str, duration: float, lead_in: int | None = None) -> str:
-    """Lead-in + description + " The total duration is {X} seconds." (the published user turn).
-
-    The description is ended with a full stop when it has no final punctuation, as the training captions were.
-    """
-    description = description.strip()
-    if description and description[-1] not in ".!?":
-        description += "."
-    text = (pick_lead_in(description, lead_in) + description).strip()
-    return f"{text} The total duration is {format_duration(duration)} seconds."
+def pick_lead_in(seed: int = 0, index: int | None = None) -> str:
+    """One of ``LEAD_INS``: ``index`` if given, else the published choice, ``random.seed(seed)`` then
+    ``random.choice`` (a private ``random.Random(seed)``, so Python's global generator is left alone)."""
+    if index is not None:
+        return LEAD_INS[index % len(LEAD_INS)]
+    return random.Random(seed).choice(LEAD_INS)
 
 
-def build_prompt(description: str, duration: float, lead_in: int | None = None, prefix: str = "") -> str:
+def user_message(description: str, duration: float, lead_in: int | None = None, seed: int = 0) -> str:
+    """Lead-in + description + " The total duration is {X} seconds." (the published user turn, character for
+    character: the description as given, no full stop added; only the joined text's ends are stripped)."""
+    text = (pick_lead_in(seed, lead_in) + description).strip()
+    return f"{text} The total duration is {prompt_duration(duration)} seconds."
+
+
+def build_prompt(
+    description: str, duration: float, lead_in: int | None = None, prefix: str = "", seed: int = 0,
+) -> str:
     """The full prompt string: system turn, user turn, and the assistant turn opened with ``<|think|>``.
 
-    ``prefix`` goes at the start of the user turn (e.g. placeholder tokens for an audio prompt).
+    ``prefix`` goes at the start of the user turn (e.g. placeholder tokens for an audio prompt); ``seed`` picks
+    the lead-in as the published script does (``lead_in`` picks it by index instead).
     """
     return (
         f"{IM_START}system\n{SYSTEM_PROMPT}{IM_END}\n"
-        f"{IM_START}user\n{prefix}{user_message(description, duration, lead_in)}{IM_END}\n"
+        f"{IM_START}user\n{prefix}{user_message(description, duration, lead_in, seed)}{IM_END}\n"
         f"{IM_START}assistant\n{THINK_OPEN}"
     )
 
@@ -221,6 +225,21 @@ def parse_output(text: str) -> ParsedOutput:
         n_res, res_closed = _query_run(block, RES_OPEN, RES_CLOSE, _RES_SLOT)
         events.append(ParsedEvent(caption, duration, n_sem, n_res, sem_closed, res_closed))
     return ParsedOutput(clean_text(reasoning), events)
+
+
+def split_timestamp(text: str) -> tuple[str, float | None]:
+    """The published script's reading of one event's text (``caption<timestamp>12.5</timestamp>``): the text
+    outside the first ``<timestamp>…</timestamp>`` pair (stripped) and the number inside it as Python's
+    ``float`` reads it, or None when the pair is missing, out of order, empty or not a number."""
+    start, end = text.find(TS_OPEN), text.find(TS_CLOSE)
+    if start < 0 or end < 0 or end < start:
+        return text.strip(), None
+    content = (text[:start] + text[end + len(TS_CLOSE) :]).strip()
+    inner = text[start + len(TS_OPEN) : end].strip()
+    try:
+        return content, float(inner) if inner else None
+    except ValueError:
+        return content, None
 
 
 def render_event(caption: str, duration: float, n_semantic: int, n_residual: int) -> str:

@@ -14,6 +14,9 @@ from .types import Plan
 @runtime_checkable
 class Planner(Protocol):
     name: str
+    #: True when the plans already carry their render tails (the published crossfade extension of the
+    #: faithful preset), so the pipeline must not reassign them.
+    assigns_tails: bool = False
 
     def plan(self, request: StoryRequest) -> Plan: ...
 

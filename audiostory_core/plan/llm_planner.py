@@ -2,13 +2,23 @@
 
 The LLM writes ``<|think|>`` reasoning ``<|/think|>`` and then, per event,
 ``<|gen|>`` caption ``<timestamp>``seconds``</timestamp>`` ``<t5>`` N semantic queries ``</t5>``
-``<aud>`` M residual queries ``</aud>``. Greedy decoding is constrained by a small grammar (``EventGrammar``) so
-that whatever the weights, the output always parses: query runs are forced in order once opened, timestamps are
-numbers, reasoning and captions are capped, and the budget always leaves room to close the last event. The
-hidden states at the query positions (one extra forward pass over the whole sequence) become the conditions.
+``<aud>`` M residual queries ``</aud>``. The hidden states at the query positions become the conditions.
+
+Two inference presets (``audiostory_core.models.presets``):
+- ``faithful`` decodes as the published script: greedy with the base LLM's own generation config and the two
+  published logits processors (``PublishedQueryRun``), one request at a time, hidden states from the generation
+  itself; events keep the durations the LLM wrote, every one but the last rendered ``crossfade`` s longer.
+  Output the published script could not use either (no complete event, no timestamp) is a PlanError.
+- ``fast`` constrains greedy decoding by a grammar (``EventGrammar``) so that whatever the weights, the output
+  always parses: query runs are forced in order once opened, timestamps are numbers, reasoning and captions are
+  capped, and the budget always leaves room to close the last event; requests are batched, the hidden states
+  come from one extra forward pass, and durations are rescaled to fill the requested total.
+Both write the published prompt (``tokens.build_prompt``).
 """
 from __future__ import annotations
 
+import copy
+import math
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum, auto
@@ -18,9 +28,10 @@ import torch
 
 from ..errors import PlanError
 from ..models import tokens as T
+from ..models.presets import Preset, get_preset
 from ..request import Scene, StoryRequest
 from .base import Planner
-from .reconcile import CONTINUED, fit_to_scenes, reconcile_sequence, span
+from .reconcile import CONTINUED, GENERIC_CAPTION, fit_to_scenes, reconcile_sequence, span
 from .types import Plan, SubEvent
 
 if TYPE_CHECKING:
@@ -271,11 +282,98 @@ def _positive(text: str) -> bool:
         return False
 
 
+class PublishedQueryRun:
+    """One of the two logits processors of the published inference, as a ``transformers`` logits processor.
+
+    ``run`` is [opening tag, slot 0, …, slot n-1, closing tag] (``<t5>`` … ``</t5>`` or ``<aud>`` … ``</aud>``).
+    When a row's last token is any of the run but its closing tag, the run's next token gets the row's highest
+    score + 10 (so the run, once the model itself opened it, is written in full and closed); at every other step
+    the slots and the closing tag get the score 0.0 (neither forbidden nor forced). The opening tag and every
+    other token are left to the model. Applied after the generation config's own processors (e.g. a repetition
+    penalty), the semantic run's processor before the residual one's, as published.
+    """
+
+    def __init__(self, run: Sequence[int]) -> None:
+        self.run = [int(t) for t in run]
+        self.next_of = dict(zip(self.run[:-1], self.run[1:]))
+        self.held = torch.tensor(self.run[1:], dtype=torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for row in range(scores.shape[0]):
+            nxt = self.next_of.get(int(input_ids[row, -1]))
+            if nxt is None:
+                scores[row, self.held.to(scores.device)] = 0.0
+            else:
+                scores[row, nxt] = scores[row].max() + 10.0
+        return scores
+
+
+def published_runs(ids: T.TokenIds) -> tuple[list[int], list[int]]:
+    """The semantic and residual runs the published processors force: ``<t5>`` slots ``</t5>``, ``<aud>`` slots
+    ``</aud>`` (as ids; the published code gets the same ids by encoding the joined strings)."""
+    return [ids.sem_open, *ids.semantic, ids.sem_close], [ids.res_open, *ids.residual, ids.res_close]
+
+
+@dataclass
+class PublishedEvent:
+    """One event as the published script reads it from the generated ids."""
+
+    caption_ids: list[int]
+    semantic_positions: list[int]
+    residual_positions: list[int]
+
+
+def read_published(generated: Sequence[int], ids: T.TokenIds) -> tuple[list[int], list[PublishedEvent]]:
+    """(reasoning ids, events) the way the published script cuts its generated ids.
+
+    Event ``i`` pairs the i-th ``<|gen|>``, the i-th ``</t5>`` and the i-th ``</aud>``: its text is what lies
+    between ``<|gen|>`` and the ``<t5>`` opening the N semantic slots before ``</t5>``; its semantic/residual
+    positions are the N/M tokens before ``</t5>``/``</aud>``. Reasoning is what precedes the first ``<|/think|>``
+    (the published fallback, a ``<>`` token, is not reproduced: we take what precedes the first ``<|gen|>``).
+    Where the published script would fail or read past the output (no ``</t5>``, fewer ``<|gen|>``/``</aud>``
+    than ``</t5>``, runs that do not fit) this raises a PlanError.
+    """
+    seq = [int(t) for t in generated]
+    n, m = len(ids.semantic), len(ids.residual)
+    where = lambda tok: [i for i, t in enumerate(seq) if t == tok]  # noqa: E731
+    gens, eots, auds, thinks = where(ids.gen_open), where(ids.sem_close), where(ids.res_close), where(ids.think_close)
+    if not eots:
+        raise PlanError(
+            "the AudioStory LLM wrote no complete event (no </t5>); the published decoding (preset 'faithful') "
+            "cannot make a plan from this output; the 'fast' preset's grammar always can"
+        )
+    if len(gens) < len(eots) or len(auds) < len(eots):
+        raise PlanError(
+            f"the AudioStory LLM's output is not in the published format ({len(gens)} <|gen|>, {len(eots)} </t5>, "
+            f"{len(auds)} </aud>); try the 'fast' preset"
+        )
+    events = []
+    for g, e, a in zip(gens, eots, auds):
+        if e - n - 1 < g + 1 or a - m < 0:
+            raise PlanError("an event of the AudioStory LLM's output has malformed query runs; try the 'fast' preset")
+        events.append(PublishedEvent(seq[g + 1 : e - n - 1], list(range(e - n, e)), list(range(a - m, a))))
+    end = thinks[0] if thinks else (gens[0] if gens else len(seq))
+    return seq[:end], events
+
+
+def published_render_seconds(durations: Sequence[float], crossfade: float) -> list[float]:
+    """What the published script renders per event: the LLM's duration, plus ``crossfade`` for every event but
+    the last (the overlap its linear crossfade consumes)."""
+    last = len(durations) - 1
+    return [float(d) + (float(crossfade) if i < last else 0.0) for i, d in enumerate(durations)]
+
+
 class AudioStoryPlanner(Planner):
     """``Planner`` backed by an ``AudioStoryModel``: plans text, video (timed scenes) and continuation requests.
 
-    Decoding limits default to the model config's (``max_new_tokens``, ``max_events``, ``max_reasoning_tokens``,
-    ``max_caption_tokens``). Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a
+    ``preset`` ("faithful" | "fast" | a ``Preset``; default: the model's ``default_preset``, "faithful" for the
+    published checkpoint) chooses the decoding and the durations (module docstring). ``seed`` picks the prompt's
+    lead-in phrase as the published script does (its default seed is 0); ``lead_in`` picks it by index instead.
+    ``crossfade`` is the published extension of every event but the last (faithful preset).
+
+    Decoding limits of the fast preset's grammar default to the model config's (``max_new_tokens``,
+    ``max_events``, ``max_reasoning_tokens``, ``max_caption_tokens``); the faithful preset uses only
+    ``max_new_tokens``. Greedy and therefore deterministic. Returns a ``Plan`` whose ``conditioning[i]`` is a
     float32 CPU tensor (n_semantic, cond_width) for ``events[i]``; events split to respect ``max_event`` or scene
     cuts share their condition.
     """
@@ -292,51 +390,69 @@ class AudioStoryPlanner(Planner):
         max_events: int | None = None,
         max_reasoning_tokens: int | None = None,
         max_caption_tokens: int | None = None,
+        preset: str | Preset | None = None,
+        seed: int = 0,
+        crossfade: float = 3.0,
     ) -> None:
         self.model = model
         cfg = model.config
+        self.preset = get_preset(preset, cfg.default_preset)
         self.max_new_tokens = int(max_new_tokens or cfg.max_new_tokens)
         self.device = torch.device(device) if device is not None else model.device
         if self.device != model.device:
             model.to(self.device)
-        self.lead_in = lead_in
-        self.grammar = EventGrammar(
-            model.tokenizer,
-            model.token_ids,
-            model.vocab_size,
-            max_new_tokens=self.max_new_tokens,
-            max_events=max_events or cfg.max_events,
-            max_reasoning_tokens=max_reasoning_tokens or cfg.max_reasoning_tokens,
-            max_caption_tokens=max_caption_tokens or cfg.max_caption_tokens,
-        )
+        self.lead_in, self.seed, self.crossfade = lead_in, int(seed), float(crossfade)
+        self.grammar: EventGrammar | None = None
+        if not self.preset.published_decoding:
+            self.grammar = EventGrammar(
+                model.tokenizer,
+                model.token_ids,
+                model.vocab_size,
+                max_new_tokens=self.max_new_tokens,
+                max_events=max_events or cfg.max_events,
+                max_reasoning_tokens=max_reasoning_tokens or cfg.max_reasoning_tokens,
+                max_caption_tokens=max_caption_tokens or cfg.max_caption_tokens,
+            )
         self.last_output: str = ""  # the raw generated text for the last request planned (debugging, reports)
 
-    def prompt_for(self, request: StoryRequest) -> tuple[str, int]:
+    @property
+    def assigns_tails(self) -> bool:
+        """Whether plans come with their crossfade tails set (faithful: the published extension of every event
+        but the last), which a pipeline should keep rather than reassign."""
+        return self.preset.raw_durations
+
+    def prompt_for(self, request: StoryRequest, seed: int | None = None) -> tuple[str, int]:
         """The prompt text and the number of audio placeholder tokens it carries."""
         description = request.to_instruction() or DEFAULT_DESCRIPTION
         n_audio = self.model.audio_queries if request.audio_prompt is not None else 0
         prefix = T.VIDEO_PAD * n_audio
-        return T.build_prompt(description, request.duration, lead_in=self.lead_in, prefix=prefix), n_audio
+        seed = self.seed if seed is None else int(seed)
+        return T.build_prompt(description, request.duration, lead_in=self.lead_in, prefix=prefix, seed=seed), n_audio
 
-    def plan(self, request: StoryRequest) -> Plan:
-        return self.plan_many([request])[0]
+    def plan(self, request: StoryRequest, seed: int | None = None) -> Plan:
+        return self.plan_many([request], seed=seed)[0]
 
     @torch.no_grad()
-    def plan_many(self, requests: Sequence[StoryRequest]) -> list[Plan]:
-        """Plan several requests in one batched generation (left-padded) and one batched hidden-state pass."""
-        m, pad = self.model, self._pad_id()
+    def plan_many(self, requests: Sequence[StoryRequest], seed: int | None = None) -> list[Plan]:
+        """Plan several requests: the fast preset in one batched generation (left-padded) and one batched
+        hidden-state pass; the faithful one request after request, as published."""
+        m = self.model
         for r in requests:
             if r.audio_prompt is not None and m.audio_encoder is None:
                 raise PlanError("this AudioStory model has no audio encoder, so it cannot plan a continuation request")
         if not requests:
             return []
-        prompts = [m.tokenizer.encode(self.prompt_for(r)[0], add_special_tokens=False) for r in requests]
+        if self.preset.published_decoding:
+            return [self._plan_published(r, seed) for r in requests]
+        pad = self._pad_id()
+        prompts = [m.tokenizer.encode(self.prompt_for(r, seed)[0], add_special_tokens=False) for r in requests]
         audios = [m.encode_audio(r.audio_prompt, r.audio_prompt_rate) for r in requests if r.audio_prompt is not None]
         audio = torch.cat(audios) if audios else None
         input_ids, mask = _left_pad(prompts, pad, self.device)
         outputs = self._generate(input_ids, mask, audio)
         self.last_output = m.tokenizer.decode(outputs[-1], skip_special_tokens=False)
 
+        assert self.grammar is not None
         traces = [self.grammar.read(out) for out in outputs]
         events = [[e for e in t.events if self.grammar.complete(e)] for t in traces]
         if not all(events):
@@ -361,6 +477,57 @@ class AudioStoryPlanner(Planner):
             k += len(evs)
         return plans
 
+    # ---- the faithful preset -----------------------------------------------------------------------------------
+
+    def _plan_published(self, request: StoryRequest, seed: int | None) -> Plan:
+        """One request decoded and read as the published script does; durations as written."""
+        m = self.model
+        prompt_ids = m.tokenizer.encode(self.prompt_for(request, seed)[0], add_special_tokens=False)
+        audio = m.encode_audio(request.audio_prompt, request.audio_prompt_rate) if request.audio_prompt is not None else None
+        generated, hidden = self._generate_published(torch.tensor([prompt_ids], device=self.device), audio)
+        self.last_output = m.tokenizer.decode(generated, skip_special_tokens=False)
+        reasoning_ids, events = read_published(generated, m.token_ids)
+        sem = torch.stack([hidden[e.semantic_positions] for e in events])
+        res = torch.stack([hidden[e.residual_positions] for e in events])
+        conditions = [c.float().cpu() for c in m.bridge(sem, res)]
+        items = []
+        for i, e in enumerate(events):
+            content, seconds = T.split_timestamp(m.tokenizer.decode(e.caption_ids, skip_special_tokens=False))
+            if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+                raise PlanError(
+                    f"event {i + 1} of the AudioStory LLM's output has no usable duration (<timestamp> missing or "
+                    f"not a positive number); the published script cannot render it; try the 'fast' preset"
+                )
+            items.append((T.clean_text(content) or GENERIC_CAPTION, seconds))
+        reasoning = T.clean_text(m.tokenizer.decode(reasoning_ids))
+        return published_plan(reasoning, items, conditions, request, self.crossfade)
+
+    def _generate_published(self, input_ids: torch.Tensor, audio: torch.Tensor | None) -> tuple[list[int], torch.Tensor]:
+        """Greedy generation as published: the LLM's own generation config (its repetition penalty and
+        end-of-turn ids included) with only the published call's settings changed, the two published
+        processors, and the last layer's hidden states collected during generation. Returns the generated ids
+        and (generated - 1, hidden) states: entry ``j`` is the state at generated token ``j``."""
+        from transformers import LogitsProcessorList
+
+        m, ids = self.model, self.model.token_ids
+        cfg = copy.deepcopy(m.llm.generation_config)
+        # What the published call sets; sampling parameters are unset because greedy decoding ignores them.
+        cfg.update(do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens, temperature=None, top_p=None,
+                   top_k=None, output_hidden_states=True, return_dict_in_generate=True)
+        if cfg.eos_token_id is None:
+            cfg.eos_token_id = ids.eos
+        if cfg.pad_token_id is None:
+            cfg.pad_token_id = self._pad_id()
+        semantic_run, residual_run = published_runs(ids)
+        processors = LogitsProcessorList([PublishedQueryRun(semantic_run), PublishedQueryRun(residual_run)])
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        if audio is not None:
+            kwargs["inputs_embeds"] = m.input_embeddings(input_ids, audio)
+        out = m.llm.generate(**kwargs, generation_config=cfg, logits_processor=processors)
+        generated = out.sequences[0, input_ids.shape[1] :].tolist()
+        hidden = torch.cat([step[-1] for step in out.hidden_states], dim=1)[0, input_ids.shape[1] :]
+        return generated, hidden
+
     def _pad_id(self) -> int:
         pad = self.model.tokenizer.pad_token_id
         return int(pad) if pad is not None else self.model.token_ids.eos
@@ -374,6 +541,7 @@ class AudioStoryPlanner(Planner):
             max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, eos_token_id=eos,
             pad_token_id=self._pad_id(),
         )
+        assert self.grammar is not None, "the fast preset's generation needs its grammar"
         self.grammar.reset(batch=input_ids.shape[0], prompt_length=input_ids.shape[1])
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
         if audio is not None:
@@ -425,6 +593,32 @@ def assemble_plan(
         placed = split_at_scenes(events, conds or [None] * len(events), request.scenes)
         events = [e for e, _ in placed]
         conds = None if conds is None else [c for _, c in placed]
+    return Plan(reasoning, events, float(request.duration), planner=AudioStoryPlanner.name, conditioning=conds)
+
+
+def published_plan(
+    reasoning: str,
+    items: list[tuple[str, float]],
+    conditions: list[torch.Tensor],
+    request: StoryRequest,
+    crossfade: float,
+) -> Plan:
+    """Events with the LLM's own durations, back to back from 0 (``start + duration`` is the next start, in
+    floating point), every one but the last with a ``crossfade`` tail: the published timeline. Scene requests
+    (which the published script has no counterpart for) are then cut at scene boundaries and given tails where
+    their layer continues, as the fast preset does."""
+    events, t = [], 0.0
+    for (caption, seconds), render in zip(items, published_render_seconds([d for _, d in items], crossfade)):
+        events.append(SubEvent(caption=caption, start=t, duration=seconds, layer="narrative", tail=render - seconds))
+        t = t + seconds
+    conds: list[Any] = list(conditions)
+    if request.scenes:
+        from .types import assign_tails
+
+        placed = split_at_scenes(events, conds, request.scenes)
+        events, conds = [e for e, _ in placed], [c for _, c in placed]
+        plan = Plan(reasoning, events, float(request.duration), planner=AudioStoryPlanner.name, conditioning=conds)
+        return assign_tails(plan, crossfade, 30.0)
     return Plan(reasoning, events, float(request.duration), planner=AudioStoryPlanner.name, conditioning=conds)
 
 

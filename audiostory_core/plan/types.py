@@ -108,3 +108,26 @@ class Plan:
             planner=str(d.get("planner", "")),
             score=ScorePlan.from_dict(d["score"]) if d.get("score") else None,
         )
+
+
+def assign_tails(plan: Plan, crossfade: float, max_render: float | None = None) -> Plan:
+    """Give each event that is followed on its layer by an abutting event a crossfade tail.
+
+    An event gets ``tail = crossfade`` when the next event on its layer starts within ``1e-6`` s of its end and
+    is at least ``crossfade`` long (shorter ones are joined hard, as published). Events that do not abut (spot
+    effects) keep their natural ending. ``max_render`` caps duration + tail (the published DiT renders at most
+    30 s); an event already that long is joined hard.
+    """
+    by_layer: dict[str, list[SubEvent]] = {}
+    for ev in plan.events:
+        ev.tail = 0.0
+        by_layer.setdefault(ev.layer, []).append(ev)
+    for events in by_layer.values():
+        events.sort(key=lambda e: e.start)
+        for cur, nxt in zip(events, events[1:]):
+            if cur.kind in ONSET_KINDS or nxt.kind in ONSET_KINDS:
+                continue  # spot effects are placed hard: a fade-in would blur the hit the picture shows
+            if abs(nxt.start - cur.end) < 1e-6 and nxt.duration >= crossfade > 0:
+                room = crossfade if max_render is None else min(crossfade, max_render - cur.duration)
+                cur.tail = room if room > 1e-3 else 0.0
+    return plan

@@ -3,10 +3,13 @@
 Conditioning per event is either given — the fused AudioStory query tokens (tokens, 1024) the LLM planner
 puts in ``plan.conditioning`` — or, where none is given, the flan-t5 embedding of the event's caption.
 
-Unlike the published loop (every event denoised at 645 latent frames = 30 s, one at a time), each event is
-denoised at the latent length it needs (``ceil(render_duration * sr / hop)`` frames) and events are rendered
-in batched DiT calls: sorted by length, grouped so little padding is wasted, padding masked out of attention.
-Batched results equal one-by-one results within float tolerance, and every event keeps its own seeded noise.
+How events are sampled follows the inference preset (``audiostory_core.models.presets``): ``faithful`` denoises every
+event at the DiT's full 645 latent frames (30 s) from noise seeded with the call's seed, as the published
+scripts do; ``fast`` denoises each event at the latent length it needs (``ceil(render_duration * sr / hop)``
+frames, at most 645) from its own seeded noise, and renders events in batched DiT calls: sorted by length,
+grouped so little padding is wasted, padding masked out of attention. Batched results agree with one-by-one
+results within float tolerance (not bit for bit: matrix kernels depend on the batch size), so faithful renders
+one event per call, as published.
 """
 from __future__ import annotations
 
@@ -22,9 +25,12 @@ from ..audio import fit_length
 from ..device import pick_device_dtype
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
+from ..models.presets import Preset, get_preset
 from ..plan.types import Plan, SubEvent
 from .base import Clip, Renderer, event_samples, event_seed
-from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, EventCondition, sample_latents
+from .sampling import (
+    DEFAULT_GUIDANCE, DEFAULT_STEPS, TANGOFLUX_GUIDANCE, TANGOFLUX_STEPS, EventCondition, sample_latents,
+)
 
 # A batch only takes an event at least this fraction of the batch's longest: bounds padding waste at ~25 %.
 MIN_BATCH_FILL = 0.75
@@ -53,6 +59,11 @@ class DiTRenderer(Renderer):
     empty-prompt embedding when a text encoder is available, else the DiT's stored ``null_tokens``.
     Clips are float32 (channels, event_samples(event, sample_rate)) at the VAE's rate (44.1 kHz for the
     published VAE). The DiT (and text encoder) are moved to the chosen device/dtype once, at construction.
+
+    ``preset`` ("faithful" | "fast" | a ``Preset``; default: the DiT's ``default_preset``, "faithful" for
+    published weights) sets latent lengths, seeds, the CUDA dtype and ``batch_size``'s default (events per DiT
+    call: 1 as published, 8 for fast). ``steps``/``guidance`` default to what
+    the authors ship: 50 / 4.0 (AudioStory's script) without a text encoder, 25 / 4.5 (TangoFlux's) with one.
     """
 
     name = "dit"
@@ -64,17 +75,23 @@ class DiTRenderer(Renderer):
         dit: TangoFluxDiT,
         *,
         text_encoder: T5TextEncoder | str | os.PathLike | None = None,
-        steps: int = DEFAULT_STEPS,
-        guidance: float = DEFAULT_GUIDANCE,
+        steps: int | None = None,
+        guidance: float | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
+        preset: str | Preset | None = None,
     ) -> None:
+        captions = text_encoder is not None  # TangoFlux's use: the authors' defaults differ from AudioStory's
+        steps = (TANGOFLUX_STEPS if captions else DEFAULT_STEPS) if steps is None else steps
+        guidance = (TANGOFLUX_GUIDANCE if captions else DEFAULT_GUIDANCE) if guidance is None else guidance
+        self.preset = get_preset(preset, getattr(dit, "default_preset", "fast"))
+        batch_size = (8 if self.preset.batch_events else 1) if batch_size is None else batch_size
         if steps < 1:
             raise RenderError(f"steps must be at least 1, got {steps}.")
         if batch_size < 1:
             raise RenderError(f"batch_size must be at least 1, got {batch_size}.")
-        self.device, self.dtype = pick_device_dtype(device, dtype)
+        self.device, self.dtype = self.preset.device_dtype(device, dtype)
         self.dit = dit.to(device=self.device, dtype=self.dtype).eval()
         self.steps, self.guidance, self.batch_size = int(steps), float(guidance), int(batch_size)
         self.sample_rate = dit.sample_rate
@@ -104,21 +121,30 @@ class DiTRenderer(Renderer):
         events = plan.events
         if not events:
             return []
-        conds = self._conditions(events, conditioning, seed)
-        latents: list[torch.Tensor | None] = [None] * len(events)
-        for group in group_by_length([c.frames for c in conds], self.batch_size):
-            for i, z in zip(group, sample_latents(
-                self.dit, [conds[i] for i in group], steps=self.steps, guidance=self.guidance
-            )):
-                latents[i] = z
-            self.forward_calls += 1
-        audio = self._decode(latents)
+        audio = self._decode(self.denoise(plan, conditioning, seed=seed))
         clips = []
         for event, wave in zip(events, audio):
             n = event_samples(event, self.sample_rate)
             wave = np.ascontiguousarray(fit_length(wave, n), dtype=np.float32)
             clips.append(Clip(audio=wave, sample_rate=self.sample_rate, event=event, source="dit"))
         return clips
+
+    def denoise(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[torch.Tensor]:
+        """The denoised latents of every event, float32 (frames, channels) on the CPU, before the VAE: what
+        the oracle tests compare with the authors' own sampling loops."""
+        events = plan.events
+        if not events:
+            return []
+        conds = self._conditions(events, conditioning, seed)
+        latents: list[torch.Tensor | None] = [None] * len(events)
+        for group in group_by_length([c.frames for c in conds], self.batch_size):
+            for i, z in zip(group, sample_latents(
+                self.dit, [conds[i] for i in group], steps=self.steps, guidance=self.guidance,
+                published_dtypes=self.preset.published_dtypes,
+            )):
+                latents[i] = z
+            self.forward_calls += 1
+        return latents  # type: ignore[return-value]
 
     # ---- helpers ------------------------------------------------------------------------------------------
     def _conditions(self, events: Sequence[SubEvent], conditioning: Sequence[Any] | None, seed: int) -> list[EventCondition]:
@@ -161,9 +187,21 @@ class DiTRenderer(Renderer):
                 )
             conds.append(EventCondition(
                 tokens=tokens.cpu(), null=self.null[: tokens.shape[0]], seconds=event.render_duration,
-                frames=self.dit.frames_for(event.render_duration), seed=event_seed(seed, i), null_pool_mask=null_pool,
+                frames=self.frames_for(event), seed=self.seed_for(seed, i), null_pool_mask=null_pool,
             ))
         return conds
+
+    def frames_for(self, event: SubEvent) -> int:
+        """Latent frames ``event`` is denoised at: always the DiT's full length (645) in the faithful preset,
+        what its render duration needs (at most that) in the fast one."""
+        if self.preset.fixed_latent_length:
+            return self.dit.max_frames
+        return self.dit.frames_for(event.render_duration)
+
+    def seed_for(self, seed: int, index: int) -> int:
+        """The noise seed of event ``index``: the call's seed itself for every event (faithful: the published
+        script reseeds 0 before each event), else a different seed per event (fast)."""
+        return int(seed) if self.preset.same_seed_per_event else event_seed(seed, index)
 
     @torch.inference_mode()
     def _decode(self, latents: Sequence[torch.Tensor]) -> list[np.ndarray]:

@@ -16,8 +16,12 @@ import torch
 
 from ..models.dit import TangoFluxDiT
 
+# As the authors ship them: AudioStory's inference script (query-token conditioning) and TangoFlux's
+# (caption conditioning).
 DEFAULT_STEPS = 50
 DEFAULT_GUIDANCE = 4.0
+TANGOFLUX_STEPS = 25
+TANGOFLUX_GUIDANCE = 4.5
 
 
 @dataclass
@@ -67,16 +71,16 @@ def _pool_rows(masks: Sequence[torch.Tensor | None], lengths: Sequence[int], wid
 
 @torch.inference_mode()
 def sample_latents(
-    dit: TangoFluxDiT,
-    events: Sequence[EventCondition],
-    *,
-    steps: int = DEFAULT_STEPS,
-    guidance: float = DEFAULT_GUIDANCE,
+    dit: TangoFluxDiT, events: Sequence[EventCondition], *, steps: int = DEFAULT_STEPS,
+    guidance: float = DEFAULT_GUIDANCE, published_dtypes: bool = False,
 ) -> list[torch.Tensor]:
     """Denoise every event's latents in one batch; returns one float32 (frames_i, C) CPU tensor per event.
 
     Guidance > 1 runs the conditional and unconditional rows in the same forward and combines them as
     ``v = v_uncond + guidance * (v_cond - v_uncond)``; guidance ≤ 1 runs the conditional rows only.
+    ``published_dtypes`` follows the published loop's arithmetic in a half-precision DiT: guidance combined in
+    the DiT's dtype, and the latents in that dtype after the first step (the scheduler returns its velocity's
+    dtype); otherwise both stay float32. On a float32 DiT the two are the same.
     """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -115,7 +119,8 @@ def sample_latents(
     for t in scheduler.timesteps:
         rows = torch.cat([x, x]) if use_cfg else x
         sigma = (t / scheduler.config.num_train_timesteps).expand(rows.shape[0])
-        v = dit.velocity(rows, sigma, context, pooled, context_mask, frame_mask_dev).float()
+        v = dit.velocity(rows, sigma, context, pooled, context_mask, frame_mask_dev)
+        v = v if published_dtypes else v.float()  # published: the scheduler keeps the velocity's dtype
         if use_cfg:
             v_cond, v_uncond = v.chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
