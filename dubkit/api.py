@@ -21,7 +21,7 @@ from audiostory_core.request import Scene, StoryRequest
 
 from .backends import Backends, choose_backends, choose_captioner
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, fit_length, read_audio, scratch_file, write_wav
+from .io import atomic_output, check_input, check_output, read_audio, scratch_file, write_wav
 from .scenes.base import describe_scenes
 from .video.types import MediaInfo, Shot
 
@@ -224,13 +224,14 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
             keep_original_audio, mix, duck_db, loudness, stems, deliverables, speech_model) -> DubResult:
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     from .deliver.mux import mux
+    from .deliver.sync import original_audio
     from .soundtrack.master import master_soundtrack
 
     total = soundtrack.audio.shape[-1]
     original = None
     if info.has_audio:
         with stages.stage("read_original", "reading the original audio"):
-            original = align_to_video(read_audio(video, MIX_RATE, 2), info.audio_start - info.video_start, total)
+            original = original_audio(video, info, MIX_RATE, total)
     elif mix in ("under", "duck"):
         stages.say(f"the video has no audio track: --mix {mix} falls back to replace")
         mix = "replace"
@@ -246,7 +247,7 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
             with scratch_file(out.parent, ".wav") as wav:
                 sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
                 mux(video, wav, tmp_video, keep_original_audio=keep_original_audio and info.has_audio,
-                    video_start=info.video_start, atomic=False, container=out.suffix)
+                    info=info, say=stages.say, atomic=False, container=out.suffix)
         if deliverables or stems:
             from .deliver.package import write_deliverables
 
@@ -267,16 +268,6 @@ def _finish(video, out, info, shots, scenes, scan, soundtrack, backends: Backend
     loud = mastered.loudness.to_dict() if mastered.loudness is not None else None
     return DubResult(out, soundtrack.plan, scenes, shots, info, stages.timings, backends.summary(), package,
                      loud, mastered.mix.mode, mastered.speech)
-
-
-def align_to_video(audio: np.ndarray, offset: float, samples: int) -> np.ndarray:
-    """Place audio that starts ``offset`` seconds after the first video frame on the video's clock, ``samples`` long."""
-    shift = to_samples(offset, MIX_RATE)
-    if shift > 0:
-        audio = np.pad(audio, ((0, 0), (shift, 0)))
-    elif shift < 0:
-        audio = audio[:, -shift:]
-    return fit_length(audio, samples)
 
 
 def story(

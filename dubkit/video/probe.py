@@ -1,8 +1,15 @@
 """Stream facts from ffprobe (via ffmpeg-python), with bad input turned into one actionable ``InputError``.
 
 One ffprobe call reads the container header *and* the video packet timestamps (no decoding). The packets are what
-make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), and whether
-the file is truncated (fewer packets on disk than the header promises — an export or copy that did not finish).
+make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), whether the
+file is truncated (fewer packets on disk than the header promises — an export or copy that did not finish), and
+the video's presentation interval: from its first shown frame to the end of its last, on the container's clock.
+Packets an edit list hides (flagged "discard": the pre-roll of a file cut with ``-ss … -c copy``) are not shown,
+so they are neither frames nor part of the interval.
+
+Times on that clock are kept relative to the container's *origin*: an ISO/QuickTime file's presentation always
+starts at 0 (a video that starts late has an empty edit before it, and keeps that offset), a broadcast stream's
+clock starts wherever the encoder's did (1.4 s, 26001 s …), so its origin is the first timestamp in the file.
 """
 from __future__ import annotations
 
@@ -58,7 +65,7 @@ def _looks_like_mp4(path: Path) -> bool:
 
 def _run_ffprobe(path: Path, ffprobe: str) -> dict:
     try:
-        return ffmpeg.probe(str(path), cmd=ffprobe, show_entries="packet=stream_index,pts,duration")
+        return ffmpeg.probe(str(path), cmd=ffprobe, show_entries="packet=stream_index,pts,duration,flags")
     except FileNotFoundError as e:
         raise MediaToolError(f"ffprobe was not found ({ffprobe!r}) — {_INSTALL_HINT}") from e
     except PermissionError as e:
@@ -100,6 +107,34 @@ def _is_variable(pts: np.ndarray) -> bool:
     return float(np.quantile(resid, 0.98)) > 0.5 * slope
 
 
+# Formats whose presentation timeline starts at 0 by definition (ISO base media / QuickTime).
+_ZERO_ORIGIN = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
+
+
+def _origin(fmt: dict) -> float:
+    """The container clock's zero for this file: 0 for ISO/QuickTime, else the earliest timestamp in it."""
+    names = set(str(fmt.get("format_name") or "").split(","))
+    return 0.0 if names & _ZERO_ORIGIN else _float(fmt.get("start_time"))
+
+
+def _presentation(packets: list[dict], tb: float, fps: float) -> tuple[np.ndarray, float | None, float | None]:
+    """Shown frames' pts (ticks, sorted) and the video's first/end presentation times in seconds (None: no pts).
+
+    The end is the last frame's pts plus its duration; a duration far from the frame interval around it (encoders
+    that pass timestamps through write 1-tick durations) is replaced by that interval.
+    """
+    shown = [pk for pk in packets if pk.get("pts") is not None and "D" not in str(pk.get("flags") or "")]
+    if not shown or tb <= 0:
+        return np.zeros(0, np.int64), None, None
+    pts = np.sort(np.array([pk["pts"] for pk in shown], dtype=np.int64))
+    last = max(shown, key=lambda pk: pk["pts"])
+    step = float(np.median(np.diff(pts[-9:]))) if len(pts) > 1 else (1 / (fps * tb) if fps > 0 else 0.0)
+    dur = float(last.get("duration") or 0)
+    if not 0.5 * step <= dur <= 2 * step:
+        dur = step
+    return pts, float(pts[0] * tb), float((pts[-1] + dur) * tb)
+
+
 def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     """Read what the rest of dubkit needs to know about a video, or raise ``InputError`` saying what is wrong.
 
@@ -118,15 +153,17 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
 
     packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
-    pts = np.array([pk["pts"] for pk in packets if pk.get("pts") is not None], dtype=np.int64)
     declared = int(_float(video.get("nb_frames")))
-    count = len(packets) or declared
-
-    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     tb = _rate(video.get("time_base"))
-    if duration <= 0 and len(pts) and tb > 0:  # raw streams have no container duration: use the last frame's end
-        last_dur = max((pk.get("duration") or 0) for pk in packets)
-        duration = float((pts.max() - pts.min() + last_dur) * tb)
+    pts, first, end = _presentation(packets, tb, fps)
+    count = len(pts) or len(packets) or declared
+
+    container = _float(fmt.get("duration")) or _float(video.get("duration"))
+    origin = _origin(fmt)
+    if first is None:  # a raw stream without timestamps: the container's duration is all there is
+        first, end = origin + _float(video.get("start_time")) - _float(fmt.get("start_time")), None
+    duration = (end - first) if end is not None else container
     if duration <= 0:
         raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
     if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
@@ -139,12 +176,12 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     if count == 0:
         raise InputError(f"{p}: the video stream has no frames — the file is truncated or broken; export it again")
 
-    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     if fps <= 0 and count:
         fps = count / duration
     return MediaInfo(
         path=str(p),
         duration=duration,
+        container_duration=container or duration,
         width=int(video.get("width") or 0),
         height=int(video.get("height") or 0),
         fps=fps,
@@ -156,9 +193,11 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         has_audio=audio is not None,
         audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
         audio_channels=int(audio.get("channels") or 0) if audio else 0,
-        # Relative to the container's start: ffmpeg aligns every input to that, so these are the offsets the new
-        # soundtrack (video_start) and the original audio (audio_start) sit at against the first frame.
-        video_start=_float(video.get("start_time")) - _float(fmt.get("start_time")),
-        audio_start=(_float(audio.get("start_time")) - _float(fmt.get("start_time"))) if audio else 0.0,
+        # Relative to the container's origin: where the first frame (and with it the new soundtrack) and the
+        # original audio sit; the output keeps both offsets.
+        origin=origin,
+        video_start=first - origin,
+        audio_start=(_float(audio.get("start_time")) - origin) if audio else 0.0,
+        format_name=str(fmt.get("format_name") or ""),
         streams=streams,
     )

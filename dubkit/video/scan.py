@@ -1,11 +1,12 @@
 """One decoding pass over a video that yields shots, per-frame features and keyframes together.
 
-Decoding is the expensive part of video understanding, so it happens once: decord decodes at a reduced size
-(the decoder scales, we never hold a full-resolution frame), in small batches, and each frame is handed to
+Decoding is the expensive part of video understanding, so it happens once: ffmpeg decodes at a reduced size
+(the decoder scales, we never hold a full-resolution frame; ``decode.py``), and each frame is handed to
 (a) the cut detector (PySceneDetect's ContentDetector plus a flash check, ``shots.py``),
 (b) the feature accumulator (brightness, motion, where the motion is, colour), and
 (c) the keyframe reservoir of the current shot (``keyframes.py``).
-Frame times come from decord's per-frame timestamps, so variable-frame-rate files get true times.
+Frame times are the frames' presentation timestamps, seconds after the first shown frame (``decode.py``), so
+variable frame rates, edit lists and broadcast clocks all give true times.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .decode import decode_frames
 from .keyframes import KeyframeCollector
 from .probe import probe
 from .shots import CutDetector
@@ -60,15 +62,6 @@ class FeatureAccumulator:
         return FrameFeatures(times=a[:, 0], brightness=a[:, 1], motion=a[:, 2], centroid=a[:, 3:5], color=a[:, 5:8])
 
 
-def _open_reader(path: str, width: int, height: int):
-    import decord
-
-    try:
-        return decord.VideoReader(path, ctx=decord.cpu(0), width=width, height=height)
-    except (decord.DECORDError, RuntimeError) as e:
-        raise InputError(f"{path}: the video cannot be decoded ({str(e).splitlines()[0][:120]}) — re-export it") from e
-
-
 def scan_video(
     path: str | os.PathLike,
     info: MediaInfo | None = None,
@@ -78,10 +71,9 @@ def scan_video(
     keyframes_per_shot: int = 3,
     analysis_width: int = 256,
     keyframe_width: int = 320,
-    batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
 ) -> VideoScan:
-    """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → container duration), per-frame
+    """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → the video's duration), per-frame
     features and ``keyframes_per_shot`` RGB keyframes per shot (``keyframe_width`` wide, display orientation).
 
     ``threshold``/``min_shot_frames`` are PySceneDetect's ContentDetector settings; ``progress`` receives short
@@ -98,37 +90,25 @@ def scan_video(
     out_w = _even(out_w)
     aw = min(out_w, analysis_width)
     ah = _even(aw * dh / dw)
-    # decord (0.6) applies the display rotation itself and takes the size in display orientation; should a build
-    # hand back coded-orientation frames instead, they are turned here (checked on the first batch).
-    reader = _open_reader(path, out_w, out_h)
-    n = len(reader)
-    if n == 0:
-        raise InputError(f"{path}: no video frames could be decoded — the file is broken; re-export it")
-    # decord reports float32 seconds; round away the float32 noise (1 µs is far below a frame).
-    times = np.round(np.asarray(reader.get_frame_timestamp(np.arange(n))[:, 0], dtype=np.float64), 6)
-    fps = info.fps or (n / info.duration if info.duration else 24.0)
-
+    fps = info.fps or (info.frame_count / info.duration if info.duration else 24.0)
+    expected = max(1, info.frame_count)
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
+    stamps: list[float] = []
     next_report = 0.1
-    for lo in range(0, n, batch_size):
-        batch = reader.get_batch(list(range(lo, min(n, lo + batch_size)))).asnumpy()
-        turn = quarter if quarter % 2 and batch.shape[1:3] == (out_w, out_h) else 0
-        for j, frame in enumerate(batch):
-            i = lo + j
-            if turn:
-                frame = np.ascontiguousarray(np.rot90(frame, k=-turn))
-            # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
-            small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
-            cuts.push(i, small)
-            features.push(float(times[i]), small)
-            keys.push(i, float(times[i]), frame.copy(), cuts.cut_set)
-        del batch
-        if progress is not None and (lo + batch_size) / n >= next_report:
-            done = min(n, lo + batch_size)
-            progress(f"scanning frames {done}/{n} ({100 * done // n}%)")
+    for i, (t, frame) in enumerate(decode_frames(path, info, out_w, out_h)):
+        # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
+        small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
+        cuts.push(i, small)
+        features.push(t, small)
+        keys.push(i, t, frame.copy(), cuts.cut_set)
+        stamps.append(t)
+        if progress is not None and (i + 1) / expected >= next_report:
+            progress(f"scanning frames {i + 1}/{expected} ({min(100, 100 * (i + 1) // expected)}%)")
             next_report += 0.1
+    n = len(stamps)
+    times = np.asarray(stamps, dtype=np.float64)
     cut_frames = cuts.finish()
     picks = keys.finish(set(cut_frames))
     feats = features.result()

@@ -8,10 +8,17 @@ import numpy as np
 
 @dataclass
 class MediaInfo:
-    """Facts from ffprobe. ``duration`` is the container's (what the soundtrack must match, to the sample)."""
+    """Facts from ffprobe.
+
+    ``duration`` is the video's presentation interval, from its first shown frame to the end of its last: what the
+    soundtrack must cover, to the sample (not the container's ``container_duration``, which may include audio
+    that runs on, or an empty edit before a late video). Times in dubkit's timeline are seconds after the first
+    frame; ``origin + video_start`` is that frame's time on the container's own clock.
+    """
 
     path: str
     duration: float
+    container_duration: float = 0.0
     width: int = 0
     height: int = 0
     fps: float = 0.0  # average frame rate
@@ -23,9 +30,16 @@ class MediaInfo:
     has_audio: bool = False
     audio_sample_rate: int = 0
     audio_channels: int = 0
-    video_start: float = 0.0  # the video stream's start, seconds after the container's start
-    audio_start: float = 0.0  # the first audio stream's start, seconds after the container's start
+    origin: float = 0.0  # the container clock's zero, seconds (0 for MP4/MOV; a stream's first timestamp for TS)
+    video_start: float = 0.0  # the first shown frame, seconds after the container's origin
+    audio_start: float = 0.0  # the first audio stream's start, seconds after the container's origin
+    format_name: str = ""  # ffprobe's, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "mpegts"
     streams: list[dict] = field(default_factory=list)
+
+    @property
+    def first_frame_time(self) -> float:
+        """The first shown frame's presentation time on the container's clock (what frame pts are measured from)."""
+        return self.origin + self.video_start
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
