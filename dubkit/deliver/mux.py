@@ -180,7 +180,8 @@ def mux(
         "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", str(video),
         "-map", f"1:{video_index}" if video_index is not None else "1:v:0", "-map", "0:a:0",
         *extra,
-        "-c:v:0", "copy", "-c:a:0", codec, "-metadata:s:a:0", f"title={audio_title}", "-disposition:a:0", "default",
+        "-c:v:0", "copy", "-c:a:0", codec, "-metadata:s:a:0", f"title={audio_title}",
+        "-metadata:s:a:0", f"handler_name={audio_title}", "-disposition:a:0", "default",  # (MP4 names it here)
         "-map_metadata", "1", "-map_chapters", "1",
     ]  # fmt: skip
     if codec == "aac":

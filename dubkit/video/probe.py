@@ -111,10 +111,15 @@ def _is_variable(pts: np.ndarray) -> bool:
 _ZERO_ORIGIN = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 
 
-def _origin(fmt: dict) -> float:
-    """The container clock's zero for this file: 0 for ISO/QuickTime, else the earliest timestamp in it."""
+def _origin(fmt: dict, streams: list[dict]) -> float:
+    """The container clock's zero for this file: 0 for ISO/QuickTime, else the earliest timestamp in it (from the
+    streams' exact start ticks: the format's start is rounded to microseconds)."""
     names = set(str(fmt.get("format_name") or "").split(","))
-    return 0.0 if names & _ZERO_ORIGIN else _float(fmt.get("start_time"))
+    if names & _ZERO_ORIGIN:
+        return 0.0
+    starts = [int(s["start_pts"]) * _rate(s.get("time_base")) for s in streams
+              if s.get("start_pts") is not None and _rate(s.get("time_base")) > 0]  # fmt: skip
+    return float(min(starts)) if starts else _float(fmt.get("start_time"))
 
 
 def _presentation(packets: list[dict], tb: float, fps: float) -> tuple[np.ndarray, float | None, float | None]:
@@ -160,7 +165,7 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     count = len(pts) or len(packets) or declared
 
     container = _float(fmt.get("duration")) or _float(video.get("duration"))
-    origin = _origin(fmt)
+    origin = _origin(fmt, streams)
     if first is None:  # a raw stream without timestamps: the container's duration is all there is
         first, end = origin + _float(video.get("start_time")) - _float(fmt.get("start_time")), None
     duration = (end - first) if end is not None else container
