@@ -3,7 +3,7 @@
 Decoding is the expensive part of video understanding, so it happens once: ffmpeg decodes at a reduced size
 (the decoder scales, we never hold a full-resolution frame; ``decode.py``), and each frame is handed to
 (a) the cut detector (PySceneDetect's ContentDetector plus a flash check, ``shots.py``),
-(b) the feature accumulator (brightness, motion, where the motion is, colour), and
+(b) the feature accumulator (brightness, colour, camera motion, and what moved in the scene; ``features.py``),
 (c) the keyframe reservoir of the current shot (``keyframes.py``).
 Frame times are the frames' presentation timestamps, seconds after the first shown frame (``decode.py``), so
 variable frame rates, edit lists and broadcast clocks all give true times.
@@ -18,48 +18,15 @@ import numpy as np
 
 from ..errors import InputError
 from .decode import decode_frames
+from .features import FeatureAccumulator
 from .keyframes import KeyframeCollector
 from .probe import probe
 from .shots import CutDetector
-from .types import FrameFeatures, MediaInfo, Shot, ShotFrames, VideoScan
-
-CHANGED = 0.08  # a pixel whose luma moved by more than this (0..1) counts as "changed" for the motion centroid
+from .types import MediaInfo, Shot, ShotFrames, VideoScan
 
 
 def _even(v: float) -> int:
     return max(2, int(round(v / 2)) * 2)
-
-
-class FeatureAccumulator:
-    """Per-frame brightness, motion, motion centroid and mean colour, computed on the small analysis frame."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[float, float, float, float, float, float, float, float]] = []
-        self._prev: np.ndarray | None = None
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
-
-    def push(self, time: float, rgb: np.ndarray) -> None:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255)
-        r, g, b = cv2.mean(rgb)[:3]
-        motion, cx, cy = 0.0, np.nan, np.nan
-        if self._prev is not None:
-            diff = cv2.absdiff(gray, self._prev)
-            motion = float(diff.mean())
-            _, weights = cv2.threshold(diff, CHANGED, 0.0, cv2.THRESH_TOZERO)  # only clearly changed pixels
-            total = float(weights.sum())
-            if total > 4 * CHANGED:  # a few pixels at least
-                if self._grid is None:
-                    h, w = gray.shape
-                    self._grid = ((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h)
-                xs, ys = self._grid
-                cx = float(weights.sum(axis=0) @ xs) / total
-                cy = float(weights.sum(axis=1) @ ys) / total
-        self._prev = gray
-        self.rows.append((time, float(gray.mean()), motion, cx, cy, r / 255, g / 255, b / 255))
-
-    def result(self) -> FrameFeatures:
-        a = np.array(self.rows, dtype=np.float64).reshape(-1, 8)
-        return FrameFeatures(times=a[:, 0], brightness=a[:, 1], motion=a[:, 2], centroid=a[:, 3:5], color=a[:, 5:8])
 
 
 def scan_video(

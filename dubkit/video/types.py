@@ -64,10 +64,18 @@ class Shot:
 
 @dataclass
 class FrameFeatures:
-    """One row per decoded frame, computed while decoding (the video is never held in memory).
+    """One row per decoded frame, computed while decoding (the video is never held in memory; ``features.py``).
 
-    ``motion`` is the mean absolute luma change from the previous frame (0..1); ``centroid`` the (x, y) centre of
-    the changed pixels in 0..1 (NaN when nothing moved); ``brightness`` mean luma (0..1); ``color`` mean RGB (0..1).
+    ``motion`` is the mean absolute luma change from the previous frame above its noise (0..1), after the camera's
+    own motion is removed; ``centroid`` the (x, y) centre of the clearly changed pixels in 0..1 (NaN when nothing
+    moved); ``brightness`` mean luma (0..1); ``color`` mean RGB (0..1). The look of the change:
+    ``camera`` (pan x, tilt y in frame sizes per frame, zoom factor, confidence 0..1 — 0: unknown, not
+    compensated); ``specks`` (small changed blobs per 10k pixels, share of a 4x4 grid they reach, share of pixels
+    changed); ``streaks`` (how line-like the change pattern is 0..1, its angle from vertical in radians); ``flow``
+    (how strongly the change pattern repeats the previous one -1..1, and the shift x, y it repeats at, in frame
+    sizes per frame); ``extent`` (how far the changed pixels lie from their centre, RMS, frame sizes: small for
+    one object, large for change all over; NaN when nothing moved). Left out (synthetic tracks), they read as
+    "a still camera, nothing scattered, one compact thing moving".
     """
 
     times: np.ndarray  # (n,) presentation time of each frame, seconds
@@ -75,11 +83,30 @@ class FrameFeatures:
     motion: np.ndarray  # (n,)
     centroid: np.ndarray  # (n, 2)
     color: np.ndarray  # (n, 3)
+    camera: np.ndarray | None = None  # (n, 4)
+    specks: np.ndarray | None = None  # (n, 3)
+    streaks: np.ndarray | None = None  # (n, 2)
+    flow: np.ndarray | None = None  # (n, 3)
+    extent: np.ndarray | None = None  # (n,)
+
+    def __post_init__(self) -> None:
+        n = len(self.times)
+        if self.camera is None:
+            self.camera = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (n, 1))
+        if self.specks is None:
+            self.specks = np.zeros((n, 3))
+        if self.streaks is None:
+            self.streaks = np.zeros((n, 2))
+        if self.flow is None:
+            self.flow = np.zeros((n, 3))
+        if self.extent is None:
+            self.extent = np.where(np.isfinite(self.centroid).all(axis=1), 0.05, np.nan) if n else np.zeros(0)
 
     def slice(self, lo: int, hi: int) -> "FrameFeatures":
         return FrameFeatures(
-            self.times[lo:hi], self.brightness[lo:hi], self.motion[lo:hi], self.centroid[lo:hi], self.color[lo:hi]
-        )
+            self.times[lo:hi], self.brightness[lo:hi], self.motion[lo:hi], self.centroid[lo:hi], self.color[lo:hi],
+            self.camera[lo:hi], self.specks[lo:hi], self.streaks[lo:hi], self.flow[lo:hi], self.extent[lo:hi],
+        )  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.times)
