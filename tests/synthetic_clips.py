@@ -50,16 +50,17 @@ def scenery(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.clip(img / img.max(), 0, 1)
 
 
-def _view(canvas: np.ndarray, cx: float, cy: float, zoom: float, w: int = W, h: int = H) -> np.ndarray:
+def _view(canvas: np.ndarray, cx: float, cy: float, zoom: float, w: int, h: int) -> np.ndarray:
     """The camera's picture: a (w, h) window of ``canvas`` centred at (cx, cy), ``zoom`` times magnified."""
     m = np.array([[zoom, 0, w / 2 - zoom * cx], [0, zoom, h / 2 - zoom * cy]], np.float32)
     out = cv2.warpAffine(canvas, m, (w, h), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR)
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
-def noise_only(path: Path, seconds: float = 4.0, sigma: float = 0.05, seed: int = 1) -> Path:
+def noise_only(path: Path, seconds: float = 4.0, sigma: float = 0.05, seed: int = 1, size: tuple[int, int] = (W, H)) -> Path:
     """A still picture under heavy film grain (fresh every frame), compressed hard: nothing moves."""
     rng = np.random.default_rng(seed)
+    W, H = size
     still = scenery(rng, W, H)
 
     def frames():
@@ -70,36 +71,38 @@ def noise_only(path: Path, seconds: float = 4.0, sigma: float = 0.05, seed: int 
     return encode(path, frames(), crf=32)
 
 
-def camera_moves(path: Path, seed: int = 2, grain: float = 0.0) -> Path:
+def camera_moves(path: Path, seed: int = 2, grain: float = 0.0, size: tuple[int, int] = (W, H)) -> Path:
     """Over a still scene: still, a pan that speeds up and stops dead, a fast tilt that stops, a zoom in, handheld
     shake, a whip pan back — every move a camera makes, none of them a sound event (``grain``: add film grain)."""
     rng = np.random.default_rng(seed)
+    W, H = size
+    k = W / 192  # moves scale with the picture
     canvas = scenery(rng, W * 4, H * 4)
     cx, cy, zoom = W * 1.2, H * 1.5, 1.0
     path_: list[tuple[float, float, float]] = []
     n = FPS  # one second
     path_ += [(cx, cy, zoom)] * (n // 2)
     for i in range(int(1.5 * n)):  # pan right, speeding up, then a dead stop (a camera stop is no slam)
-        cx += 0.5 + 3.5 * i / (1.5 * n)
+        cx += k * (0.5 + 3.5 * i / (1.5 * n))
         path_.append((cx, cy, zoom))
     path_ += [(cx, cy, zoom)] * (n // 2)
     for _ in range(n // 2):  # fast tilt down, stops dead
-        cy += 3.0
+        cy += 3.0 * k
         path_.append((cx, cy, zoom))
     path_ += [(cx, cy, zoom)] * (n // 3)
     for _ in range(n):  # zoom in
         zoom *= 1.012
         path_.append((cx, cy, zoom))
     for _ in range(n):  # handheld shake
-        path_.append((cx + rng.normal(0, 1.5), cy + rng.normal(0, 1.5), zoom))
+        path_.append((cx + rng.normal(0, 1.5 * k), cy + rng.normal(0, 1.5 * k), zoom))
     for i in range(n // 3):  # whip pan back
-        cx -= 12.0
+        cx -= 12.0 * k
         path_.append((cx, cy, zoom))
     path_ += [(cx, cy, zoom)] * (n // 2)
 
     def frames():
         for x, y, z in path_:
-            im = _view(canvas, x, y, z).astype(np.float32) / 255
+            im = _view(canvas, x, y, z, W, H).astype(np.float32) / 255
             if grain:
                 im = im + rng.normal(0, grain, (H, W, 1))
             yield (np.clip(im, 0, 1) * 255).astype(np.uint8)
@@ -185,20 +188,22 @@ def on_screen_text(path: Path) -> Path:
     return encode(path, (at(i) for i in range(int(7.0 * n))))
 
 
-def precipitation(path: Path, kind: str = "rain", seconds: float = 4.0, seed: int = 4, pan: float = 0.0) -> Path:
+def precipitation(path: Path, kind: str = "rain", seconds: float = 4.0, seed: int = 4, pan: float = 0.0,
+                  size: tuple[int, int] = (W, H)) -> Path:
     """Rain (thin motion-blurred streaks falling fast, each drop seen on a few frames) or snow (soft flakes drifting
     down and sideways, each seen for seconds) over a still scene with light grain; ``pan``: pixels per frame."""
     rng = np.random.default_rng(seed)
+    W, H = size
     canvas = scenery(rng, W * 3, H) * 0.6
     n = int(seconds * FPS)
-    count = 260 if kind == "rain" else 160
+    count = int((260 if kind == "rain" else 160) * W * H / (192 * 108))
     pos = np.c_[rng.uniform(0, W, count), rng.uniform(0, H, count)]
-    speed = rng.uniform(9, 14, count) if kind == "rain" else rng.uniform(0.8, 1.8, count)
+    speed = (rng.uniform(9, 14, count) if kind == "rain" else rng.uniform(0.8, 1.8, count)) * H / 108
     size = rng.uniform(0.8, 1.6, count) if kind == "snow" else np.ones(count)
 
     def frames():
         for i in range(n):
-            im = _view(canvas, W / 2 + W + pan * i, H / 2, 1.0).astype(np.float32) / 255
+            im = _view(canvas, W / 2 + W + pan * i, H / 2, 1.0, W, H).astype(np.float32) / 255
             layer = np.zeros((H, W), np.float32)
             for k, ((x, y), v, r) in enumerate(zip(pos, speed, size)):
                 if kind == "rain":  # the streak a drop paints while the shutter is open

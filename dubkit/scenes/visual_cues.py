@@ -312,12 +312,15 @@ class VisualCuesCaptioner:
             return ""
         x, y = -cam[moved, 0].sum(), -cam[moved, 1].sum()  # the camera turns against the picture's motion
         zoom = float(np.prod(cam[moved, 2]))
-        if abs(np.log(zoom)) >= 0.1 and abs(np.log(zoom)) * 3 > max(abs(x), abs(y)):
-            return "the camera zooms in" if zoom > 1 else "the camera zooms out"
-        if max(abs(x), abs(y)) >= 0.25:
-            if abs(x) >= abs(y):
-                return f"the camera pans {'left to right' if x > 0 else 'right to left'}"
-            return f"the camera tilts {'down' if y > 0 else 'up'}"
+        moves = []
+        if abs(x) >= 0.25:
+            moves.append(f"pans {'left to right' if x > 0 else 'right to left'}")
+        if abs(y) >= 0.25:
+            moves.append(f"tilts {'down' if y > 0 else 'up'}")
+        if abs(np.log(zoom)) >= 0.1:
+            moves.append("zooms in" if zoom > 1 else "zooms out")
+        if moves:
+            return "the camera " + (" and ".join(moves) if len(moves) < 3 else f"{moves[0]}, {moves[1]} and {moves[2]}")
         return "a handheld, moving camera"
 
     def _text(self, frames: ShotFrames, f: FrameFeatures, cues: list[Cue], weather: tuple[str, float] | None) -> str:
@@ -333,13 +336,17 @@ class VisualCuesCaptioner:
         m = f.motion[1:] if len(f) > 1 else np.zeros(1)
         calm = float(np.median(m))
         camera = self._camera(f)
-        scattered = len(f) > 1 and float(np.mean((f.specks[1:, 0] >= 25.0) & (f.specks[1:, 1] >= 0.75))) >= 0.6
+        dense = (f.specks[1:, 0] >= 25.0) & (f.specks[1:, 1] >= 0.75)
+        scattered = len(f) > 1 and float(np.mean(dense)) >= 0.6
+        in_place = scattered and float(np.median(f.flow[1:, 0][dense])) >= 0.25  # specks that repeat: texture stirring
         if weather is not None and weather[0] == "rain":
             text += " with rain streaks falling across the frame"
         elif weather is not None:
             text += " with flakes drifting down, like snow"
-        elif scattered:
-            text += " with fine movement all over the frame"  # grain, foliage, water, a crowd: not said which
+        elif in_place:
+            text += " with fine movement all over the frame"  # foliage, water, a crowd: not said which
+        elif scattered and calm < 0.01 and not cues and float(np.median(f.flow[1:, 0][dense])) < 0.1:
+            text += ", grainy and otherwise still"  # specks fresh every frame, unrelated, and nothing else: noise
         elif calm < 0.0003 and not cues:
             text += ", almost still"
         elif calm >= 0.0003:

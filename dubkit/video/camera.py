@@ -44,7 +44,7 @@ UNKNOWN = CameraStep(None, (0.0, 0.0), 1.0, 0.0)
 class CameraTracker:
     """``step(gray_u8) -> CameraStep`` for each frame in order (the first frame gives ``STILL``)."""
 
-    def __init__(self, *, max_points: int = 120, min_points: int = 12, still_px: float = 0.15):
+    def __init__(self, *, max_points: int = 120, min_points: int = 8, still_px: float = 0.15):
         self.max_points = max_points
         self.min_points = min_points
         self.still_px = still_px  # a point that moved less than this (half-size pixels) did not move
@@ -92,7 +92,7 @@ class CameraTracker:
         shift = (m[:, :2] @ c + m[:, 2] - c) / (w, h)
         full = m.astype(np.float32).copy()
         full[:, 2] *= (full_w / w + full_h / h) / 2  # the same motion in full-size pixels
-        return CameraStep(full, (float(shift[0]), float(shift[1])), zoom, min(1.0, share * keep.sum() / 30))
+        return CameraStep(full, (float(shift[0]), float(shift[1])), zoom, share * min(1.0, keep.sum() / 20))
 
 
 def _flat(a: np.ndarray, b: np.ndarray) -> bool:

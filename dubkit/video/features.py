@@ -23,6 +23,7 @@ from .types import FrameFeatures
 
 CHANGED = 0.08  # a pixel whose luma moved by more than this (0..1) counts as "changed" (raised above the noise)
 NOISE_BAR = 4.0  # ... and by more than this many noise sigmas
+SCATTERED = 10.0  # small changed specks per 10k pixels below which the change's look is not measured
 _LAG = 6  # autocorrelation window radius (pixels) for the streak direction
 _DRIFT = (10, 20)  # |dx|, |dy| search window (pixels) for how the change pattern moved since the previous frame
 
@@ -35,6 +36,7 @@ class FeatureAccumulator:
         self.camera = CameraTracker()
         self._prev: np.ndarray | None = None
         self._prev_change: np.ndarray | None = None  # signed change of the previous frame, previous frame's pixels
+        self._prev_spec: np.ndarray | None = None  # its spectrum
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
         self._window: np.ndarray | None = None
 
@@ -68,7 +70,7 @@ class FeatureAccumulator:
             diff = np.abs(change)
             noise = 1.4826 * float(np.median(diff if valid is None else diff[valid]))
             bar = max(CHANGED, NOISE_BAR * noise)
-            row[2] = float(np.maximum(diff - 2 * noise, 0.0).mean()) if noise > 1e-3 else float(diff.mean())
+            row[2] = float(np.maximum(diff - 3 * noise, 0.0).mean()) if noise > 1e-3 else float(diff.mean())
             _, weights = cv2.threshold(diff, bar, 0.0, cv2.THRESH_TOZERO)  # only clearly changed pixels
             total = float(weights.sum())
             if total > 4 * CHANGED:  # a few pixels at least
@@ -81,28 +83,36 @@ class FeatureAccumulator:
                 row[20] = float(np.sqrt(var))
             row[12:15], small = _specks(weights > 0)
             # The look of the scattered part of the change only: long edges and whole objects are not precipitation.
-            clear = np.where(small, change, 0.0).astype(np.float32)
-            prev_change = self._prev_change
+            # (Few specks: nothing to read, and two FFTs saved.)
+            clear = np.where(small, change, 0.0).astype(np.float32) if row[12] >= SCATTERED else None
+            prev_change, prev_spec = self._prev_change, self._prev_spec
             if prev_change is not None and step.moved:
                 prev_change = cv2.warpAffine(prev_change, step.matrix, (w, h), flags=cv2.INTER_LINEAR)
-            row[15:20] = self._pattern(clear, prev_change)
+                prev_spec = None
+            if clear is not None:
+                row[15:20], self._prev_spec = self._pattern(clear, prev_change, prev_spec)
+            else:
+                self._prev_spec = None
             self._prev_change = clear
         self._prev = gray
         self.rows.append(row)
 
-    def _pattern(self, change: np.ndarray, before: np.ndarray | None) -> list[float]:
-        """[elongation, angle from vertical, persistence, drift x, drift y] of the signed change image."""
+    def _pattern(self, change: np.ndarray, before: np.ndarray | None,
+                 before_spec: np.ndarray | None) -> tuple[list[float], np.ndarray | None]:
+        """[elongation, angle from vertical, persistence, drift x, drift y] of the signed change image, and its
+        spectrum (for the next frame)."""
         h, w = change.shape
         energy = float(np.square(change).sum())
         if energy <= 1e-6:
-            return [0.0, 0.0, 0.0, 0.0, 0.0]
+            return [0.0, 0.0, 0.0, 0.0, 0.0], None
         spec = np.fft.rfft2(change)
         auto = np.fft.irfft2(spec * np.conj(spec), s=change.shape)
         out = [*_elongation(auto / auto[0, 0]), 0.0, 0.0, 0.0]
         if before is not None:
             prior = float(np.square(before).sum())
             if prior > 1e-6:
-                cross = np.fft.irfft2(spec * np.conj(np.fft.rfft2(before)), s=change.shape) / np.sqrt(energy * prior)
+                other = before_spec if before_spec is not None else np.fft.rfft2(before)
+                cross = np.fft.irfft2(spec * np.conj(other), s=change.shape) / np.sqrt(energy * prior)
                 dx_max, dy_max = _DRIFT
                 xs = np.r_[0 : dx_max + 1, w - dx_max : w]
                 ys = np.r_[0 : dy_max + 1, h - dy_max : h]
@@ -111,7 +121,7 @@ class FeatureAccumulator:
                 dy = int(ys[iy]) - (h if ys[iy] > h // 2 else 0)
                 dx = int(xs[ix]) - (w if xs[ix] > w // 2 else 0)
                 out[2:] = [float(win[iy, ix]), dx / w, dy / h]
-        return out
+        return out, spec
 
     def result(self) -> FrameFeatures:
         a = np.array(self.rows, dtype=np.float64).reshape(-1, 21)
