@@ -8,11 +8,10 @@ mix exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from .audio import fit_length, match_channels, resample
 from .plan.types import ONSET_KINDS, Plan, SubEvent
 from .render.base import Clip, event_samples
 from .timing import to_samples
@@ -56,25 +55,6 @@ def assign_tails(plan: Plan, crossfade: float, max_render: float | None = None) 
     return plan
 
 
-def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Polyphase resampling (float32, (channels, samples))."""
-    if rate_in == rate_out:
-        return audio.astype(np.float32, copy=False)
-    g = gcd(int(rate_in), int(rate_out))
-    return resample_poly(audio, rate_out // g, rate_in // g, axis=-1).astype(np.float32)
-
-
-def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    if audio.ndim == 1:
-        audio = audio[None, :]
-    if audio.shape[0] == channels:
-        return audio
-    if audio.shape[0] == 1:
-        return np.repeat(audio, channels, axis=0)
-    mono = audio.mean(axis=0, keepdims=True)
-    return np.repeat(mono, channels, axis=0)
-
-
 def assemble(
     clips: list[Clip],
     plan: Plan,
@@ -98,7 +78,7 @@ def assemble(
         # A little extra so the resampler's edge stays past the end of the track.
         longer = to_samples(n / sample_rate, native) + 64
         built = _layout(clips, plan, native, channels, longer)
-        stems = {k: _fit_length(resample(v, native, sample_rate), n) for k, v in built.items()}
+        stems = {k: fit_length(resample(v, native, sample_rate), n) for k, v in built.items()}
     else:
         stems = _layout(clips, plan, sample_rate, channels, n)
     mix = np.zeros((channels, n), dtype=np.float32)
@@ -118,7 +98,7 @@ def _layout(clips: list[Clip], plan: Plan, sample_rate: int, channels: int, n: i
         start = to_samples(ev.start, sample_rate)
         want = event_samples(ev, sample_rate)
         tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
-        placed.setdefault(ev.layer, []).append((start, _fit_length(audio, want), tail))
+        placed.setdefault(ev.layer, []).append((start, fit_length(audio, want), tail))
 
     stems: dict[str, np.ndarray] = {}
     for layer, items in placed.items():
@@ -143,11 +123,3 @@ def _layout(clips: list[Clip], plan: Plan, sample_rate: int, channels: int, n: i
 def _ramp(length: int) -> np.ndarray:
     # Sample k of the fade-in has gain (k + 0.5) / length; the mirrored fade-out sums with it to exactly 1.
     return ((np.arange(length, dtype=np.float32) + 0.5) / length).astype(np.float32)
-
-
-def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
-    """Cut to ``length``; a clip a few samples short (resampling rounds) is held at its last value, not zeroed."""
-    if audio.shape[-1] >= length:
-        return audio[:, :length]
-    mode = "edge" if audio.shape[-1] and length - audio.shape[-1] <= 4 else "constant"
-    return np.pad(audio, ((0, 0), (0, length - audio.shape[-1])), mode=mode)

@@ -95,3 +95,37 @@ class TextEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.float().numpy()
+
+
+class LazyTextEmbedder:
+    """A :class:`TextEmbedder` that loads the model on the first ``encode`` call, not before.
+
+    Cached vectors (a sound index, repeated captions) are keyed by ``model_id``, which needs only the model's
+    path; so a run whose texts are all cached never loads torch or the weights.
+    """
+
+    dim = DIM
+
+    def __init__(self, model_path: str | os.PathLike | None = None, **kwargs) -> None:
+        self._path = Path(model_path) if model_path is not None else None
+        self._kwargs = kwargs
+        self._inner: TextEmbedder | None = None
+
+    @property
+    def model_path(self) -> Path:
+        if self._path is None:
+            self._path = default_model_path()
+        return self._path
+
+    @property
+    def model_id(self) -> str:
+        return f"minilm:{self.model_path.name}:{self.model_path.parent.name}"
+
+    @property
+    def loaded(self) -> bool:
+        return self._inner is not None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._inner is None:
+            self._inner = TextEmbedder(self.model_path, **self._kwargs)
+        return self._inner.encode(texts)

@@ -43,10 +43,9 @@ class AudioStoryPipeline:
     ) -> Soundtrack:
         say = progress or (lambda _msg: None)
         t0 = time.perf_counter()
-        chosen = getattr(self.planner, "planner_for", None)  # a dispatching planner: name the one that runs
-        say(f"planning with {(chosen(request) if chosen else self.planner).name}")
+        say(f"planning with {self.planner.planner_for_mode(request.mode).name}")
         plan = self.planner.plan(request)
-        assign_tails(plan, self.crossfade, getattr(self.renderer, "max_duration", None))
+        assign_tails(plan, self.crossfade, self.renderer.max_duration)
         t1 = time.perf_counter()
         say(f"rendering {len(plan.events)} events with {self.renderer.name}")
         clips = self.renderer.render(plan, plan.conditioning, seed=seed)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .audio import check_audio
 from .errors import PlanError
 
 
@@ -28,6 +29,39 @@ class Cue:
                    float(d.get("confidence", 1.0)))
 
 
+@dataclass(frozen=True)
+class SceneObject:
+    """Something seen in a scene that makes (or sets) a sound: "a dog" that barks, "a street" that hums.
+
+    ``kind`` says what it is to a sound designer: animal | vehicle | instrument | object (sound sources: they
+    sound by themselves), prop (sounds only when handled or hit: a bottle, a door), person, place (the ambience
+    bed) or style (how the picture is made, e.g. a cartoon; no sound of its own).
+    ``inferred`` marks a place guessed from the objects (a car suggests a street) rather than seen.
+    """
+
+    name: str  # key, e.g. "dog"
+    kind: str
+    text: str = ""  # how it reads: "a dog"
+    sound: str = ""  # what it sounds like: "a dog barking and panting, paws on the floor"
+    score: float = 1.0  # confidence, 0..1
+    inferred: bool = False
+
+    @property
+    def phrase(self) -> str:
+        return self.text or self.name
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "text": self.text, "sound": self.sound, "score": self.score,
+                "inferred": self.inferred}
+
+    @classmethod
+    def from_dict(cls, d: "dict | str") -> "SceneObject":
+        if isinstance(d, str):
+            return cls(d, "object")
+        return cls(str(d["name"]), str(d.get("kind", "object")), str(d.get("text", "")), str(d.get("sound", "")),
+                   float(d.get("score", 1.0)), bool(d.get("inferred", False)))
+
+
 @dataclass
 class Scene:
     """A shot (or group of shots) with a description a sound designer would write."""
@@ -37,6 +71,10 @@ class Scene:
     description: str
     cues: list[Cue] = field(default_factory=list)
     tags: dict[str, float] = field(default_factory=dict)  # optional scored labels (e.g. zero-shot CLIP tags)
+    objects: list[SceneObject] = field(default_factory=list)  # what is seen that sounds, best first
+    # Optional measurements of the picture (brightness, motion, saturation, warmth 0..1; cartoon 0..1; speech share)
+    # that planners read where words are not enough (the music's mood and energy).
+    features: dict[str, float] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -49,6 +87,8 @@ class Scene:
             "description": self.description,
             "cues": [c.to_dict() for c in self.cues],
             "tags": dict(self.tags),
+            **({"features": dict(self.features)} if self.features else {}),
+            "objects": [o.to_dict() for o in self.objects],
         }
 
     @classmethod
@@ -59,6 +99,8 @@ class Scene:
             str(d.get("description", "")),
             [Cue.from_dict(c) for c in d.get("cues", [])],
             {str(k): float(v) for k, v in d.get("tags", {}).items()},
+            objects=[SceneObject.from_dict(o) for o in d.get("objects", [])],
+            features={str(k): float(v) for k, v in d.get("features", {}).items()},
         )
 
 
@@ -84,8 +126,7 @@ class StoryRequest:
         if self.instruction is None and self.scenes is None and self.audio_prompt is None:
             raise PlanError("a request needs an instruction, scenes or an audio prompt")
         if self.audio_prompt is not None:
-            a = np.asarray(self.audio_prompt, dtype=np.float32)
-            self.audio_prompt = a[None, :] if a.ndim == 1 else a
+            self.audio_prompt = check_audio(self.audio_prompt, "audio prompt")
             if self.audio_prompt_rate is None:
                 raise PlanError("audio_prompt_rate is required with audio_prompt")
 

@@ -8,14 +8,21 @@ __version__ = "0.1.0"
 
 from .errors import DubkitError  # noqa: E402
 
+# The API pulls in numpy/scipy/torch-adjacent modules; import it lazily so `dubkit --version` stays instant.
+_LAZY = {
+    "api": ("dub", "plan", "story", "continue_audio", "DubResult", "PlanResult", "AudioResult"),
+    "options": ("ModelOptions", "CaptionOptions", "FinishingOptions"),
+    "backends": ("Backends", "build_backends"),
+}
+
 
 def __getattr__(name: str):
-    # The API pulls in numpy/scipy/torch-adjacent modules; import it lazily so `dubkit --version` stays instant.
-    if name in {"dub", "plan", "story", "continue_audio", "DubResult", "PlanResult", "AudioResult"}:
-        from . import api
+    for module, names in _LAZY.items():
+        if name in names:
+            from importlib import import_module
 
-        return getattr(api, name)
+            return getattr(import_module(f".{module}", __name__), name)
     raise AttributeError(name)
 
 
-__all__ = ["AudioResult", "DubResult", "DubkitError", "PlanResult", "__version__", "continue_audio", "dub", "plan", "story"]
+__all__ = ["DubkitError", "__version__", *(n for names in _LAZY.values() for n in names)]

@@ -1,77 +1,146 @@
-"""Backend choice: which captioner, planner and renderer a run uses, by name or by the model given.
+"""Backend choice, in one place: the captioner, planner and renderer of every mode, by name or by the model given.
 
-The default is whatever works offline on this machine with what is installed (visual cues + scene/text planner +
-foley renderer); the choice is reported in one line so a user always knows what produced their audio.
+``build_backends(ModelOptions(...), CaptionOptions(...))`` loads everything once; the API's ``dub``, ``plan``,
+``story`` and ``continue_audio`` take the result as ``backends=`` so a script or a watch-folder worker loads
+models once and calls them many times. The default is whatever works offline on this machine with what is
+installed (visual cues + scene/text/continuation planners + foley renderer); ``Backends.line(mode)`` reports
+the choice in one line so a user always knows what produced their audio.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal
 
 from audiostory_core.plan.base import Planner
 from audiostory_core.render.base import Renderer
 
 from .errors import CheckpointError, InputError
+from .options import CaptionOptions, ModelOptions
 from .scenes.base import Captioner
 
-CAPTIONERS = ("auto", "cues", "clip")
+Mode = Literal["video", "text", "continuation"]
+CONTINUATION_PLANNER = "continuation (audio analysis)"
+
+
+@dataclass
+class ContinuationBackends:
+    """Offline continuation: the audio-analysis planner, and the renderer for its plan — None: the planner's own
+    sound bank plays the sounds it chose; a library renderer when sound folders are given."""
+
+    planner: Planner
+    renderer: Renderer | None = None
+
+    def summary(self) -> dict[str, str]:
+        return {"planner": CONTINUATION_PLANNER, "renderer": self.renderer.name if self.renderer else "foley bank"}
 
 
 @dataclass
 class Backends:
-    captioner: Captioner | None
+    """Everything a run loads. ``planner`` plans every mode (a planner that dispatches by request mode, or the
+    AudioStory LLM); ``continuation`` is set when continuations are planned offline, outside the pipeline."""
+
     planner: Planner
     renderer: Renderer
+    captioner: Captioner | None = None
+    continuation: ContinuationBackends | None = None
     notes: dict[str, str] = field(default_factory=dict)
-    mode: str | None = None  # the request mode this run plans ("video", "text", "continuation")
+    models: ModelOptions = field(default_factory=ModelOptions)  # what it was built from
+    captioning: CaptionOptions = field(default_factory=CaptionOptions)
 
-    def summary(self) -> dict[str, str]:
+    def summary(self, mode: Mode | None = None, captioner: Captioner | None = None) -> dict[str, str]:
+        """What serves a run of ``mode``, by name (None: the backends as built); ``captioner``: the one a video
+        run actually uses, when a shot list wraps the built one."""
+        if mode == "continuation" and self.continuation is not None:
+            return self.continuation.summary()
         d = {}
-        if self.captioner is not None:
-            d["captioner"] = self.captioner.name
+        captioner = captioner or self.captioner
+        if captioner is not None and mode in ("video", None):
+            d["captioner"] = captioner.name
         # A dispatching planner is reported by the planner that will actually run for this mode.
-        for_mode = getattr(self.planner, "planner_for_mode", None)
-        d["planner"] = for_mode(self.mode).name if (for_mode and self.mode in ("video", "text")) else self.planner.name
+        d["planner"] = self.planner.planner_for_mode(mode).name if mode is not None else self.planner.name
         d["renderer"] = self.renderer.name
         d.update(self.notes)
         return d
 
-    def line(self) -> str:
-        return "backends: " + ", ".join(f"{k}={v}" for k, v in self.summary().items())
+    def line(self, mode: Mode | None = None, captioner: Captioner | None = None) -> str:
+        return "backends: " + ", ".join(f"{k}={v}" for k, v in self.summary(mode, captioner).items())
+
+    def check_built_from(self, models: ModelOptions | None, captioning: CaptionOptions | None) -> None:
+        """Options that would build other backends than these are an error, not silently ignored."""
+        for given, built, what in ((models, self.models, "model"), (captioning, self.captioning, "caption")):
+            if given is not None and given != built:
+                raise InputError(f"these backends were built with other {what} options ({built}) than the ones "
+                                 f"given ({given}): build new backends, or leave those options out")
 
 
-def choose_captioner(
-    name: str = "auto",
-    *,
-    captions: str | Path | None = None,
-    clip_model: str = "ViT-B-32",
-    clip_weights: str | Path | None = None,
-    sidecar_mode: str = "replace",
-    device: str | None = None,
-) -> Captioner:
-    """``cues`` (no weights) by default; ``clip`` adds zero-shot tags from local open_clip weights; a sidecar
-    shot list (``captions``) replaces or enriches the descriptions of whichever is chosen."""
+def build_backends(models: ModelOptions | None = None, captioning: CaptionOptions | None = None) -> Backends:
+    """Load the backends of every mode: a model folder's planner + DiT, or the offline planners + foley."""
+    models = models or ModelOptions()
+    captioning = captioning or CaptionOptions()
+    captioner = build_captioner(captioning, device=models.device)
+    if models.model is not None:
+        planner, renderer, notes = load_model_backends(
+            models.model, device=models.device, steps=models.steps, t5=models.t5)
+        return Backends(planner, renderer, captioner, None, notes, models, captioning)
+    from audiostory_core.plan.auto import AutoPlanner
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+
+    for d in models.library:
+        if not d.is_dir():
+            raise InputError(f"{d}: sound library folder not found")
+    planner = offline_planner()
+    renderer = FoleyRenderer(library_dirs=list(models.library))
+    # Offline continuation plays the sounds the analysis chose from its bank, or voices them from the library.
+    continuation = ContinuationBackends(planner.continuation, renderer if models.library else None)
+    return Backends(planner, renderer, captioner, continuation, {}, models, captioning)
+
+
+def offline_planner() -> Planner:
+    """The planners that need no LLM, for every mode; the continuation planner listens to the foley bank."""
+    from audiostory_core.plan.auto import AutoPlanner
+    from audiostory_core.plan.continuation_planner import ContinuationPlanner
+    from audiostory_core.render.foley.bank import BANK, synthesize
+
+    return AutoPlanner(continuation=ContinuationPlanner(BANK, synthesize))
+
+
+def build_captioner(captioning: CaptionOptions, *, device: str | None = None, clip_model: str = "ViT-B-32") -> Captioner:
+    """By default (``auto``, ``tagger``) the offline ImageNet tagger names what is seen and the visual cues say
+    when something happens; ``cues`` alone needs no weights at all; ``clip`` (or ``auto`` with clip weights) puts
+    zero-shot tags from local open_clip weights in the tagger's place."""
+    from .scenes.clip_tagger import CombinedCaptioner
     from .scenes.visual_cues import VisualCuesCaptioner
 
-    if name not in CAPTIONERS:
-        raise InputError(f"unknown captioner {name!r}; choose one of {', '.join(CAPTIONERS)}")
     base: Captioner = VisualCuesCaptioner()
-    if name == "clip" or (name == "auto" and clip_weights is not None):
-        from .scenes.clip_tagger import ClipTagger, CombinedCaptioner
+    name = captioning.captioner
+    if name == "clip" or (name == "auto" and captioning.clip_weights is not None):
+        from .scenes.clip_tagger import ClipTagger
 
-        # Without --clip-weights the tagger looks in the models folder (`dubkit models pull clip-vit-b-32`) and
+        # Without clip weights the tagger looks in the models folder (`dubkit models pull clip-vit-b-32`) and
         # the open_clip cache, and fails at once with what to do if neither has them.
-        base = CombinedCaptioner(ClipTagger(clip_model, clip_weights, device=device), base)
-    if captions is not None:
-        from .scenes.sidecar import SidecarCaptioner
+        return CombinedCaptioner(ClipTagger(clip_model, captioning.clip_weights, device=device), base)
+    if name in ("auto", "tagger"):
+        from .scenes.tagger import TaggerCaptioner
 
-        base = SidecarCaptioner(captions, base=base, mode=sidecar_mode)
+        return CombinedCaptioner(TaggerCaptioner(), base)
     return base
 
 
+def with_shot_list(captioner: Captioner, captions: str | Path | None, mode: str = "replace") -> Captioner:
+    """A sidecar shot list (``captions``: one video's SRT/JSON/CSV) replaces or enriches the descriptions of
+    ``captioner``; per call, since the backends serve many videos."""
+    if captions is None:
+        return captioner
+    from .scenes.sidecar import SidecarCaptioner
+
+    return SidecarCaptioner(captions, base=captioner, mode=mode)
+
+
 def is_audiostory_folder(path: Path) -> bool:
-    return (path / "audiostory.json").is_file() or ((path / "config.yaml").is_file() and (path / "pytorch_model.bin").is_file())
+    from audiostory_core.models.published import detect_layout
+
+    return detect_layout(path) in ("dubkit-audiostory", "published-audiostory")
 
 
 def load_model_backends(
@@ -84,56 +153,46 @@ def load_model_backends(
     - A DiT-only folder (TangoFlux layout or ours): the offline planner plans, and the DiT is conditioned by
       flan-t5 caption embeddings (``t5`` folder, else ``flan-t5-large`` from `dubkit models pull`).
     """
-    from audiostory_core.render.dit_renderer import DiTRenderer
-
     path = Path(model)
     if not path.is_dir():
         raise CheckpointError(f"{path}: model folder not found (see `dubkit models list`)")
     kwargs: dict[str, Any] = {"device": device}
     if steps:
         kwargs["steps"] = steps
-    if is_audiostory_folder(path):
-        from audiostory_core.models.audiostory import load_model
-        from audiostory_core.plan.llm_planner import AudioStoryPlanner
+    from audiostory_core.models.published import detect_layout
 
-        # Device and dtype chosen once for the whole model (cuda bf16 > mps fp16 > cpu fp32): the LLM too, not
-        # only the DiT, or a 3B planner would run in fp32 on the CPU beside a GPU.
-        m = load_model(path, t5_dir=t5).place(device)
-        renderer = DiTRenderer(m.dit, **kwargs)
-        return AudioStoryPlanner(m, device=device), renderer, {"model": f"audiostory ({path})"}
-    if (path / "config.json").is_file():
-        from audiostory_core.models.dit import TangoFluxDiT
-        from audiostory_core.models.hub import local_path
-        from audiostory_core.plan.text_planner import AutoPlanner
-
-        text = Path(t5) if t5 is not None else local_path("flan-t5-large")
-        if not text.is_dir():
-            raise CheckpointError(
-                f"{path} is a DiT-only model: it needs a flan-t5 folder for caption embeddings; pass --t5 DIR "
-                "or run `dubkit models pull flan-t5-large`")
-        renderer = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs)
-        return AutoPlanner(), renderer, {"model": f"dit ({path}) + t5 ({text})"}
+    layout = detect_layout(path)
+    if layout in ("dubkit-audiostory", "published-audiostory"):
+        return _audiostory_backends(path, t5, kwargs)
+    if layout == "dit":
+        return _dit_only_backends(path, t5, kwargs)
     raise CheckpointError(
         f"{path}: not a model folder: expected audiostory.json (dubkit format), config.yaml + pytorch_model.bin "
         "(published AudioStory-3B) or config.json + weights (a DiT)")
 
 
-def choose_backends(
-    *,
-    model: str | Path | None = None,
-    library: Sequence[str | Path] = (),
-    device: str | None = None,
-    captioner: Captioner | None = None,
-    steps: int | None = None,
-    t5: str | Path | None = None,
-) -> Backends:
-    if model is not None:
-        planner, renderer, notes = load_model_backends(model, device=device, steps=steps, t5=t5)
-        return Backends(captioner, planner, renderer, notes)
-    from audiostory_core.plan.text_planner import AutoPlanner
-    from audiostory_core.render.foley.renderer import FoleyRenderer
+def _audiostory_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]):
+    from audiostory_core.models.published import load_model
+    from audiostory_core.plan.llm_planner import AudioStoryPlanner
+    from audiostory_core.render.dit_renderer import DiTRenderer
 
-    for d in library:
-        if not Path(d).is_dir():
-            raise InputError(f"{d}: sound library folder not found")
-    return Backends(captioner, AutoPlanner(), FoleyRenderer(library_dirs=[Path(d) for d in library]))
+    # Device and dtype chosen once for the whole model (cuda bf16 > mps fp16 > cpu fp32): the LLM too, not
+    # only the DiT, or a 3B planner would run in fp32 on the CPU beside a GPU.
+    m = load_model(path, t5_dir=t5).place(kwargs["device"])
+    renderer = DiTRenderer(m.dit, **kwargs)
+    return AudioStoryPlanner(m, device=kwargs["device"]), renderer, {"model": f"audiostory ({path})"}
+
+
+def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]):
+    from audiostory_core.models.dit import TangoFluxDiT
+    from audiostory_core.models.hub import local_path
+    from audiostory_core.plan.auto import AutoPlanner
+    from audiostory_core.render.dit_renderer import DiTRenderer
+
+    text = Path(t5) if t5 is not None else local_path("flan-t5-large")
+    if not text.is_dir():
+        raise CheckpointError(
+            f"{path} is a DiT-only model: it needs a flan-t5 folder for caption embeddings; pass `t5` (the folder) "
+            "or run `dubkit models pull flan-t5-large`")
+    renderer = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs)
+    return offline_planner(), renderer, {"model": f"dit ({path}) + t5 ({text})"}

@@ -1,14 +1,16 @@
 """The ``dubkit`` command line. Errors print one line and exit non-zero (the traceback only with --debug)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sys
 import time
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import click
 import typer
@@ -17,6 +19,7 @@ from rich.markup import escape
 
 from . import __version__
 from .errors import DubkitError
+from .options import CAPTIONERS, DEVICES, LOUDNESS_PRESET_NAMES, MIX_MODES
 
 app = typer.Typer(
     name="dubkit",
@@ -42,7 +45,26 @@ class _Progress:
 
     def __call__(self, message: str) -> None:
         if not self.quiet:
-            err.print(f"[dim]{time.perf_counter() - self.t0:7.2f}s[/dim] {escape(message)}")
+            err.print(f"[dim]{time.perf_counter() - self.t0:7.2f}s[/dim] {escape(in_flags(message))}")
+
+
+@functools.cache
+def _flags() -> dict[str, str]:
+    """Each option's API name → its flag, from the commands themselves (``duck_db`` → ``--duck-db``)."""
+    flags: dict[str, str] = {}
+    groups = [typer.main.get_command(app)]
+    while groups:
+        for cmd in getattr(groups.pop(), "commands", {}).values():
+            groups.append(cmd)
+            for param in cmd.params:
+                if param.param_type_name == "option" and param.name:  # typer vendors its own click
+                    flags.setdefault(param.name, max(param.opts, key=len))
+    return flags
+
+
+def in_flags(message: str) -> str:
+    """The API and io name an option as `name` (its Python parameter); on the command line, say its flag."""
+    return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: _flags().get(m.group(1), m.group(0)), message)
 
 
 def _version(value: bool) -> None:
@@ -60,41 +82,87 @@ def _root(
         os.environ["DUBKIT_DEBUG"] = "1"
 
 
+# Option groups in `--help` (rich panels), and each option declared once for every command that has it.
+IO, SHOTS, MODELS, SOUND, MIX, GENERAL = "Input and output", "Shots", "Models", "Soundtrack", "Mix and loudness", "General"
+Captions = Annotated[Optional[Path], typer.Option(
+    "--captions", help="Your shot list (SRT, JSON or CSV) to describe the shots.", rich_help_panel=SHOTS)]
+Captioner = Annotated[str, typer.Option(
+    "--captioner", metavar="[" + "|".join(CAPTIONERS) + "]", rich_help_panel=SHOTS,
+    help="tagger: an offline ImageNet tagger names what is seen, plus visual cues; cues: visual cues only; "
+         "clip: open_clip tags instead of the tagger; auto: clip when --clip-weights is given, else tagger.")]
+ClipWeights = Annotated[Optional[Path], typer.Option(
+    "--clip-weights", help="Local open_clip weights for --captioner clip.", rich_help_panel=SHOTS)]
+Model = Annotated[Optional[Path], typer.Option(
+    "--model", help="An AudioStory or DiT model folder (default: offline foley).", rich_help_panel=MODELS)]
+T5 = Annotated[Optional[Path], typer.Option(
+    "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model).", rich_help_panel=MODELS)]
+Device = Annotated[Optional[str], typer.Option(
+    "--device", metavar="[" + "|".join(DEVICES) + "]", help="Where models run (default: best available).",
+    rich_help_panel=MODELS)]
+Steps = Annotated[Optional[int], typer.Option(
+    "--steps", help="Diffusion steps for --model (default 50).", rich_help_panel=MODELS)]
+Library = Annotated[list[Path], typer.Option(
+    "--library", help="A folder of your own sound effects (repeatable).", rich_help_panel=MODELS)]
+Seed = Annotated[int, typer.Option(
+    "--seed", help="Same seed, same soundtrack; change it for a variation.", rich_help_panel=SOUND)]
+Instruction = Annotated[Optional[str], typer.Option("--instruction", rich_help_panel=SOUND)]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.", rich_help_panel=GENERAL)]
+
+
+def _models(model: Path | None, t5: Path | None, device: str | None, steps: int | None, library: list[Path]):
+    from .options import ModelOptions
+
+    return ModelOptions(model=model, t5=t5, device=device, steps=steps, library=tuple(library))
+
+
 @app.command()
 def dub(
     video: Path = typer.Argument(..., help="The video to dub (never modified)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output video (default: <name>.dubbed.<ext>)."),
-    captions: Optional[Path] = typer.Option(None, "--captions", help="Your shot list (SRT, JSON or CSV) to describe the shots."),
-    library: list[Path] = typer.Option([], "--library", help="A folder of your own sound effects (repeatable)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same soundtrack; change it for a variation."),
-    keep_original_audio: bool = typer.Option(False, "--keep-original-audio", help="Keep the input's audio as a second track."),
-    model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: offline foley)."),
-    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
-    captioner: str = typer.Option("auto", "--captioner", help="auto | cues | clip"),
-    clip_weights: Optional[Path] = typer.Option(None, "--clip-weights", help="Local open_clip weights for --captioner clip."),
-    device: Optional[str] = typer.Option(None, "--device", help="cuda | mps | cpu (default: best available)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion steps for --model (default 50)."),
-    instruction: Optional[str] = typer.Option(None, "--instruction", help="A style hint for the planner."),
-    crossfade: float = typer.Option(0.25, "--crossfade", help="Seconds the ambience crossfades at each cut."),
-    mix: str = typer.Option("auto", "--mix", help="replace | under | duck (auto: duck when the video has speech)."),
-    duck_db: float = typer.Option(-12.0, "--duck-db", help="How far the new soundtrack dips under speech, in dB."),
-    loudness: str = typer.Option("-23", "--loudness", help="Target LUFS (-23 broadcast, -14 streaming) or 'off'."),
-    stems: bool = typer.Option(False, "--stems", help="Write 48 kHz 24-bit WAV stems per layer."),
-    speech_model: Optional[Path] = typer.Option(None, "--speech-model", help="A local pyannote checkpoint for speech detection."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress output."),
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Output video (default: <name>.dubbed.<ext>).", rich_help_panel=IO)] = None,
+    captions: Captions = None,
+    captioner: Captioner = "auto",
+    clip_weights: ClipWeights = None,
+    model: Model = None,
+    t5: T5 = None,
+    device: Device = None,
+    steps: Steps = None,
+    library: Library = [],  # noqa: B006 - typer reads the default, never mutates it
+    seed: Seed = 0,
+    instruction: Annotated[Optional[str], typer.Option(
+        "--instruction", help="A style hint for the planner.", rich_help_panel=SOUND)] = None,
+    crossfade: Annotated[float, typer.Option(
+        "--crossfade", help="Seconds the ambience crossfades at each cut.", rich_help_panel=SOUND)] = 0.25,
+    mix: Annotated[str, typer.Option(
+        "--mix", metavar="[" + "|".join(MIX_MODES) + "]", rich_help_panel=MIX,
+        help="Replace the original audio, sit under it, or duck under speech (auto: duck when there is speech).")] = "auto",
+    duck_db: Annotated[float, typer.Option(
+        "--duck-db", help="How far the new soundtrack dips under speech, in dB.", rich_help_panel=MIX)] = -12.0,
+    loudness: Annotated[str, typer.Option(
+        "--loudness", metavar="[LUFS|" + "|".join(LOUDNESS_PRESET_NAMES) + "|off]", rich_help_panel=MIX,
+        help="Target LUFS (-23 broadcast, -14 streaming) or 'off'.")] = "-23",
+    speech_model: Annotated[Optional[Path], typer.Option(
+        "--speech-model", help="A local pyannote checkpoint for speech detection.", rich_help_panel=MIX)] = None,
+    keep_original_audio: Annotated[bool, typer.Option(
+        "--keep-original-audio", help="Keep the input's audio as a second track.", rich_help_panel=IO)] = False,
+    stems: Annotated[bool, typer.Option(
+        "--stems", help="Write 48 kHz 24-bit WAV stems per layer.", rich_help_panel=IO)] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Give VIDEO a soundtrack that follows the picture; writes the dubbed video and its deliverables."""
     from .api import dub as run_dub
+    from .options import CaptionOptions, FinishingOptions
 
-    progress = _Progress(quiet)
     res = run_dub(
-        video, output, captions=captions, library=library, seed=seed, keep_original_audio=keep_original_audio,
-        captioner=captioner, clip_weights=clip_weights, model=model, t5=t5, device=device, steps=steps,
-        instruction=instruction, crossfade=crossfade, mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness), stems=stems,
-        speech_model=speech_model, progress=progress,
+        video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
+        models=_models(model, t5, device, steps, library),
+        captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
+        finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
+                                   keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
+        progress=_Progress(quiet),
     )
     total = sum(res.timings.values())
-    extra = f"; deliverables in {res.deliverables}" if res.deliverables else ""
+    extra = f"; deliverables in {res.deliverables.folder}" if res.deliverables else ""
     out.print(f"wrote {res.output} ({res.info.duration:.2f} s, {len(res.plan.events)} events, mix {res.mix_mode}) "
               f"in {total:.1f} s{extra}", soft_wrap=True, markup=False)
 
@@ -113,21 +181,25 @@ def _parse_loudness(value: str) -> float | None:
 @app.command("plan")
 def plan_cmd(
     video: Path = typer.Argument(..., help="The video to analyse."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the JSON here (default: stdout)."),
-    captions: Optional[Path] = typer.Option(None, "--captions", help="Your shot list (SRT, JSON or CSV)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: scene planner)."),
-    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
-    captioner: str = typer.Option("auto", "--captioner"),
-    clip_weights: Optional[Path] = typer.Option(None, "--clip-weights"),
-    device: Optional[str] = typer.Option(None, "--device"),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Write the JSON here (default: stdout).", rich_help_panel=IO)] = None,
+    captions: Captions = None,
+    captioner: Captioner = "auto",
+    clip_weights: ClipWeights = None,
+    model: Model = None,
+    t5: T5 = None,
+    device: Device = None,
+    instruction: Instruction = None,
+    quiet: Quiet = False,
 ) -> None:
     """Write the scenes and sub-events of VIDEO as JSON, without rendering."""
     from .api import plan as run_plan
     from .io import atomic_output, check_output
+    from .options import CaptionOptions
 
-    res = run_plan(video, captions=captions, captioner=captioner, clip_weights=clip_weights, model=model, t5=t5,
-                   device=device, progress=_Progress(quiet))
+    res = run_plan(video, captions=captions, instruction=instruction, models=_models(model, t5, device, None, []),
+                   captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
+                   progress=_Progress(quiet))
     text = json.dumps(res.to_dict(), indent=2)
     if output is None:
         out.print(text, markup=False, soft_wrap=True)
@@ -141,22 +213,23 @@ def plan_cmd(
 @app.command()
 def story(
     instruction: str = typer.Argument(..., help='What to hear, e.g. "rain, then thunder, then a car passes".'),
-    duration: float = typer.Option(..., "--duration", "-d", help="Total length in seconds."),
-    output: Path = typer.Option(Path("story.wav"), "-o", "--output", help="Output WAV."),
-    model: Optional[Path] = typer.Option(None, "--model", help="An AudioStory model folder (default: offline foley)."),
-    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
-    library: list[Path] = typer.Option([], "--library", help="A folder of your own sound effects (repeatable)."),
-    seed: int = typer.Option(0, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    crossfade: float = typer.Option(3.0, "--crossfade", help="Seconds of crossfade between events."),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
+    duration: Annotated[float, typer.Option("--duration", "-d", help="Total length in seconds.", rich_help_panel=IO)] = ...,  # type: ignore[assignment]
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output WAV.", rich_help_panel=IO)] = Path("story.wav"),
+    model: Model = None,
+    t5: T5 = None,
+    device: Device = None,
+    steps: Steps = None,
+    library: Library = [],  # noqa: B006
+    seed: Seed = 0,
+    crossfade: Annotated[float, typer.Option(
+        "--crossfade", help="Seconds of crossfade between events.", rich_help_panel=SOUND)] = 3.0,
+    quiet: Quiet = False,
 ) -> None:
     """Turn a text instruction into long-form audio."""
     from .api import story as run_story
 
-    res = run_story(instruction, duration, output, model=model, t5=t5, library=library, seed=seed, device=device,
-                    steps=steps, crossfade=crossfade, progress=_Progress(quiet))
+    res = run_story(instruction, duration, output, seed=seed, crossfade=crossfade,
+                    models=_models(model, t5, device, steps, library), progress=_Progress(quiet))
     for ev in res.plan.events:
         err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False)
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
@@ -165,24 +238,27 @@ def story(
 @app.command("continue")
 def continue_cmd(
     audio: Path = typer.Argument(..., help="The audio (or video) whose sound to continue."),
-    duration: float = typer.Option(..., "--duration", "-d", help="Seconds of new audio."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output WAV (default: <name>.continued.wav)."),
-    instruction: Optional[str] = typer.Option(None, "--instruction", help="What should happen next."),
-    include_input: bool = typer.Option(False, "--include-input", help="Start the output with the input, unchanged."),
-    model: Optional[Path] = typer.Option(None, "--model"),
-    t5: Optional[Path] = typer.Option(None, "--t5", help="A flan-t5 folder (caption embeddings for a DiT-only --model)."),
-    library: list[Path] = typer.Option([], "--library"),
-    seed: int = typer.Option(0, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    quiet: bool = typer.Option(False, "-q", "--quiet"),
+    duration: Annotated[float, typer.Option("--duration", "-d", help="Seconds of new audio.", rich_help_panel=IO)] = ...,  # type: ignore[assignment]
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Output WAV (default: <name>.continued.wav).", rich_help_panel=IO)] = None,
+    include_input: Annotated[bool, typer.Option(
+        "--include-input", help="Start the output with the input, unchanged.", rich_help_panel=IO)] = False,
+    instruction: Annotated[Optional[str], typer.Option(
+        "--instruction", help="What should happen next.", rich_help_panel=SOUND)] = None,
+    model: Model = None,
+    t5: T5 = None,
+    device: Device = None,
+    steps: Steps = None,
+    library: Library = [],  # noqa: B006
+    seed: Seed = 0,
+    quiet: Quiet = False,
 ) -> None:
     """Continue an audio clip seamlessly."""
     from .api import continue_audio
 
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
-    res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, model=model, t5=t5,
-                         library=library, seed=seed, device=device, steps=steps, progress=_Progress(quiet))
+    res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, seed=seed,
+                         models=_models(model, t5, device, steps, library), progress=_Progress(quiet))
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)", markup=False)
 
 
@@ -254,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     except DubkitError as e:
         if os.environ.get("DUBKIT_DEBUG"):
             traceback.print_exc()
-        err.print(f"dubkit: error: {e}", markup=False, soft_wrap=True)
+        err.print(f"dubkit: error: {in_flags(str(e))}", markup=False, soft_wrap=True)
         return 1
     except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if os.environ.get("DUBKIT_DEBUG"):

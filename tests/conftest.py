@@ -17,6 +17,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 
 
+def pytest_configure(config):
+    """Tests never see the user's dubkit cache (their installed sound library, cached vectors): they get their
+    own, kept between runs in pytest's cache folder (a fresh temporary one when that is off)."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        folder = cache.mkdir("dubkit-cache")
+    else:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="dubkit-test-cache-"))
+    os.environ["DUBKIT_CACHE_DIR"] = str(folder)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Tiny models are dominated by thread start-up on a shared 2-core machine: run them on one thread."""

@@ -17,13 +17,8 @@ warnings.filterwarnings("ignore", message=".*weight_norm.*")
 
 from audiostory_core.errors import CheckpointError
 from audiostory_core.models import tokens as T
-from audiostory_core.models.audiostory import (
-    AudioStoryModel,
-    _unwrapped_base_state,
-    load_model,
-    load_published,
-    to_published_state,
-)
+from audiostory_core.models.audiostory import AudioStoryModel, _unwrapped_base_state
+from audiostory_core.models.published import detect_layout, load_model, load_published, to_published_state
 from audiostory_core.models.config import AudioStoryConfig
 from audiostory_core.models.dit import DiTConfig
 from audiostory_core.pipeline import AudioStoryPipeline
@@ -206,6 +201,18 @@ def test_published_layout_loads_and_plans_like_the_source(model, reference, tmp_
     same_plan(planner_like(again, model).plan(REQUEST), reference, atol=1e-5)
 
 
+def test_one_layout_detector_names_every_model_folder(model, tmp_path):
+    from dubkit.backends import is_audiostory_folder
+
+    ours = model.save_pretrained(tmp_path / "ours")
+    model_dir, dit_dir, _ = write_published(tmp_path / "pub", model)
+    assert detect_layout(ours) == "dubkit-audiostory"
+    assert detect_layout(model_dir) == "published-audiostory"
+    assert detect_layout(dit_dir) == "dit" and detect_layout(ours / "dit") == "dit"
+    assert detect_layout(tmp_path) is None
+    assert [is_audiostory_folder(p) for p in (ours, model_dir, dit_dir, tmp_path)] == [True, True, False, False]
+
+
 def _drop(key):
     return lambda s: s.pop(key)
 
@@ -293,7 +300,7 @@ def test_round_trip_with_an_audio_encoder(tmp_path):
 
 
 def test_key_mapping_table(model):
-    from audiostory_core.models.audiostory import map_published_key
+    from audiostory_core.models.published import map_published_key
 
     ours = model.state_dict()
     q = "model.layers.0.self_attn.q_proj"

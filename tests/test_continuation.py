@@ -3,14 +3,11 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
 
-from audiostory_core.continuation import (
-    ContinuationPlanner,
-    analyse_audio,
-    continue_audio,
-    shape_distance,
-)
+from audiostory_core.analysis import analyse_audio, shape_distance
+from audiostory_core.continuation import continue_audio
 from audiostory_core.errors import PlanError
-from audiostory_core.render.foley.bank import synthesize
+from audiostory_core.plan.continuation_planner import ContinuationPlanner
+from audiostory_core.render.foley.bank import BANK, synthesize
 from audiostory_core.request import StoryRequest
 
 SR = 22050  # fast, and still 11 kHz of bandwidth for the spectral shape
@@ -18,7 +15,8 @@ SR = 22050  # fast, and still 11 kHz of bandwidth for the spectral shape
 
 @pytest.fixture(scope="module")
 def planner():
-    return ContinuationPlanner(embedder=None)  # words only (fast); previews are cached across the module
+    # words only (fast); previews are cached across the module
+    return ContinuationPlanner(BANK, synthesize, embedder=None)
 
 
 def rms_db(x):
@@ -142,8 +140,8 @@ def test_instruction_biases_the_choice(planner):
 def test_instruction_steers_by_meaning_with_the_sentence_embedder():
     rng = np.random.default_rng(5)
     noise = sosfilt(butter(1, 800, fs=SR, output="sos"), rng.standard_normal((1, 3 * SR))).astype(np.float32) * 0.1
-    words_only = ContinuationPlanner(embedder=None)
-    semantic = ContinuationPlanner()  # loads the packaged MiniLM
+    words_only = ContinuationPlanner(BANK, synthesize, embedder=None)
+    semantic = ContinuationPlanner(BANK, synthesize)  # loads the packaged MiniLM
     text = "the tide keeps rolling in"  # shares no word with ocean_waves' name, description or keywords
     assert words_only.choose(noise, SR, 2.0, instruction=text).texture.name != "ocean_waves"
     assert semantic.choose(noise, SR, 2.0, instruction=text).texture.name == "ocean_waves"
@@ -207,3 +205,17 @@ def test_instruction_naming_an_event_adds_it_over_the_matched_bed(planner):
     before = rms_db(res.audio[:, SR : int(2.9 * SR)])
     assert before == pytest.approx(rms_db(x[:, -SR:]), abs=1.5)
     assert rms_db(res.audio[:, 3 * SR : 5 * SR]) > before + 2
+
+
+def test_plan_json_names_the_sound_each_event_plays(planner):
+    import json
+
+    from audiostory_core.plan.types import Plan, SubEvent
+
+    x = synthesize("rain", 3.0, SR, seed=5)
+    plan = planner.plan(StoryRequest.from_audio(x, SR, 4.0, instruction="the rain goes on, then thunder"))
+    assert [e.sound for e in plan.events] == ["rain", "thunder"]
+    doc = json.loads(json.dumps(plan.to_dict()))
+    assert [e["sound"] for e in doc["events"]] == ["rain", "thunder"]
+    assert Plan.from_dict(doc).events == plan.events
+    assert "sound" not in SubEvent("x", 0.0, 1.0).to_dict()  # unset: the renderer matches the caption

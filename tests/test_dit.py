@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 
 from audiostory_core.errors import CheckpointError, RenderError
 from audiostory_core.models import published
-from audiostory_core.models.dit import DiTConfig, T5TextEncoder, TangoFluxDiT, load_tangoflux_folder
+from audiostory_core.models.dit import DiTConfig, T5TextEncoder, TangoFluxDiT
+from audiostory_core.models.published import load_tangoflux_folder
 from audiostory_core.plan.types import Plan, SubEvent
 from audiostory_core.render.base import Renderer
 from audiostory_core.render.dit_renderer import DiTRenderer, group_by_length

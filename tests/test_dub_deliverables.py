@@ -56,11 +56,11 @@ def test_delivered_loudness_and_true_peak(talk):
     lufs = pyln.Meter(48000).integrated_loudness(audio.T.astype(np.float64))
     assert abs(lufs - (-23.0)) <= 0.5
     assert true_peak_dbtp(audio) <= -1.0
-    assert talk.loudness["output_lufs"] == pytest.approx(-23.0, abs=0.5)
+    assert talk.loudness.output_lufs == pytest.approx(-23.0, abs=0.5)
 
 
 def test_stems_exact_length_24bit_and_timeline_reads_back(talk):
-    folder = talk.deliverables
+    folder = talk.deliverables.folder
     n = round(talk.info.duration * 48000)
     stems = sorted((folder / "stems").glob("*.wav"))
     assert {p.stem for p in stems} >= {"ambience", "dialogue"}

@@ -215,6 +215,47 @@ def test_render_is_deterministic_per_seed(renderer):
     assert not np.allclose(x.audio, y.audio)
 
 
+def test_a_sound_the_planner_chose_is_played_not_rematched(renderer, embedder, cache_dir, sfx_dir):
+    from audiostory_core.render.base import event_seed
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+
+    plan = Plan("", [SubEvent("a gentle wash of sound", 0, 2.0, layer="ambience", sound="rain"),
+                     SubEvent("something happens", 0.5, 0.5, kind="impact", sound="door_slam"),
+                     SubEvent("a glass shatters", 1.0, 0.5, kind="impact")], 2.0)
+    clips = renderer.render(plan, seed=1)
+    assert [c.source for c in clips[:2]] == ["synth:rain", "synth:door_slam"]
+    assert clips[2].source == renderer.choose("a glass shatters", kind="impact", duration=0.5)[0][0]
+    np.testing.assert_array_equal(clips[0].audio, synthesize("rain", 2.0, 48000, event_seed(1, 0)))
+    with pytest.raises(RenderError, match="'rian'.*neither a foley bank sound nor a file"):
+        renderer.render(Plan("", [SubEvent("rain", 0, 1, sound="rian")], 1.0))
+    with_lib = FoleyRenderer([sfx_dir], use_system_samples=False, embedder=embedder, cache_dir=cache_dir)
+    named = str(sfx_dir / "take_07.wav")
+    (clip,) = with_lib.render(Plan("", [SubEvent("a dog barks", 0, 1.0, sound=named)], 1.0))
+    assert clip.source == f"library:{(sfx_dir / 'take_07.wav').resolve()}"
+
+
+def test_continuation_through_the_pipeline_plays_the_choice_and_gets_the_seam(renderer):
+    """The pipeline path (AutoPlanner → continuation planner → foley renderer, joined by join_continuation)
+    renders the sound the planner picked and joins it as seamlessly as continue_audio does."""
+    from audiostory_core.continuation import join_continuation
+    from audiostory_core.pipeline import AudioStoryPipeline
+    from audiostory_core.plan.auto import AutoPlanner
+    from audiostory_core.plan.continuation_planner import ContinuationPlanner
+    from audiostory_core.request import StoryRequest
+
+    sr = 22050
+    x = synthesize("rain", 4.0, sr, seed=99)
+    planner = AutoPlanner(continuation=ContinuationPlanner(BANK, synthesize, embedder=None))
+    track = AudioStoryPipeline(planner, renderer, crossfade=2.0).generate(StoryRequest.from_audio(x, sr, 3.0))
+    assert [e.sound for e in track.plan.events] == ["rain"]
+    assert [c.source for c in track.clips] == ["synth:rain"]
+    out = join_continuation(x, sr, track.audio, track.sample_rate, include_input=True)
+    assert out.shape == (2, x.shape[1] + 3 * sr) and np.array_equal(out[:, : x.shape[1]], x)
+    seam = x.shape[1]
+    assert np.abs(np.diff(out[:, seam - 200 : seam + 200], axis=-1)).max() <= np.abs(np.diff(x, axis=-1)).max()
+    assert db(np.sqrt(np.mean(out[:, -sr:] ** 2))) == pytest.approx(db(np.sqrt(np.mean(x[:, -sr:] ** 2))), abs=1.5)
+
+
 # --- sound libraries --------------------------------------------------------------------------------------------
 
 def _bark(sr: int, lead: float) -> np.ndarray:
@@ -314,9 +355,10 @@ def test_file_names_become_words():
 def test_system_samples_are_used_when_installed(embedder, cache_dir):
     from audiostory_core.render.foley.renderer import FoleyRenderer
 
-    r = FoleyRenderer(embedder=embedder, cache_dir=cache_dir)
-    assert any(lib.label == "system" and len(lib.sounds) > 50 for lib in r.libraries)
-    assert r.choose("a crow caws")[0][0] == f"library:{SYSTEM_SAMPLES_DIR / 'misc_crow.flac'}"
+    r = FoleyRenderer(embedder=embedder, cache_dir=cache_dir)  # extracts the installed package into the library
+    assert any(lib.label == "installed" and len(lib.sounds) > 50 for lib in r.libraries)
+    top = r.choose("a crow caws")[0][0]
+    assert top.startswith("library:") and top.endswith("/sonic-pi-samples/misc_crow.flac")
     assert r.choose("heavy rain on a roof")[0][0] == "synth:rain"  # the bank still wins where it fits
     clip, = r.render(Plan("", [SubEvent("a crow caws", 0.0, 1.25)], 1.25), seed=0)
     assert clip.source.startswith("library:") and clip.audio.shape == (2, 60000)

@@ -82,3 +82,23 @@ def test_wrong_model_folder_is_one_clear_error(tmp_path, cartoon):
                            "--model", str(bad)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "not a model folder" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_model_loaded_once_serves_story_and_continuation(model_dir, tmp_path, monkeypatch):
+    """A script builds the backends from the model folder once; later calls load no weights."""
+    import audiostory_core.models.published as audiostory
+    from dubkit.backends import build_backends
+    from dubkit.options import ModelOptions
+
+    backends = build_backends(ModelOptions(model=model_dir, steps=2, device="cpu"))
+    loads: list[object] = []
+    real = audiostory.load_model
+    monkeypatch.setattr(audiostory, "load_model", lambda *a, **k: (loads.append(a), real(*a, **k))[1])
+    a = dubkit.story("wind then birds", 3.0, tmp_path / "a.wav", seed=1, backends=backends)
+    b = dubkit.story("wind then birds", 3.0, tmp_path / "b.wav", seed=1, backends=backends)
+    src = tmp_path / "a.wav"
+    more = dubkit.continue_audio(src, 2.0, tmp_path / "c.wav", include_input=True, backends=backends)
+    assert loads == []
+    np.testing.assert_array_equal(a.soundtrack.audio, b.soundtrack.audio)  # reused, still deterministic
+    assert more.plan.planner.startswith("audiostory") and more.backends["renderer"].startswith("dit")
+    assert sf.info(str(tmp_path / "c.wav")).frames == sf.info(str(src)).frames + 2 * sf.info(str(src)).samplerate

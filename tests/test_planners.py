@@ -6,7 +6,8 @@ import pytest
 from audiostory_core.errors import PlanError
 from audiostory_core.plan.reconcile import fit_to_scenes, reconcile_sequence
 from audiostory_core.plan.scene_planner import ScenePlanner
-from audiostory_core.plan.text_planner import AutoPlanner, TextPlanner, parse_instruction
+from audiostory_core.plan.auto import AutoPlanner
+from audiostory_core.plan.text_planner import TextPlanner, parse_instruction
 from audiostory_core.plan.types import SubEvent
 from audiostory_core.request import Cue, Scene, StoryRequest
 
@@ -201,4 +202,18 @@ def test_auto_planner_dispatches_by_mode():
     import numpy as np
 
     req = StoryRequest.from_audio(np.zeros((1, 100), np.float32), 16000, 2.0)
-    assert auto.planner_for(req).name == "fake-continuation"
+    assert auto.planner_for_mode(req.mode).name == "fake-continuation"
+
+
+def test_offline_planner_plans_continuation_over_the_foley_bank():
+    import numpy as np
+
+    from audiostory_core.render.foley.bank import synthesize
+    from dubkit.backends import offline_planner
+
+    req = StoryRequest.from_audio(synthesize("rain", 2.0, 16000, seed=4), 16000, 3.0)
+    plan = offline_planner().plan(req)
+    assert plan.planner == "continuation" and [e.sound for e in plan.events] == ["rain"]
+    with pytest.raises(PlanError, match="continuation planner"):
+        AutoPlanner().plan(req)
+    assert np.isclose(plan.events[-1].end, 3.0)

@@ -17,7 +17,7 @@ def test_rain_then_thunder_then_car(tmp_path):
     assert audio.shape[0] == round(30.0 * sr)
     # Each event sounds different: spectral shapes (1/3-octave, dB) of the events differ far more than two
     # stretches of the same event do.
-    from audiostory_core.continuation import analyse_audio, shape_distance
+    from audiostory_core.analysis import analyse_audio, shape_distance
 
     x = audio.T
     shape = {i: analyse_audio(x[:, int((e.start + 0.5) * sr) : int((e.end - 0.5) * sr)], sr) for i, e in enumerate(events)}

@@ -131,7 +131,9 @@ def test_plan_json_round_trips_and_is_strict_json(tmp_path):
 
 
 def _package_inputs(tmp_path):
+    from dubkit.deliver.package import Picture
     from dubkit.soundtrack.loudness import normalize_loudness
+    from dubkit.soundtrack.master import Mastered
     from dubkit.soundtrack.mix import mix_tracks
 
     n = int(DURATION * SR)
@@ -150,9 +152,9 @@ def _package_inputs(tmp_path):
     video.write_bytes(b"")
     plan = Plan(reasoning="rain, then wind", events=list(EVENTS), duration=DURATION, planner="scene")
     return dict(
-        video_path=video, video_duration=DURATION, fps=FPS, plan=plan, cuts=CUTS, mix=mixed, final_audio=final,
-        loudness=loud, soundtrack_stems=layers, thumbnails=[(0.0, np.zeros((90, 160, 3), np.uint8))],
-        backends={"renderer": "foley"}, timings={"render": 1.0}, speech=speech,
+        picture=Picture(video, DURATION, FPS, CUTS, thumbnails=[(0.0, np.zeros((90, 160, 3), np.uint8))]),
+        plan=plan, mastered=Mastered(audio=final, mix=mixed, loudness=loud, speech=speech), stems=layers,
+        backends={"renderer": "foley"}, timings={"render": 1.0},
     ), mixed, loud
 
 
@@ -187,7 +189,7 @@ def test_deliverables_replace_an_existing_package_and_keep_it_on_failure(tmp_pat
     old = tmp_path / "clip.dubkit"
     old.mkdir()
     (old / "stale.txt").write_text("old")
-    kwargs_no_stems = dict(kwargs, soundtrack_stems=None)
+    kwargs_no_stems = dict(kwargs, stems=None)
     out = package.write_deliverables(tmp_path, "clip", **kwargs_no_stems)
     assert not (out.folder / "stale.txt").exists() and out.stems == {} and out.report.is_file()
 

@@ -18,10 +18,11 @@ from dubkit.errors import InputError
 from workflows.batch import BatchItem, read_manifest, run_batch
 from workflows.config import RetryPolicy, WorkflowConfig, load_config
 from workflows.dryrun import remux
+from workflows.failures import is_transient
 from workflows.identity import file_key
 from workflows.lock import FolderLock, FolderLocked
 from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
-from workflows.runner import Reporter, Runner, is_transient
+from workflows.runner import Reporter, Runner
 from workflows.stability import StabilityTracker
 
 from .conftest import make_test_clip
@@ -314,7 +315,7 @@ def test_recover_finishes_an_interrupted_move_and_cleans_staging(tmp_path, clip)
     q.complete(a.id, "dead", seconds=1.0, duration=1.0, backends={}, dispose_to=archive / "a.mp4")
     b = q.claim("dead", 60, ids=[b.id])
     runner = Runner(q, WorkflowConfig(), remux, inbox=inbox, move_done=archive, reporter=Reporter(quiet=True))
-    staging = runner.staging_dir(b)
+    staging = runner.staging.folder(b)
     staging.mkdir(parents=True)
     (staging / "b.mp4").write_bytes(b"half a video")
     assert [j.id for j in runner.recover(roots=[done])] == [b.id]

@@ -19,7 +19,7 @@ import pytest
 from workflows.config import WorkflowConfig
 from workflows.dryrun import remux
 from workflows.queue import JobQueue
-from workflows.runner import TEST_DELAY_ENV, Reporter
+from workflows.runner import Reporter
 from workflows.watch import Watcher
 
 from .conftest import make_test_clip
@@ -41,11 +41,10 @@ def _sha(p: Path) -> str:
 
 
 def _start(inbox: Path, done: Path, *args: str, log: Path, job: str = FAST_JOB, delay: float = 0) -> subprocess.Popen:
+    """A watcher process; with ``delay`` each job waits that long with its output staged but unpublished."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
-    env.pop(TEST_DELAY_ENV, None)
-    if delay:
-        env[TEST_DELAY_ENV] = str(delay)
-    cmd = [sys.executable, "-m", "workflows", "watch", str(inbox), "--out", str(done), "--job", job,
+    entry = ["tests.slow_workflows", str(delay)] if delay else ["workflows"]
+    cmd = [sys.executable, "-m", *entry, "watch", str(inbox), "--out", str(done), "--job", job,
            "--stable-seconds", "0.8", "--rescan-seconds", "2", *args]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
 

@@ -12,14 +12,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from dubkit.errors import InputError, OutputError
 from workflows.config import STATE_DIR, WorkflowConfig, validate
 from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.lock import FolderLock
-from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
+from workflows.queue import DONE, FAILED, QUEUED, RUNNING, Job, JobQueue
 from workflows.runner import JobFunction, Reporter, Runner, load_job_function
 
 
@@ -119,51 +119,73 @@ def run_batch(items: list[BatchItem], out: Path, config: WorkflowConfig | None =
         runner = Runner(queue, config, job_fn or load_job_function(), on_failure="none",
                         log=JobLog(log_path or state_dir / "jobs.log"), reporter=reporter)
         runner.recover(roots=[out])
-        rows: dict[int, BatchRow] = {}
-        ids: list[int] = []
-        given: dict[int, Path] = {}  # job id → the input as the user wrote it (for the table)
-        missing: list[BatchRow] = []
-        for item, target in zip(items, targets):
-            try:
-                key = file_key(item.input, content_hash=config.content_hash)
-            except OSError as e:
-                missing.append(BatchRow(item.input, None, "failed", error=f"cannot read input: {e.strerror}"))
-                continue
-            options = {**config.dub, **item.options}
-            job, created = queue.enqueue(key, target, options)
-            moved = job.output != target  # same input, new destination: a new delivery, not a repeat
-            if not created and (job.state == FAILED or (job.state == DONE and (force or moved))):
-                queue.retry(job.id, output=target, options=options)
-            elif not created and job.state == DONE:
-                rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
-                continue
-            ids.append(job.id)
-            given[job.id] = item.input
-        stop = stop or threading.Event()
-        threads = [threading.Thread(target=runner.work, args=(f"{os.getpid()}-batch-{i}", stop),
-                                    kwargs={"ids": ids, "until_idle": True}, daemon=True)
-                   for i in range(min(config.workers, max(1, len(ids))))]
-        for t in threads:
-            t.start()
-        try:
-            for t in threads:
-                while t.is_alive() and not runner._cancelled:
-                    t.join(0.2)
-        except KeyboardInterrupt:  # stop now: running jobs go back to the queue for the next run
-            runner.abort()
-            raise
-        runner.close()
-        for job_id in ids:
-            job = queue.get(job_id)
-            state = job.state if job.state in (DONE, FAILED) else QUEUED if job.state in (QUEUED, RUNNING) else "?"
-            err = (job.error or "").splitlines()[0] if job.error else (
-                "interrupted: run the same command again to resume" if state == QUEUED else None)
-            rows[job_id] = BatchRow(given[job_id], job.output if state == DONE else None, state, job.seconds, err,
-                                    job.backends)
+        todo = _enqueue(queue, items, targets, config, force)
+        _work_through(runner, todo.given, config.workers, stop or threading.Event())
+        for job_id, given in todo.given.items():
+            todo.rows[job_id] = _row(queue.get(job_id), given)
         runner.sweep_staging([out])
-        return BatchSummary([rows[i] for i in sorted(rows)] + missing)
+        return BatchSummary([todo.rows[i] for i in sorted(todo.rows)] + todo.missing)
     finally:
         lock.release()
+
+
+@dataclass
+class _Todo:
+    """What a batch run has to do: ``given`` maps the job ids to run to the inputs as the user wrote them (for the
+    table); ``rows`` already holds the skipped ones, ``missing`` the unreadable inputs."""
+
+    given: dict[int, Path] = field(default_factory=dict)
+    rows: dict[int, BatchRow] = field(default_factory=dict)
+    missing: list[BatchRow] = field(default_factory=list)
+
+
+def _enqueue(queue: JobQueue, items: list[BatchItem], targets: list[Path], config: WorkflowConfig,
+             force: bool) -> _Todo:
+    """Queue every item; one done by an earlier run is skipped unless ``force`` or its destination moved."""
+    todo = _Todo()
+    for item, target in zip(items, targets):
+        try:
+            key = file_key(item.input, content_hash=config.content_hash)
+        except OSError as e:
+            todo.missing.append(BatchRow(item.input, None, "failed", error=f"cannot read input: {e.strerror}"))
+            continue
+        options = {**config.dub, **item.options}
+        job, created = queue.enqueue(key, target, options)
+        moved = job.output != target  # same input, new destination: a new delivery, not a repeat
+        if not created and (job.state == FAILED or (job.state == DONE and (force or moved))):
+            queue.retry(job.id, output=target, options=options)
+        elif not created and job.state == DONE:
+            todo.rows[job.id] = BatchRow(item.input, job.output, "skipped", job.seconds, None, job.backends)
+            continue
+        todo.given[job.id] = item.input
+    return todo
+
+
+def _work_through(runner: Runner, ids: Iterable[int], workers: int, stop: threading.Event) -> None:
+    """Run the jobs ``ids`` on ``workers`` threads until none is left waiting; Ctrl-C hands running jobs back to
+    the queue for the next run."""
+    ids = list(ids)
+    threads = [threading.Thread(target=runner.work, args=(f"{os.getpid()}-batch-{i}", stop),
+                                kwargs={"ids": ids, "until_idle": True}, daemon=True)
+               for i in range(min(workers, max(1, len(ids))))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive() and not runner.cancelled:
+                t.join(0.2)
+    except KeyboardInterrupt:  # stop now: running jobs go back to the queue for the next run
+        runner.abort()
+        raise
+    runner.close()
+
+
+def _row(job: Job, given: Path) -> BatchRow:
+    """The summary line of a job this run worked on."""
+    state = job.state if job.state in (DONE, FAILED) else QUEUED if job.state in (QUEUED, RUNNING) else "?"
+    err = (job.error or "").splitlines()[0] if job.error else (
+        "interrupted: run the same command again to resume" if state == QUEUED else None)
+    return BatchRow(given, job.output if state == DONE else None, state, job.seconds, err, job.backends)
 
 
 def _plan_outputs(items: list[BatchItem], out: Path) -> list[Path]:

@@ -1,58 +1,29 @@
-"""Run queued jobs: stage the output beside its destination, verify it, publish it with one rename.
-
-The output of a job is first written inside a hidden staging folder next to its final place
-(``DONE/.dubkit-partial-<queue>-<job>/``, same file system), checked with ffprobe, and only then renamed into
-DONE, so DONE never shows a partial file, whatever moment the process is killed at. Staging folders of jobs that
-did not finish are removed when the queue's owner starts again.
+"""Run queued jobs: claim, run, verify, publish, retry or give up — the scheduling of the watch folder and batch.
 
 The work itself is a *job function* ``fn(input: Path, output: Path, **options) -> result`` — ``dubkit.dub`` by
 default; ``result`` may carry ``backends``/``deliverables`` like ``dubkit.DubResult``. Tests and advanced users
-inject their own (``--job module:function``).
+inject their own (``--job module:function``). Where outputs are written before they are published is
+``staging.py``; what happens to inputs afterwards is ``disposal.py``; which errors are retried is ``failures.py``.
 """
 from __future__ import annotations
 
-import errno
 import importlib
 import inspect
-import os
-import shutil
-import subprocess
 import threading
 import time
-import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import ffmpeg
-
 from audiostory_core.errors import DubkitError
-from dubkit.io import current_umask
+from workflows import staging
 from workflows.config import WorkflowConfig
+from workflows.disposal import Disposal
+from workflows.failures import InputChanged, describe, detail, is_transient
 from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.queue import DONE, FAILED, QUEUED, Job, JobQueue
 
 JobFunction = Callable[..., Any]
-
-#: Test-only hook: seconds to sleep after the job function wrote its staged output and before it is published,
-#: so a test can ``kill -9`` the watcher "during a render" deterministically. Never set it in production.
-TEST_DELAY_ENV = "DUBKIT_TEST_JOB_DELAY"
-STAGING_PREFIX = ".dubkit-partial-"
-
-_TRANSIENT_ERRNOS = {
-    errno.EIO, errno.ENOSPC, errno.EAGAIN, errno.EBUSY, errno.ESTALE, errno.ENOMEM, errno.EDQUOT, errno.ETIMEDOUT,
-    errno.ENETDOWN, errno.ENETUNREACH, errno.ENETRESET, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTDOWN,
-    errno.EHOSTUNREACH, errno.EINTR, errno.ENOLCK,
-}
-
-
-class OutputRejected(DubkitError):
-    """The job function returned, but what it wrote is missing or not media ffprobe accepts."""
-
-
-class InputChanged(DubkitError):
-    """The input vanished or was rewritten after it was queued (its new version is a job of its own)."""
 
 
 class _Cancelled(Exception):
@@ -69,92 +40,6 @@ def load_job_function(spec: str | None = None) -> JobFunction:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:
         raise DubkitError(f"cannot load job function {spec!r}: {e}") from e
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying later: I/O hiccups, full disks, network shares, timeouts, out of memory.
-
-    Bad input (any ``DubkitError``: corrupt file, no video stream, ...) and programming errors are permanent:
-    retrying cannot change their outcome. A job function can force either way with an ``exc.transient`` attribute.
-    """
-    flag = getattr(exc, "transient", None)
-    if isinstance(flag, bool):
-        return flag
-    if isinstance(exc, DubkitError):
-        return False
-    if isinstance(exc, (TimeoutError, ConnectionError, MemoryError, subprocess.TimeoutExpired)):
-        return True
-    if isinstance(exc, OSError):
-        return exc.errno in _TRANSIENT_ERRNOS
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()  # torch OOM
-
-
-def describe(exc: BaseException) -> str:
-    """One line for logs and tables: the class name and the message (the message alone for DubkitError)."""
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return f"{name}: {msg}" if msg else name
-
-
-def probe_duration(path: Path) -> float:
-    """Duration in seconds if ffprobe accepts the file, else ``OutputRejected``."""
-    try:
-        info = ffmpeg.probe(str(path))
-        return float(info["format"]["duration"])
-    except (ffmpeg.Error, KeyError, ValueError) as e:
-        detail = getattr(e, "stderr", b"") or b""
-        last = detail.decode(errors="replace").strip().splitlines()[-1:] or [str(e)]
-        raise OutputRejected(f"the dubbed output {path.name} is not valid media ({last[0]})") from e
-
-
-def unique_path(path: Path) -> Path:
-    """``path`` or, if taken, ``stem (2).ext``, ``stem (3).ext`` ... (never overwrite what a user may need)."""
-    if not path.exists():
-        return path
-    n = 2
-    while True:
-        cand = path.with_name(f"{path.stem} ({n}){path.suffix}")
-        if not cand.exists():
-            return cand
-        n += 1
-
-
-def move_file(src: Path, dst: Path) -> None:
-    """Rename, or across file systems copy to a hidden temp name then rename, so ``dst`` is never partial."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.rename(src, dst)
-    except OSError as e:
-        if e.errno != errno.EXDEV:
-            raise
-        tmp = dst.with_name(f".{dst.name}.dubkit-moving")
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-        os.unlink(src)
-
-
-def normal_permissions(path: Path) -> None:
-    """Give a published output the mode a plain file/folder would get (temp files are created 0600, which would
-    hide DONE from the editors and scripts downstream)."""
-    mask = current_umask()
-    targets = [path] + (list(path.rglob("*")) if path.is_dir() else [])
-    for p in targets:
-        if p.is_symlink():
-            continue
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Reporter:
@@ -206,14 +91,13 @@ class Runner:
         self.queue = queue
         self.config = config
         self.job_fn = job_fn
-        self.inbox = inbox.resolve() if inbox else None
-        self.on_failure = on_failure
-        self.move_done = move_done.resolve() if move_done else None
         self.log = log
         self.reporter = reporter or Reporter()
         self.queue_id = queue.queue_id
+        self.staging = staging.Staging(queue.queue_id)
+        self.inputs = Disposal(inbox=inbox, on_failure=on_failure, move_done=move_done, say=self.reporter.say)
         self._publish_lock = threading.Lock()
-        self._cancelled = False
+        self._cancelled = threading.Event()
         self._active: dict[int, tuple[str, Job]] = {}
         self._active_lock = threading.Lock()
         self._wake = threading.Condition()
@@ -221,25 +105,27 @@ class Runner:
         self._heartbeat: threading.Thread | None = None
         self._accepts_progress = _accepts_kwarg(job_fn, "progress")
 
+    @property
+    def cancelled(self) -> bool:
+        """True once ``abort`` ran: workers stop claiming and nothing more is published."""
+        return self._cancelled.is_set()
+
+    @property
+    def busy(self) -> bool:
+        with self._active_lock:
+            return bool(self._active)
+
     # -- start-up recovery --------------------------------------------------------------------------------------
-    def staging_dir(self, job: Job) -> Path:
-        """Per attempt, so a late finisher of a lost lease cannot collide with the job's new owner."""
-        return job.output.parent / f"{STAGING_PREFIX}{self.queue_id}-{job.id}.{job.attempts}"
-
-    def _remove_staging(self, job: Job) -> None:
-        for d in job.output.parent.glob(f"{STAGING_PREFIX}{self.queue_id}-{job.id}.*"):
-            shutil.rmtree(d, ignore_errors=True)
-
     def recover(self, *, roots: list[Path] = (), everything: bool = True) -> list[Job]:
         """Requeue jobs whose worker died, delete their staging folders (and any other of this queue's under
         ``roots``), finish interrupted input moves. The lock holder calls it with ``everything`` before any worker
         starts (every running job is then an orphan); later calls only catch leases that ran out (a hung worker)."""
         recovered = self.queue.recover(max_attempts=self.config.retry.max_attempts, everything=everything)
         for job in recovered:
-            self._remove_staging(job)
+            self.staging.discard_all_attempts(job)
             now = self.queue.get(job.id)
             if now.state == FAILED:  # it killed its worker max_attempts times: treat like a bad input
-                self.queue.set_disposal(now.id, self._failed_target(now))
+                self.queue.set_disposal(now.id, self.inputs.failed_target(now))
                 self._finish_failure(self.queue.get(job.id), now.error or "the worker died")
         if everything:
             self.sweep_staging(roots)  # e.g. a crash after a job finished but before its staging folder went
@@ -249,11 +135,8 @@ class Runner:
 
     def sweep_staging(self, roots: list[Path]) -> None:
         """Remove this queue's staging folders under ``roots`` (only while no job of ours is running)."""
-        if self.busy:
-            return
-        for root in roots:
-            for stale in Path(root).rglob(f"{STAGING_PREFIX}{self.queue_id}-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+        if not self.busy:
+            self.staging.sweep(roots)
 
     # -- workers ------------------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -265,7 +148,7 @@ class Runner:
         """Worker loop: claim, run, repeat until ``stop`` (or, with ``until_idle``, until none of ``ids`` is
         waiting any more)."""
         self._ensure_heartbeat()
-        while not stop.is_set() and not self._cancelled:
+        while not stop.is_set() and not self.cancelled:
             try:
                 job = self.queue.claim(worker, self.config.lease_seconds, ids=ids)
                 if job is not None:
@@ -307,7 +190,7 @@ class Runner:
         """Shutdown without waiting: hand every running job back to the queue (attempt not counted) and make sure
         none of them publishes anything afterwards. Returns the requeued jobs."""
         with self._publish_lock:
-            self._cancelled = True
+            self._cancelled.set()
             with self._active_lock:
                 active = list(self._active.values())
             out = []
@@ -315,7 +198,7 @@ class Runner:
                 if self.queue.requeue(job.id, worker):
                     out.append(job)
                     self.reporter.requeued(job)
-                shutil.rmtree(self.staging_dir(job), ignore_errors=True)
+                self.staging.discard(job)
         self._heartbeat_stop.set()
         self.wake()
         return out
@@ -324,49 +207,29 @@ class Runner:
         """Stop the heartbeat thread (after the workers are done)."""
         self._heartbeat_stop.set()
 
-    @property
-    def busy(self) -> bool:
-        with self._active_lock:
-            return bool(self._active)
-
     # -- one job ------------------------------------------------------------------------------------------------
     def run_job(self, job: Job, worker: str) -> str:
         """Run a claimed job to its next state; returns it ("done", "failed", "queued")."""
         with self._active_lock:
             self._active[job.id] = (worker, job)
-        staging = self.staging_dir(job)
         t0 = time.monotonic()
         self.reporter.started(job)
         try:
-            self._check_input(job)
-            try:
-                shutil.rmtree(staging, ignore_errors=True)
-                staging.mkdir(parents=True)
-            except OSError as e:  # the output side, not the input, is at fault: retry, do not blame the file
-                e.transient = True
-                raise
-            staged = staging / job.output.name
-            kwargs = {k: None if v == "off" else v for k, v in job.options.items()}  # TOML/CSV have no null
-            if self._accepts_progress and "progress" not in kwargs:
-                kwargs["progress"] = lambda *a, **k: self.reporter.progress(job, *a, **k)
-            result = self.job_fn(job.input, staged, **kwargs)
-            if not staged.is_file():
-                raise OutputRejected(f"the job function returned but wrote no {staged.name}")
-            duration = probe_duration(staged)
-            delay = float(os.environ.get(TEST_DELAY_ENV, "0") or 0)
-            if delay > 0:
-                time.sleep(delay)
+            _check_input(job)
+            staged = self.staging.prepare(job)
+            result = self.job_fn(job.input, staged, **self._job_kwargs(job))
+            duration = staging.verify(staged)
             backends = {str(k): str(v) for k, v in (getattr(result, "backends", None) or {}).items()}
             seconds = time.monotonic() - t0
             self._publish(job, worker, staged, seconds=seconds, duration=duration, backends=backends)
         except _Cancelled:
             return QUEUED
         except Exception as exc:  # every failure is recorded; the loop keeps going
-            if self._cancelled:
+            if self.cancelled:
                 return QUEUED
             return self._handle_error(job, worker, exc, time.monotonic() - t0)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            self.staging.discard(job)
             with self._active_lock:
                 self._active.pop(job.id, None)
         done = self.queue.get(job.id)
@@ -375,43 +238,24 @@ class Runner:
         self._dispose(done)
         return DONE
 
-    def _check_input(self, job: Job) -> None:
-        try:
-            now = file_key(job.input, content_hash=bool(job.digest))
-        except FileNotFoundError:
-            raise InputChanged(f"{job.input} disappeared before it could be dubbed") from None
-        if (now.size, now.mtime_ns, now.digest) != (job.size, job.mtime_ns, job.digest):
-            raise InputChanged(f"{job.input} changed after it was queued; its new version is a new job")
+    def _job_kwargs(self, job: Job) -> dict[str, Any]:
+        kwargs = {k: None if v == "off" else v for k, v in job.options.items()}  # TOML/CSV have no null
+        if self._accepts_progress and "progress" not in kwargs:
+            kwargs["progress"] = lambda *a, **k: self.reporter.progress(job, *a, **k)
+        return kwargs
 
     def _publish(self, job: Job, worker: str, staged: Path, *, seconds: float, duration: float,
                  backends: dict[str, str]) -> None:
-        dispose_to = None
-        if self.move_done is not None:
-            dispose_to = unique_path(self.move_done / self._relative(job.input))
+        dispose_to = self.inputs.done_target(job)
         with self._publish_lock:
-            if self._cancelled or not self.queue.heartbeat(job.id, worker, self.config.lease_seconds):
+            if self.cancelled or not self.queue.heartbeat(job.id, worker, self.config.lease_seconds):
                 raise _Cancelled  # shutting down, or our lease ran out and the job went to someone else
-            dest_dir = job.output.parent
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            # Everything else the job wrote (deliverables folder, stems) goes first, the video last: once the video
-            # is visible, all that belongs to it is there too. Hidden names are the job's own temp files.
-            for extra in sorted(staged.parent.iterdir()):
-                if extra == staged or extra.name.startswith("."):
-                    continue
-                target = dest_dir / extra.name
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                normal_permissions(extra)
-                os.replace(extra, target)
-            normal_permissions(staged)
-            os.replace(staged, job.output)
-            _fsync_dir(dest_dir)
+            staging.publish(staged, job.output)
             self.queue.complete(job.id, worker, seconds=seconds, duration=duration, backends=backends,
                                 dispose_to=dispose_to)
 
     def _handle_error(self, job: Job, worker: str, exc: Exception, seconds: float) -> str:
         error = describe(exc)
-        detail = "".join(traceback.format_exception(exc)) if not isinstance(exc, DubkitError) else ""
         policy = self.config.retry
         if is_transient(exc) and job.attempts < policy.max_attempts:
             delay = policy.delay(job.attempts)
@@ -422,62 +266,26 @@ class Runner:
         if is_transient(exc):
             error = f"{error} (gave up after {job.attempts} attempts)"
         touch_input = not isinstance(exc, InputChanged)  # a rewritten input is someone else's new job
-        dispose_to = self._failed_target(job) if touch_input else None
-        self.queue.fail(job.id, worker, error + (f"\n{detail}" if detail else ""), seconds=seconds,
+        dispose_to = self.inputs.failed_target(job) if touch_input else None
+        trace = detail(exc)
+        self.queue.fail(job.id, worker, error + (f"\n{trace}" if trace else ""), seconds=seconds,
                         dispose_to=dispose_to)
         self._finish_failure(self.queue.get(job.id), error, touch_input=touch_input)
         return FAILED
 
-    def _failed_target(self, job: Job) -> Path | None:
-        if self.on_failure == "move" and self.inbox is not None and job.input.exists():
-            return unique_path(self.inbox / "failed" / self._relative(job.input))
-        return None
-
     def _finish_failure(self, job: Job, error: str, *, touch_input: bool = True) -> None:
         self.reporter.failed(job, error, job.dispose_to)
         self._log(job, FAILED, error=error)
-        if touch_input and self.on_failure == "mark" and job.input.exists():
-            self._write_note(job.input.with_name(job.input.name + ".error.txt"), job)
+        if touch_input:
+            self.inputs.mark(job)
         self._dispose(job)
 
-    # -- inputs after the job -----------------------------------------------------------------------------------
-    def _relative(self, path: Path) -> Path:
-        if self.inbox is not None:
-            try:
-                return path.resolve().relative_to(self.inbox)
-            except ValueError:
-                pass
-        return Path(path.name)
-
-    def _write_note(self, note: Path, job: Job) -> None:
-        """The ``NAME.error.txt`` a person reads: what failed, why, and how to retry."""
-        retry = ("put the file back into the watch folder" if self.on_failure == "move"
-                 else "delete this .error.txt")
-        text = (f"dubkit could not dub {job.input.name}\n\n"
-                f"reason:   {job.error or 'unknown'}\n"
-                f"input:    {job.input}\n"
-                f"attempts: {job.attempts}\n"
-                f"when:     {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n\n"
-                f"To try again after fixing the cause, {retry}.\n")
-        note.parent.mkdir(parents=True, exist_ok=True)
-        tmp = note.with_name(f".{note.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, note)
-
     def _dispose(self, job: Job) -> None:
-        """Move the input where its finished job says (idempotent: re-run after a crash)."""
+        """Move the input where its finished job says; the queue records it once the move happened."""
         if job.disposed or job.dispose_to is None:
             return
-        target = job.dispose_to
-        if job.state == FAILED:
-            self._write_note(target.with_name(target.name + ".error.txt"), job)
-        if job.input.exists():
-            try:
-                move_file(job.input, target)
-            except OSError as e:
-                self.reporter.say(f"[job {job.id}] could not move {job.input} to {target}: {e}")
-                return
-        self.queue.mark_disposed(job.id, target)
+        if self.inputs.dispose(job):
+            self.queue.mark_disposed(job.id, job.dispose_to)
 
     def _log(self, job: Job, state: str, error: str | None = None) -> None:
         if self.log is None:
@@ -485,6 +293,16 @@ class Runner:
         self.log.write(job_id=job.id, input=job.input, output=job.output if state == DONE else None, state=state,
                        duration=job.duration, seconds=job.seconds, attempts=job.attempts, backends=job.backends,
                        error=error)
+
+
+def _check_input(job: Job) -> None:
+    """``InputChanged`` unless the input is still the version that was queued."""
+    try:
+        now = file_key(job.input, content_hash=bool(job.digest))
+    except FileNotFoundError:
+        raise InputChanged(f"{job.input} disappeared before it could be dubbed") from None
+    if (now.size, now.mtime_ns, now.digest) != (job.size, job.mtime_ns, job.digest):
+        raise InputChanged(f"{job.input} changed after it was queued; its new version is a new job")
 
 
 def _accepts_kwarg(fn: Callable, name: str) -> bool:

@@ -21,6 +21,7 @@ from watchdog.observers import Observer
 
 from dubkit.errors import InputError, OutputError
 from workflows.config import FAILED_DIR, FOLDER_CONFIG_NAME, STATE_DIR, WorkflowConfig, validate
+from workflows.disposal import note_for, noted_input
 from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.lock import FolderLock
@@ -164,7 +165,7 @@ class Watcher:
         else:
             self.runner.wake()
             for w in workers:
-                while w.is_alive() and not self.runner._cancelled:
+                while w.is_alive() and not self.runner.cancelled:
                     w.join(0.2)
         observer.join(timeout=5)
         self.runner.close()
@@ -200,11 +201,9 @@ class Watcher:
             self._handled.pop(p, None)  # something happened to it: look again
             if self.wanted(p):
                 self._nominate(tracker, p)
-            elif p.name.endswith(".error.txt"):  # deleting a mark-mode note asks for a retry
-                src = p.with_name(p.name[: -len(".error.txt")])
-                if self.wanted(src):
-                    self._handled.pop(src, None)
-                    self._nominate(tracker, src)
+            elif (src := noted_input(p)) is not None and self.wanted(src):  # a deleted mark-mode note: retry
+                self._handled.pop(src, None)
+                self._nominate(tracker, src)
 
     def _nominate(self, tracker: StabilityTracker, path: Path) -> None:
         try:
@@ -237,7 +236,7 @@ class Watcher:
     def _wants_retry(self, job, path: Path) -> bool:
         """A failed input moved back into INBOX, or (mark mode) whose .error.txt was deleted, is retried."""
         if self.config.on_failure == "mark":
-            return not path.with_name(path.name + ".error.txt").exists()
+            return not note_for(path).exists()
         return job.disposed and job.dispose_to is not None and job.dispose_to != path
 
     def _idle(self, tracker: StabilityTracker, events: "pyqueue.Queue[Path]") -> bool:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, PlanError
+from .checkpoint import config_from_dict, load_state_checked, read_safetensors, save_safetensors
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -54,8 +55,6 @@ class AudioEncoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioEncoderConfig":
-        from .published import config_from_dict
-
         return config_from_dict(cls, d, "audio encoder")
 
 
@@ -150,18 +149,14 @@ class AudioPromptEncoder(nn.Module):
         return self(self.log_mel(audio, sample_rate).to(device))
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
-
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_NAME).write_text(json.dumps({"format": FORMAT, **self.config.to_dict()}, indent=2))
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(out / WEIGHTS_NAME))
+        save_safetensors(self, out / WEIGHTS_NAME, FORMAT)
         return out
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "AudioPromptEncoder":
-        from .published import load_state_checked, read_safetensors
-
         folder = Path(path)
         cfg_file = folder / CONFIG_NAME
         if not cfg_file.is_file():

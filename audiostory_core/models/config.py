@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
+from .checkpoint import config_from_dict
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Trained in full next to the LoRA adapters (peft's ``modules_to_save``; "norm" is the final norm).
@@ -78,8 +79,6 @@ class AudioStoryConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AudioStoryConfig":
-        from .published import config_from_dict
-
         d = dict(d)
         for key in ("lora_targets", "lora_full_trained"):
             if key in d:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError
-from . import published
+from .checkpoint import config_from_dict, load_state_checked, read_safetensors, save_safetensors
 
 FORMAT = "dubkit-tangoflux-dit"
 CONFIG_NAME = "config.json"
@@ -59,7 +59,7 @@ class DiTConfig:
             num_attention_heads=2,
             attention_head_dim=16,
             joint_attention_dim=32,
-            axes_dims_rope=(2, 6, 8),  # = _rope_axes(16), what a published config with this head width gets
+            axes_dims_rope=(2, 6, 8),  # = published.rope_axes(16): what a published config of this width gets
             vae=dict(
                 encoder_hidden_size=4,
                 downsampling_ratios=[4, 8, 8],
@@ -91,7 +91,7 @@ class DiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DiTConfig":
-        return published.config_from_dict(cls, d, "DiT")
+        return config_from_dict(cls, d, "DiT")
 
 
 class DurationEmbedder(nn.Module):
@@ -258,8 +258,6 @@ class TangoFluxDiT(nn.Module):
     # ---- files --------------------------------------------------------------------------------------------
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (all weights under our names, VAE under ``vae.``)."""
-        from safetensors.torch import save_file
-
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -269,29 +267,30 @@ class TangoFluxDiT(nn.Module):
             "null_source": self.null_source,
         }
         (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2, default=str))
-        state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(out / WEIGHTS_NAME), metadata={"format": FORMAT})
+        save_safetensors(self, out / WEIGHTS_NAME, FORMAT)
         return out
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, *, vae_config: dict | None = None) -> "TangoFluxDiT":
         """Load a folder written by ``save_pretrained``, or a published TangoFlux/AudioStory DiT folder."""
         folder = Path(path)
-        meta = _read_config(folder)
+        meta = read_dit_config(folder)
         if meta.get("format") != FORMAT:
+            from .published import load_tangoflux_folder
+
             return load_tangoflux_folder(folder, vae_config=vae_config)
         from diffusers import FlowMatchEulerDiscreteScheduler
 
         model = cls(DiTConfig.from_dict(meta["dit"]))
-        state = published.read_safetensors(folder / WEIGHTS_NAME)
-        published.load_state_checked(model, state, what="DiT", files=str(folder / WEIGHTS_NAME))
+        load_state_checked(model, read_safetensors(folder / WEIGHTS_NAME), what="DiT", files=str(folder / WEIGHTS_NAME))
         model.null_source = meta.get("null_source", "zeros")
         if "scheduler" in meta:
             model.scheduler = FlowMatchEulerDiscreteScheduler.from_config(meta["scheduler"])
         return model.eval()
 
 
-def _read_config(folder: Path) -> dict:
+def read_dit_config(folder: Path) -> dict:
+    """A DiT folder's ``config.json`` (ours or TangoFlux's), or a CheckpointError saying what to fetch."""
     if not folder.is_dir():
         raise CheckpointError(f"DiT folder {folder} does not exist; pull it with `dubkit models pull tangoflux`.")
     cfg = folder / CONFIG_NAME
@@ -301,86 +300,6 @@ def _read_config(folder: Path) -> dict:
         return json.loads(cfg.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{cfg} is not valid JSON ({exc}).") from exc
-
-
-def load_tangoflux_folder(
-    path: str | os.PathLike, *, dit_state: dict[str, torch.Tensor] | None = None, vae_config: dict | None = None,
-) -> TangoFluxDiT:
-    """Load the published DiT layout into a ``TangoFluxDiT``.
-
-    Layouts understood (keys mapped explicitly in ``models.published``):
-    - AudioStory's ``<dit_dir>``: ``config.json`` (TangoFlux fields) + ``model.safetensors``. The VAE weights
-      sit in that file under their plain Oobleck names and go into a default-constructed
-      ``AutoencoderOobleck``. If the file also holds the DiT (``transformer.*``, ``fc.*``,
-      ``duration_emebdder.*``, optionally prefixed ``tangoflux.``) it is loaded from there; AudioStory-3B keeps
-      the DiT inside its whole-model ``pytorch_model.bin`` instead, and its loader passes that sub-dict as
-      ``dit_state``.
-    - TangoFlux's own release: ``config.json`` + ``tangoflux.safetensors`` + ``vae.safetensors``.
-
-    ``vae_config`` overrides the VAE's constructor kwargs (tests use a tiny VAE). Missing files, missing or
-    unexpected keys and wrong shapes raise ``CheckpointError`` naming the file and keys.
-    """
-    folder = Path(path)
-    meta = _read_config(folder)
-    missing_fields = [k for k in published.TANGOFLUX_CONFIG_FIELDS if k not in meta]
-    if "num_layers" not in meta or "joint_attention_dim" not in meta:
-        raise CheckpointError(
-            f"{folder / CONFIG_NAME} is neither a dubkit DiT config nor a TangoFlux config "
-            f"(expected fields {sorted(published.TANGOFLUX_CONFIG_FIELDS)}; missing {missing_fields})."
-        )
-    values = {ours: meta[theirs] for theirs, ours in published.TANGOFLUX_CONFIG_FIELDS.items() if theirs in meta}
-    head_dim = int(values.get("attention_head_dim", 128))
-    rope = _rope_axes(head_dim)  # (16, 56, 56) for the published 128-wide heads
-    vae_kwargs = dict(vae_config or {})
-    in_channels = int(values.get("in_channels", 64))
-    if vae_config is not None:
-        vae_kwargs.setdefault("decoder_input_channels", in_channels)
-    config = DiTConfig(**values, axes_dims_rope=rope, vae=vae_kwargs)
-
-    if (folder / "tangoflux.safetensors").is_file():  # TangoFlux's own release
-        dit_file, vae_file = folder / "tangoflux.safetensors", folder / "vae.safetensors"
-        dit_part, _, unknown_a = published.split_published_state(published.read_safetensors(dit_file))
-        _, vae_part, unknown_b = published.split_published_state(
-            {"vae." + k: v for k, v in published.read_safetensors(vae_file).items()}
-        )
-        unknown, files = unknown_a + unknown_b, f"{dit_file.name} + {vae_file.name} in {folder}"
-    else:
-        weights_file = folder / WEIGHTS_NAME
-        dit_part, vae_part, unknown = published.split_published_state(published.read_safetensors(weights_file))
-        files = str(weights_file)
-    if dit_state is not None:
-        extra_dit, extra_vae, extra_unknown = published.split_published_state(dit_state)
-        dit_part.update(extra_dit)
-        unknown += extra_unknown + [f"vae weight {k} in dit_state" for k in extra_vae]
-        files += " + the given DiT state dict"
-    if unknown:
-        raise CheckpointError(
-            f"{files} holds {len(unknown)} key(s) that belong to neither the TangoFlux DiT nor the Oobleck VAE: "
-            f"{published._first(unknown)}."
-        )
-    if not vae_part:
-        raise CheckpointError(f"{files} holds no VAE weights (expected Oobleck keys such as encoder.conv1.weight_v).")
-    if not dit_part:
-        raise CheckpointError(
-            f"{files} holds only the VAE; the DiT weights (transformer.*, fc.*, duration_emebdder.*) are missing. "
-            "AudioStory-3B keeps them in <model_dir>/pytorch_model.bin: load the whole model (AudioStoryModel), "
-            "or pass its 'tangoflux.*' entries as dit_state."
-        )
-
-    model = TangoFluxDiT(config)
-    published.load_state_checked(model.vae, vae_part, what="Oobleck VAE", files=files)
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith("vae.") and k != "null_tokens"}
-    published.check_state(own, dit_part, what="TangoFlux DiT", files=files)
-    model.load_state_dict(dit_part, strict=False)
-    return model.eval()
-
-
-def _rope_axes(head_dim: int) -> tuple[int, int, int]:
-    """Three even RoPE axes summing to the head width: (16, 56, 56) for Flux's 128, other widths alike."""
-    first = max(2, (head_dim // 8) // 2 * 2)
-    rest = head_dim - first
-    second = rest // 2 // 2 * 2
-    return (first, second, rest - second)
 
 
 class T5TextEncoder:

@@ -1,8 +1,9 @@
 """Known model checkpoints, where they come from, and which are already on this machine.
 
 ``pull`` is the ONE function in the project that touches the network (``huggingface_hub.snapshot_download``);
-everything else loads local folders only. Models live in ``$DUBKIT_MODELS_DIR`` (default
-``~/.cache/dubkit/models``), one folder per name: ``<models_dir>/<name>/``.
+everything else loads local folders only. Models live in ``$DUBKIT_MODELS_DIR`` (default ``models/`` in the
+project's cache folder, ``audiostory_core.cache``: ``~/.cache/dubkit/models``), one folder per name:
+``<models_dir>/<name>/``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import cache_dir
 from ..errors import CheckpointError
 
 
@@ -61,9 +63,10 @@ REGISTRY: dict[str, ModelSpec] = {
 
 
 def models_dir() -> Path:
-    """``$DUBKIT_MODELS_DIR``, else ``~/.cache/dubkit/models``."""
+    """``$DUBKIT_MODELS_DIR``, else ``models/`` in the project's cache folder (``$DUBKIT_CACHE_DIR``,
+    ``$XDG_CACHE_HOME/dubkit`` or ``~/.cache/dubkit``)."""
     env = os.environ.get("DUBKIT_MODELS_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "dubkit" / "models"
+    return Path(env).expanduser() if env else cache_dir("models")
 
 
 def spec(name: str) -> ModelSpec:

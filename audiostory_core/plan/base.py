@@ -1,4 +1,8 @@
-"""The planner seam: ``Planner.plan(request) -> Plan``."""
+"""The planner seam: ``Planner.plan(request) -> Plan``.
+
+Planners may subclass ``Planner`` to inherit ``planner_for_mode``; a planner that hands requests on to others
+(``plan.auto.AutoPlanner``) overrides it, so the pipeline can say which planner really runs.
+"""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -12,3 +16,7 @@ class Planner(Protocol):
     name: str
 
     def plan(self, request: StoryRequest) -> Plan: ...
+
+    def planner_for_mode(self, mode: str) -> Planner:
+        """The planner that plans requests of ``mode`` ("video", "text", "continuation"): itself, by default."""
+        return self

@@ -19,6 +19,7 @@ import torch
 from ..errors import PlanError
 from ..models import tokens as T
 from ..request import Scene, StoryRequest
+from .base import Planner
 from .reconcile import CONTINUED, fit_to_scenes, reconcile_sequence, span
 from .types import Plan, SubEvent
 
@@ -270,7 +271,7 @@ def _positive(text: str) -> bool:
         return False
 
 
-class AudioStoryPlanner:
+class AudioStoryPlanner(Planner):
     """``Planner`` backed by an ``AudioStoryModel``: plans text, video (timed scenes) and continuation requests.
 
     Decoding limits default to the model config's (``max_new_tokens``, ``max_events``, ``max_reasoning_tokens``,

@@ -1,4 +1,4 @@
-"""The no-LLM planner for text → long audio, and ``AutoPlanner`` that picks a planner by request mode.
+"""The no-LLM planner for text → long audio.
 
 Without the AudioStory LLM we still want its storyline reasoning: split the instruction into sequential
 sub-events ("rain, then thunder, then a car passes"), honour durations the user spelled out ("for 10
@@ -136,14 +136,21 @@ def _clean_caption(text: str) -> str:
     return text
 
 
-class TextPlanner:
+class TextPlanner(Planner):
     """Plans ``mode == "text"`` requests without a model: sequential events on the narrative layer."""
 
     name = "text"
 
-    def __init__(self, *, max_event: float = 30.0, min_event: float = 0.5) -> None:
+    def __init__(self, *, max_event: float = 30.0, min_event: float = 0.5, music: str = "off",
+                 music_style: str = "auto") -> None:
+        """``music``: "off", "auto" (clauses asking for music are composed, see ``music.planner.score_story``),
+        "on" (a score under the whole story) or "only"."""
+        from ..music.planner import check_music_mode
+
         self.max_event = float(max_event)
         self.min_event = float(min_event)
+        self.music = check_music_mode(music)
+        self.music_style = music_style
 
     def plan(self, request: StoryRequest) -> Plan:
         if not request.instruction or not request.instruction.strip():
@@ -156,7 +163,17 @@ class TextPlanner:
             max_event=self.max_event,
             min_event=self.min_event,
         )
-        return Plan(reasoning=storyline_reasoning(events, total), events=events, duration=total, planner=self.name)
+        reasoning = storyline_reasoning(events, total)
+        score = None
+        if self.music != "off":
+            from ..music.planner import describe_score, score_story
+
+            events, score = score_story(events, total, mode=self.music, style=self.music_style,
+                                        instruction=request.instruction)
+            if score is not None:
+                events.sort(key=lambda e: (e.start, e.layer))
+                reasoning += "\n" + describe_score(score)
+        return Plan(reasoning=reasoning, events=events, duration=total, planner=self.name, score=score)
 
 
 def proposed_durations(clauses: list[Clause], total: float) -> list[float]:
@@ -185,44 +202,3 @@ def storyline_reasoning(events: list[SubEvent], total: float) -> str:
     for i, e in enumerate(events):
         lines.append(f"Event {i + 1} ({e.start:.2f}–{e.end:.2f} s, {e.duration:.2f} s): {e.caption}.")
     return "\n".join(lines)
-
-
-class AutoPlanner:
-    """One planner object for the pipeline: dispatches by ``request.mode`` to the no-LLM planners.
-
-    video → ``ScenePlanner``; text → ``TextPlanner``; continuation → ``ContinuationPlanner`` (built on first
-    use, since it renders previews of the foley bank). Any of them can be replaced by passing another planner.
-    """
-
-    name = "auto"
-
-    def __init__(
-        self,
-        *,
-        scene: Planner | None = None,
-        text: Planner | None = None,
-        continuation: Planner | None = None,
-    ) -> None:
-        from .scene_planner import ScenePlanner
-
-        self.scene = scene or ScenePlanner()
-        self.text = text or TextPlanner()
-        self._continuation = continuation
-
-    @property
-    def continuation(self) -> Planner:
-        if self._continuation is None:
-            from ..continuation import ContinuationPlanner
-
-            self._continuation = ContinuationPlanner()
-        return self._continuation
-
-    def planner_for(self, request: StoryRequest) -> Planner:
-        return self.planner_for_mode(request.mode)
-
-    def planner_for_mode(self, mode: str) -> Planner:
-        """The planner a request of ``mode`` ("video", "text" or "continuation") goes to."""
-        return {"video": self.scene, "text": self.text}.get(mode) or self.continuation
-
-    def plan(self, request: StoryRequest) -> Plan:
-        return self.planner_for(request).plan(request)

@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..music.types import ScorePlan
+
 # Layers an event can belong to; each becomes one stem and one timeline track.
-LAYERS = ("ambience", "fx", "narrative")
+LAYERS = ("ambience", "fx", "narrative", "score")
 
 # Event kinds whose onset is the point (a visible hit, a rhythmic hit): rendered as one-shots that start on their
 # first sample, placed hard (never crossfaded or faded in).
@@ -19,6 +21,8 @@ class SubEvent:
     ``tail`` is extra audio rendered past ``end`` so the next event on the same layer can crossfade into it
     (set by ``audiostory_core.assemble.assign_tails``; 0 for the last event of a layer).
     ``kind`` is a hint for renderers: "impact" events must have their onset exactly at ``start``.
+    ``sound`` is the sound the planner chose for the event (a foley bank name such as "rain", or a sound-library
+    file path), or ``None`` to let the renderer match the caption; renderers that can play it play it.
     """
 
     caption: str
@@ -29,6 +33,7 @@ class SubEvent:
     gain_db: float = 0.0
     scene_index: int | None = None
     tail: float = 0.0
+    sound: str | None = None
 
     @property
     def end(self) -> float:
@@ -39,7 +44,7 @@ class SubEvent:
         return self.duration + self.tail
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "caption": self.caption,
             "start": self.start,
             "duration": self.duration,
@@ -49,6 +54,9 @@ class SubEvent:
             "scene_index": self.scene_index,
             "tail": self.tail,
         }
+        if self.sound is not None:
+            d["sound"] = self.sound
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SubEvent":
@@ -61,6 +69,7 @@ class SubEvent:
             gain_db=float(d.get("gain_db", 0.0)),
             scene_index=d.get("scene_index"),
             tail=float(d.get("tail", 0.0)),
+            sound=None if d.get("sound") is None else str(d["sound"]),
         )
 
 
@@ -70,6 +79,8 @@ class Plan:
 
     For the AudioStory LLM planner ``conditioning[i]`` is the fused query sequence (tokens, width) for
     ``events[i]``; planners without a model leave it ``None`` and renderers condition on captions.
+    ``score`` is the music cue sheet when the plan has music: the "score" layer's events are its sections, and
+    the composer renders from it (a plan whose score events carry only captions is scored from the captions).
     """
 
     reasoning: str
@@ -77,6 +88,7 @@ class Plan:
     duration: float
     planner: str = ""
     conditioning: list[Any] | None = field(default=None, repr=False, compare=False)
+    score: ScorePlan | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +96,7 @@ class Plan:
             "duration": self.duration,
             "reasoning": self.reasoning,
             "events": [e.to_dict() for e in self.events],
+            **({"score": self.score.to_dict()} if self.score is not None else {}),
         }
 
     @classmethod
@@ -93,4 +106,5 @@ class Plan:
             events=[SubEvent.from_dict(e) for e in d["events"]],
             duration=float(d["duration"]),
             planner=str(d.get("planner", "")),
+            score=ScorePlan.from_dict(d["score"]) if d.get("score") else None,
         )

@@ -1,7 +1,7 @@
 """The renderer seam: ``Renderer.render(plan, conditioning) -> list[Clip]``, one clip per event."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -22,12 +22,19 @@ class Clip:
     sample_rate: int
     event: SubEvent
     source: str = ""  # what made it (e.g. "synth:door_slam", "library:/sfx/door.wav", "dit")
+    # every recording heard in it, for the credits: {"clip", "path", "source", "licence", "licence_class",
+    # "attribution", "url"}; empty for synthesised or generated audio
+    credits: list[dict] = field(default_factory=list)
 
 
 @runtime_checkable
 class Renderer(Protocol):
+    """Renders every event of a plan to a clip. ``max_duration`` is the longest event (duration + crossfade tail)
+    it can render in seconds, ``None`` for no limit; assembly keeps tails within it."""
+
     name: str
     sample_rate: int
+    max_duration: float | None = None
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]: ...
 

@@ -18,31 +18,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..audio import fit_length
+from ..device import pick_device_dtype
 from ..errors import RenderError
 from ..models.dit import T5TextEncoder, TangoFluxDiT
 from ..plan.types import Plan, SubEvent
-from .base import Clip, event_samples, event_seed
+from .base import Clip, Renderer, event_samples, event_seed
 from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, EventCondition, sample_latents
 
 # A batch only takes an event at least this fraction of the batch's longest: bounds padding waste at ~25 %.
 MIN_BATCH_FILL = 0.75
-
-
-def pick_device_dtype(
-    device: str | torch.device | None = None, dtype: torch.dtype | None = None
-) -> tuple[torch.device, torch.dtype]:
-    """cuda (bf16) > mps (fp16) > cpu (fp32); either may be overridden."""
-    if device is None:
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    device = torch.device(device)
-    if dtype is None:
-        dtype = {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
-    return device, dtype
 
 
 def group_by_length(frames: Sequence[int], batch_size: int, min_fill: float = MIN_BATCH_FILL) -> list[list[int]]:
@@ -59,7 +44,7 @@ def group_by_length(frames: Sequence[int], batch_size: int, min_fill: float = MI
     return groups
 
 
-class DiTRenderer:
+class DiTRenderer(Renderer):
     """Renderer seam over a ``TangoFluxDiT``: ``render(plan, conditioning=None, *, seed=0) -> list[Clip]``.
 
     ``conditioning`` (usually ``plan.conditioning``) is a list with one entry per event: a (tokens, 1024)
@@ -131,9 +116,8 @@ class DiTRenderer:
         clips = []
         for event, wave in zip(events, audio):
             n = event_samples(event, self.sample_rate)
-            wave = wave[:, :n] if wave.shape[-1] >= n else np.pad(wave, ((0, 0), (0, n - wave.shape[-1])))
-            clips.append(Clip(audio=np.ascontiguousarray(wave, dtype=np.float32), sample_rate=self.sample_rate,
-                              event=event, source="dit"))
+            wave = np.ascontiguousarray(fit_length(wave, n), dtype=np.float32)
+            clips.append(Clip(audio=wave, sample_rate=self.sample_rate, event=event, source="dit"))
         return clips
 
     # ---- helpers ------------------------------------------------------------------------------------------

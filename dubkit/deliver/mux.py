@@ -40,6 +40,16 @@ _SUBTITLES_COPY = {
     ".mts": {"dvb_subtitle", "hdmv_pgs_subtitle"},
 }
 _SUBTITLES_TEXT = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "subrip", ".webm": "webvtt"}
+# Audio codecs each container holds as they are: a kept original track in any other codec is re-encoded.
+_AUDIO_COPY = {
+    ".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "mp2"}, ".m4v": {"aac", "mp3", "ac3", "eac3", "alac"},
+    ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_s16be",
+             "pcm_s24be"},
+    ".ts": {"aac", "mp2", "mp3", "ac3", "eac3", "opus"}, ".m2ts": {"aac", "mp2", "mp3", "ac3", "eac3"},
+    ".mts": {"aac", "mp2", "mp3", "ac3", "eac3"}, ".webm": {"opus", "vorbis"},
+    ".mxf": {"pcm_s16le", "pcm_s24le"}, ".mpg": {"mp2", "mp3", "ac3"}, ".mpeg": {"mp2", "mp3", "ac3"},
+    ".avi": {"pcm_s16le", "mp3", "mp2", "ac3"},
+}  # (Matroska holds them all)
 _TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer", "sami",
                    "realtext", "stl", "jacosub", "mpl2", "pjs", "vplayer"}  # fmt: skip
 # Containers whose muxer writes a timecode from the video stream's "timecode" tag (MOV/MP4: a tmcd track).
@@ -98,7 +108,10 @@ def plan_streams(info: MediaInfo, kind: str, *, keep_original_audio: bool) -> tu
         if kind_s == "audio":
             if not keep_original_audio:
                 continue  # replaced by the soundtrack (the first track is mixed into it): the caller's choice
-            args += ["-map", f"1:{idx}", f"-c:{out}", "copy", f"-disposition:{out}", "0"]
+            if kind == ".mkv" or codec in _AUDIO_COPY.get(kind, set()):
+                args += ["-map", f"1:{idx}", f"-c:{out}", "copy", f"-disposition:{out}", "0"]
+            else:  # the container cannot hold it as it is: carried, re-encoded like the soundtrack
+                args += ["-map", f"1:{idx}", f"-c:{out}", _AUDIO_CODECS[kind], f"-disposition:{out}", "0"]
             if not _tag(s, "title"):
                 args += [f"-metadata:s:{out}", "title=original audio"]
             audio_out += 1

@@ -1,4 +1,5 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON and report, together.
+"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
+the dub has music), report and credits, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
@@ -16,12 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from audiostory_core.plan.types import Plan
+from audiostory_core.render.base import Clip
 from dubkit.errors import OutputError
-from dubkit.soundtrack.loudness import LoudnessReport
-from dubkit.soundtrack.mix import MixResult
+from dubkit.soundtrack.master import Mastered
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
+from .credits import write_credits
 from .report import write_report
+from .score import write_score_midi
 from .subtitles import write_plan_json, write_srt
 from .timeline import write_timeline
 
@@ -36,9 +39,13 @@ class Deliverables:
     timeline: Path
     report: Path
     stems: dict[str, Path] = field(default_factory=dict)
+    score: Path | None = None  # <name>.score.mid, when the plan has music
+    credits: Path | None = None  # credits.txt, when the rendered clips were given
+    licences: Path | None = None  # licences.json, beside it
 
     def to_dict(self) -> dict:
-        return {
+        d = {
+            **({"score": str(self.score)} if self.score is not None else {}),
             "folder": str(self.folder),
             "plan": str(self.plan),
             "srt": str(self.srt),
@@ -46,77 +53,90 @@ class Deliverables:
             "report": str(self.report),
             "stems": {k: str(v) for k, v in self.stems.items()},
         }
+        if self.credits is not None:
+            d.update(credits=str(self.credits), licences=str(self.licences))
+        return d
+
+
+@dataclass
+class Picture:
+    """The dubbed video as the deliverables describe it: where it is, how long, its frame rate, the cuts, and a
+    thumbnail per shot (start time, RGB image) for the report."""
+
+    path: Path
+    duration: float
+    fps: float
+    cuts: Sequence[float] = ()
+    thumbnails: Sequence[tuple[float, np.ndarray]] = ()
 
 
 def write_deliverables(
     folder: str | Path,
     name: str,
     *,
-    video_path: str | Path,
-    video_duration: float,
-    fps: float,
+    picture: Picture,
     plan: Plan,
-    cuts: Sequence[float],
-    mix: MixResult,
-    final_audio: np.ndarray,
-    loudness: LoudnessReport | None = None,
-    soundtrack_stems: dict[str, np.ndarray] | None = None,
-    thumbnails: Sequence[tuple[float, np.ndarray]] = (),
+    mastered: Mastered,
+    stems: dict[str, np.ndarray] | None = None,
     backends: dict[str, str] | None = None,
     timings: dict[str, float] | None = None,
-    speech: Sequence[tuple[float, float]] = (),
     extra: dict | None = None,
+    clips: Sequence[Clip] | None = None,
 ) -> Deliverables:
     """Write ``<folder>/<name>.dubkit/`` and return its paths.
 
-    ``mix`` is the mix before loudness normalisation and ``final_audio`` the delivered (normalised, limited)
-    audio; ``soundtrack_stems`` are the assembled soundtrack's layers — when given, stems are written
-    (``stems/<layer>.wav``: the layers as they sit in the mix, plus "dialogue" when the original was kept) and
-    the timeline's clips point into them. ``extra`` is added to plan.json.
+    ``mastered`` holds the mix before loudness normalisation (``mix``), the delivered audio (``audio``), the
+    loudness report and the speech regions; ``stems`` are the assembled soundtrack's layers — when given, stems
+    are written (``stems/<layer>.wav``: the layers as they sit in the mix, plus "dialogue" when the original was
+    kept) and the timeline's clips point into them. ``extra`` is added to plan.json.
+    ``clips`` (the rendered clips, ``Soundtrack.clips``) adds ``credits.txt`` and ``licences.json``: every
+    recording used, with its licence.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise OutputError(f"deliverables folder {folder} does not exist: create it or choose another output folder")
     final = folder / f"{name}.dubkit"
     tmp = folder / f".{name}.dubkit.tmp-{uuid.uuid4().hex[:8]}"
-    sample_rate = mix.sample_rate
+    run = {"backends": backends or {}, "timings": timings or {}}
     try:
         tmp.mkdir()
-        stem_paths: dict[str, Path] = {}
-        if soundtrack_stems:
-            stems = mix_stems(soundtrack_stems, mix, loudness.gain_db if loudness is not None else 0.0)
-            stem_paths = write_stems(tmp / "stems", stems, sample_rate)
-        timeline = write_timeline(
-            tmp / f"{name}.otio", video_path=video_path, video_duration=video_duration, fps=fps,
-            stem_paths=stem_paths, events=plan.events, cuts=cuts, sample_rate=sample_rate, name=name,
-        )  # fmt: skip
-        srt = write_srt(tmp / f"{name}.events.srt", plan.events, duration=video_duration)
-        plan_json = write_plan_json(
-            tmp / f"{name}.plan.json", plan, video=Path(video_path).name, duration=video_duration, fps=fps,
-            cuts=list(cuts), mix_mode=mix.mode, speech=[list(r) for r in speech],
-            loudness=loudness, backends=backends or {}, timings=timings or {}, **(extra or {}),
-        )  # fmt: skip
-        report = write_report(
-            tmp / "report.html", title=Path(video_path).name, duration=video_duration, thumbnails=thumbnails,
-            events=plan.events, cuts=cuts, audio=final_audio, sample_rate=sample_rate, loudness=loudness,
-            backends=backends or {}, timings=timings or {}, speech=speech,
-        )  # fmt: skip
+        written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {}, clips)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    moved = {k: (final / v.relative_to(tmp) if isinstance(v, Path) else v) for k, v in written.items()}
+    moved["stems"] = {k: final / v.relative_to(tmp) for k, v in written["stems"].items()}
+    return Deliverables(folder=final, **moved)
 
-    def moved(p: Path) -> Path:
-        return final / p.relative_to(tmp)
 
-    return Deliverables(
-        folder=final,
-        plan=moved(plan_json),
-        srt=moved(srt),
-        timeline=moved(timeline),
-        report=moved(report),
-        stems={k: moved(v) for k, v in stem_paths.items()},
-    )
+def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: Mastered,
+                 stems: dict[str, np.ndarray] | None, run: dict, extra: dict, clips: Sequence[Clip] | None) -> dict:
+    """Every file of the package, into ``tmp``; returns their paths by ``Deliverables`` field."""
+    mix, loudness, rate = mastered.mix, mastered.loudness, mastered.mix.sample_rate
+    stem_paths: dict[str, Path] = {}
+    if stems:
+        layers = mix_stems(stems, mix, loudness.gain_db if loudness is not None else 0.0)
+        stem_paths = write_stems(tmp / "stems", layers, rate)
+    timeline = write_timeline(
+        tmp / f"{name}.otio", video_path=picture.path, video_duration=picture.duration, fps=picture.fps,
+        stem_paths=stem_paths, events=plan.events, cuts=picture.cuts, sample_rate=rate, name=name,
+    )  # fmt: skip
+    srt = write_srt(tmp / f"{name}.events.srt", plan.events, duration=picture.duration)
+    score = write_score_midi(plan, tmp / f"{name}.score.mid") if plan.score is not None else None
+    plan_json = write_plan_json(
+        tmp / f"{name}.plan.json", plan, video=Path(picture.path).name, duration=picture.duration, fps=picture.fps,
+        cuts=list(picture.cuts), mix_mode=mix.mode, speech=[list(r) for r in mastered.speech], loudness=loudness,
+        **run, **extra,
+    )  # fmt: skip
+    report = write_report(
+        tmp / "report.html", title=Path(picture.path).name, duration=picture.duration,
+        thumbnails=picture.thumbnails, events=plan.events, cuts=picture.cuts, audio=mastered.audio,
+        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, **run,
+    )  # fmt: skip
+    credits = write_credits(tmp, clips, title=Path(picture.path).name) if clips is not None else (None, None)
+    return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score,
+            "credits": credits[0], "licences": credits[1]}
 
 
 def _swap_in(new: Path, final: Path) -> None:

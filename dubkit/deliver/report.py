@@ -1,7 +1,8 @@
 """report.html: one self-contained page that shows what dubkit did to a video, for a quick review before delivery.
 
 Shot thumbnails along a time axis, the plan's events as coloured bars per layer (hover for caption and times),
-the mixed soundtrack's spectrogram and short-term loudness, and the backends and stage timings. Everything is
+the mixed soundtrack's spectrogram and short-term loudness, the score's cue sheet when there is music, and the
+backends and stage timings. Everything is
 inline — images are base64 PNG/JPEG, styles are in the page, there is no script — so the file opens anywhere,
 offline, and can be mailed or archived as one file.
 """
@@ -16,11 +17,13 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
+from audiostory_core.music.types import ScorePlan
 from audiostory_core.plan.types import LAYERS, SubEvent
 from dubkit.errors import OutputError
 from dubkit.soundtrack.loudness import LoudnessReport, short_term_loudness
 
-LAYER_COLOURS = {"ambience": "#2a9d8f", "fx": "#e76f51", "narrative": "#7b5ea7", "dialogue": "#8d99ae"}
+LAYER_COLOURS = {"ambience": "#2a9d8f", "fx": "#e76f51", "narrative": "#7b5ea7", "score": "#e9a23b",
+                 "dialogue": "#8d99ae"}
 _OTHER_COLOUR = "#457b9d"
 THUMB_HEIGHT = 72
 
@@ -39,8 +42,10 @@ def write_report(
     backends: dict[str, str],
     timings: dict[str, float],
     speech: Sequence[tuple[float, float]] = (),
+    score: ScorePlan | None = None,
 ) -> Path:
-    """Write the report to ``path`` and return it. ``audio`` is the final mix (channels, samples)."""
+    """Write the report to ``path`` and return it. ``audio`` is the final mix (channels, samples); ``score`` (the
+    plan's cue sheet) adds a table of the music's sections."""
     events = sorted(events, key=lambda e: (e.start, e.layer))
     duration = max(float(duration), 1e-6)
     body = [
@@ -51,6 +56,7 @@ def write_report(
         _layer_rows(events, speech, duration),
         "</div></section>",
         _audio_section(audio, sample_rate, duration, loudness),
+        _score_section(score) if score is not None else "",
         '<section class="tables">',
         _table("Backends", [(k, v) for k, v in backends.items()]),
         _timings_table(timings),
@@ -153,6 +159,25 @@ def _audio_section(audio: np.ndarray, sample_rate: int, duration: float, loudnes
         f'<img class="figure" alt="short-term loudness" src="data:image/png;base64,{loud}"></div></div>'
         "</div></section>"
     )
+
+
+def _score_section(score: ScorePlan) -> str:
+    """The cue sheet: per section its time, mood, key, meter, tempo, texture, hits (how many on a beat) and how
+    it hands over to the next."""
+    head = "".join(f"<th>{h}</th>" for h in ("time", "mood", "key", "meter", "tempo", "texture", "hits", "into next"))
+    rows = []
+    for s in score.sections:
+        if s.texture == "tacet":
+            rows.append(f"<tr><td>{_clock(s.start)}–{_clock(s.end)}</td><td colspan='7'>no music</td></tr>")
+            continue
+        hits = f"{len(s.hits)} ({sum(h.on_beat for h in s.hits)} on a beat)" if s.hits else "—"
+        cells = (f"{_clock(s.start)}–{_clock(s.end)}", s.mood, s.key_name, f"{s.meter}/4", f"{s.tempo:.0f} bpm",
+                 s.texture, hits, s.transition)
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    on = sum(h.on_beat for h in score.hits)
+    facts = f"{score.style} · {len(score.hits)} hit(s), {on} on a beat" + (f" · seed {score.seed}" if score.seed is not None else "")
+    return (f'<section class="score"><h2>Score</h2><p class="facts">{html.escape(facts)}</p>'
+            f"<table><tr>{head}</tr>{''.join(rows)}</table></section>")
 
 
 def _timings_table(timings: dict[str, float]) -> str:
@@ -355,5 +380,7 @@ td:first-child { color: var(--muted); width: 40%; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; width: 22%; }
 td.bar i { display: block; height: 8px; margin-top: 5px; border-radius: 4px; background: #457b9d; }
 tr.total td { font-weight: 600; border-bottom: none; }
+section.score th { text-align: left; font-weight: 600; color: var(--muted); padding: 5px 8px; font-size: 12px; }
+section.score td:first-child { width: auto; }
 footer { margin-top: 18px; color: var(--muted); font-size: 12px; }
 """

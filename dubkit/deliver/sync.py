@@ -14,7 +14,9 @@ import numpy as np
 
 from audiostory_core.assemble import to_samples
 
-from ..io import fit_length, read_audio
+from audiostory_core.audio import fit_length
+
+from ..io import read_audio
 from ..video.types import MediaInfo
 
 

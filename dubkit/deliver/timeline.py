@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import opentimelineio as otio
 
@@ -35,11 +35,17 @@ def build_timeline(
     if not (video_duration > 0 and fps > 0):
         raise InputError(f"timeline needs a positive video duration and frame rate, got {video_duration} s at {fps} fps")
     video_path = Path(video_path)
-    total = to_samples(video_duration, sample_rate)
-    frames = max(int(round(video_duration * fps)), 1)
     timeline = otio.schema.Timeline(name=name or video_path.stem)
     timeline.global_start_time = otio.opentime.RationalTime(0, fps)
+    timeline.tracks.append(_video_track(video_path, video_duration, fps, cuts, relative_to))
+    total = to_samples(video_duration, sample_rate)
+    timeline.tracks.extend(_audio_tracks(events, stem_paths, sample_rate, total, relative_to))
+    return timeline
 
+
+def _video_track(video_path: Path, duration: float, fps: float, cuts: Sequence[float], relative_to) -> otio.schema.Track:
+    """The picture as one clip, with a marker at each cut."""
+    frames = max(int(round(duration * fps)), 1)
     video = otio.schema.Track(name="Video", kind=otio.schema.TrackKind.Video)
     video_range = otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(frames, fps))
     video.append(
@@ -52,7 +58,7 @@ def build_timeline(
         )
     )
     for i, cut in enumerate(sorted(float(c) for c in cuts)):
-        if 0.0 < cut < video_duration:
+        if 0.0 < cut < duration:
             video.markers.append(
                 otio.schema.Marker(
                     name=f"cut {i + 1}",
@@ -63,11 +69,16 @@ def build_timeline(
                     metadata={"dubkit": {"time": cut}},
                 )
             )
-    timeline.tracks.append(video)
+    return video
 
+
+def _audio_tracks(events: Iterable[SubEvent], stem_paths: dict[str, Path], sample_rate: int, total: int,
+                  relative_to) -> list[otio.schema.Track]:
+    """One track per layer (more where its events overlap), clips on exact samples, gaps to the full length."""
     by_layer: dict[str, list[SubEvent]] = {}
     for ev in events:
         by_layer.setdefault(ev.layer, []).append(ev)
+    tracks = []
     for layer in sorted(by_layer, key=lambda l: (LAYERS.index(l) if l in LAYERS else len(LAYERS), l)):
         for lane_no, lane in enumerate(_lanes(by_layer[layer], sample_rate, total)):
             track = otio.schema.Track(
@@ -88,39 +99,19 @@ def build_timeline(
                 cursor = end
             if cursor < total:  # every track runs the full length of the video
                 track.append(otio.schema.Gap(source_range=_range(0, total - cursor, sample_rate)))
-            timeline.tracks.append(track)
-    return timeline
+            tracks.append(track)
+    return tracks
 
 
-def write_timeline(
-    path: str | Path,
-    *,
-    video_path: str | Path,
-    video_duration: float,
-    fps: float,
-    stem_paths: dict[str, Path],
-    events: Iterable[SubEvent],
-    cuts: Sequence[float] = (),
-    sample_rate: int = 48000,
-    name: str | None = None,
-) -> Path:
-    """Write ``path`` (.otio): video track + one audio track per layer (clips = events), markers at ``cuts``.
+def write_timeline(path: str | Path, **spec: Any) -> Path:
+    """Write ``path`` (.otio) from ``build_timeline``'s keywords: video track + one audio track per layer
+    (clips = events), markers at ``cuts``; media paths relative to the file's folder.
 
     Clip ranges are the events' [start, end) on exact samples (``round(t * sample_rate)``, as assembly places
     them), clamped to the video; the media reference is the layer's stem (a MissingReference when there is none).
     """
     path = Path(path)
-    timeline = build_timeline(
-        video_path=video_path,
-        video_duration=video_duration,
-        fps=fps,
-        stem_paths=stem_paths,
-        events=events,
-        cuts=cuts,
-        sample_rate=sample_rate,
-        name=name,
-        relative_to=path.parent,
-    )
+    timeline = build_timeline(**spec, relative_to=path.parent)
     try:
         otio.adapters.write_to_file(timeline, str(path))
     except OSError as e:

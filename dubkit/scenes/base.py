@@ -19,11 +19,24 @@ class Captioner(Protocol):
     def describe(self, frames: ShotFrames, shot: Shot) -> Scene: ...
 
 
+DEFAULT_KEYFRAME_WIDTH = 320  # pixels: enough for the thumbnails and the visual cues
+
+
+def keyframe_width(captioner: Captioner | None) -> int:
+    """How wide the scan should keep keyframes for ``captioner``: an image tagger names more at a higher width
+    (its class says so with a ``keyframe_width`` attribute), the others need only the default."""
+    return int(getattr(captioner, "keyframe_width", DEFAULT_KEYFRAME_WIDTH))
+
+
 def describe_scenes(scan: VideoScan, captioner: Captioner) -> list[Scene]:
-    """One Scene per shot, in order, with the shot's exact times."""
+    """One Scene per shot, in order, with the shot's exact times and its look (``Scene.features``: brightness,
+    motion, saturation, warmth, cartoon) measured whatever the captioner."""
+    from .look import shot_look
+
     scenes = []
     for shot, frames in zip(scan.shots, scan.frames):
         scene = captioner.describe(frames, shot)
         scene.start, scene.end = shot.start, shot.end
+        scene.features = {**shot_look(frames), **scene.features}
         scenes.append(scene)
     return scenes

@@ -22,11 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiostory_core import cache
+from audiostory_core.device import pick_device_dtype
 from audiostory_core.errors import CheckpointError
 from audiostory_core.request import Cue, Scene
 
 from ..video.types import Shot, ShotFrames
-from .base import Captioner
+from .base import Captioner, keyframe_width
 from .vocabulary import DEFAULT_VOCABULARY, GROUPS, Vocabulary
 
 DEFAULT_TAGS = {"ViT-B-32": "laion2b_s34b_b79k"}  # the tag `dubkit models pull` fetches for the default model
@@ -37,31 +39,6 @@ _FOLDER_WEIGHTS = (  # open_clip's hub layout first, then any file with a weight
     "model.safetensors", "pytorch_model.bin",
 )
 PULL_HINT = "run `dubkit models pull clip-vit-b-32` (the only command that downloads) or pass a local weights file"
-
-
-def default_cache_dir() -> Path:
-    """Where dubkit keeps derived data (never weights): $DUBKIT_CACHE_DIR, else $XDG_CACHE_HOME/dubkit."""
-    if os.environ.get("DUBKIT_CACHE_DIR"):
-        return Path(os.environ["DUBKIT_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dubkit"
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """cuda > mps > cpu unless the caller chose."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _precision(device: torch.device) -> str:
-    """open_clip precision name: fp32 on CPU/MPS, bf16 (or fp16) on CUDA."""
-    if device.type != "cuda":
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,11 +238,11 @@ class ClipTagger:
     ``model_name``: a built-in open_clip name (ViT-B-32), an open_clip model config JSON, or a model folder with
     open_clip_config.json. ``pretrained``: a weights file or folder, or a pretrained tag already in the local cache
     (None: the model folder's weights, else the default tag); ``cache_dir`` is the hub cache to look in.
-    The vocabulary's text embeddings are kept on disk under ``text_cache_dir`` (default
-    ``default_cache_dir()/clip_text``; False: memory only), keyed by model, weights file and vocabulary, so a
-    second run skips the text tower. ``Scene.tags`` holds, per group (place, object,
-    action), up to ``top_k`` labels whose probability (softmax over the whole vocabulary, averaged over the
-    keyframes) is at least ``min_score``.
+    The vocabulary's text embeddings are kept on disk under ``text_cache_dir`` (default ``clip_text`` in the
+    project's cache folder, ``audiostory_core.cache``; False: memory only), keyed by model, weights file and
+    vocabulary, so a second run skips the text tower. ``Scene.tags`` holds, per group (place, object, action),
+    up to ``top_k`` labels whose probability (softmax over the whole vocabulary, averaged over the keyframes) is
+    at least ``min_score``.
     """
 
     name = "clip"
@@ -288,9 +265,8 @@ class ClipTagger:
 
         self.vocabulary = vocabulary or DEFAULT_VOCABULARY
         self.top_k, self.min_score, self.text_batch = top_k, min_score, text_batch
-        self.device = pick_device(device)
-        precision = _precision(self.device)
-        self.dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.device, self.dtype = pick_device_dtype(device)
+        precision = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
         arch, model_dir = _resolve_architecture(model_name)
         weights, tag_cfg = _resolve_weights(arch, pretrained, model_dir, cache_dir)  # fails before building
@@ -298,7 +274,7 @@ class ClipTagger:
         self.model = _load_model(arch, weights, tag_cfg, self.device, precision)
         self.arch, self.weights = arch, weights
         if text_cache_dir is None:
-            text_cache_dir = default_cache_dir() / "clip_text"
+            text_cache_dir = cache.cache_dir("clip_text")
         self.text_cache_dir = Path(text_cache_dir) if text_cache_dir is not False else None
         try:
             self.tokenizer = open_clip.get_tokenizer(arch)
@@ -437,6 +413,7 @@ class CombinedCaptioner:
     def __init__(self, primary: Captioner, secondary: Captioner, *, join_descriptions: bool = True) -> None:
         self.primary, self.secondary, self.join_descriptions = primary, secondary, join_descriptions
         self.name = f"{primary.name}+{secondary.name}"
+        self.keyframe_width = max(keyframe_width(primary), keyframe_width(secondary))
 
     def describe(self, frames: ShotFrames, shot: Shot) -> Scene:
         a = self.primary.describe(frames, shot)
@@ -444,4 +421,6 @@ class CombinedCaptioner:
         texts = [t.strip() for t in (a.description, b.description) if t and t.strip()]
         description = "; ".join(texts) if self.join_descriptions else (texts[0] if texts else "")
         cues: list[Cue] = sorted(dict.fromkeys([*b.cues, *a.cues]), key=lambda c: c.time)
-        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags})
+        seen = {o.name for o in a.objects}
+        objects = [*a.objects, *(o for o in b.objects if o.name not in seen)]  # the primary's first
+        return Scene(shot.start, shot.end, description, cues, {**b.tags, **a.tags}, objects=objects)

@@ -24,7 +24,7 @@ from audiostory_core.request import Cue, Scene
 
 from ..errors import InputError
 from ..video.types import Shot, ShotFrames
-from .base import Captioner
+from .base import Captioner, keyframe_width
 
 FORMATS = (".srt", ".json", ".csv")
 MODES = ("replace", "enrich")
@@ -215,9 +215,11 @@ def best_note(notes: list[ShotNote], start: float, end: float) -> ShotNote | Non
 class SidecarCaptioner:
     """Captioner from the editor's shot list, over an optional ``base`` captioner (its cues and tags are kept).
 
-    ``mode="replace"``: the entry's description replaces the base's; ``"enrich"``: it comes first, then the
-    base's after a semicolon. Cues from the list are added to the shot whose time span holds them; a base cue
-    within ``cue_window`` seconds of one of them is the same moment detected again and is dropped."""
+    ``mode="replace"``: the entry's description replaces the base's, and the objects the base saw are dropped
+    (the planner would otherwise lay their bed and sources under the editor's words); ``"enrich"``: it comes
+    first, then the base's after a semicolon, and the objects stay. Cues from the list are added to the shot
+    whose time span holds them; a base cue within ``cue_window`` seconds of one of them is the same moment detected
+    again and is dropped."""
 
     name = "sidecar"
 
@@ -228,6 +230,7 @@ class SidecarCaptioner:
             raise InputError(f"unknown sidecar mode {mode!r}; use one of {', '.join(MODES)}")
         self.path, self.base, self.mode, self.cue_window = Path(path), base, mode, cue_window
         self.notes = read_shot_list(self.path)
+        self.keyframe_width = keyframe_width(base)
         if base is not None:
             self.name = f"sidecar+{base.name}"
 
@@ -239,6 +242,7 @@ class SidecarCaptioner:
                 scene.description = f"{note.description}; {scene.description.strip()}"
             else:
                 scene.description = note.description
+                scene.objects = []  # the editor's words replace what the tagger saw, so its bed and sources too
         extra = [c for n in self.notes for c in n.cues if shot.start <= c.time < shot.end]
         near = lambda c: any(abs(c.time - e.time) <= self.cue_window for e in extra)  # noqa: E731
         kept = [c for c in scene.cues if not near(c)]  # the same moment seen twice: the editor's cue wins

@@ -93,7 +93,7 @@ def _silero_model():
     try:
         from silero_vad import load_silero_vad
     except ImportError as e:  # pragma: no cover - dependency of the package
-        raise CheckpointError("silero-vad is not installed: pip install silero-vad (or pass --speech-model DIR)") from e
+        raise CheckpointError("silero-vad is not installed: pip install silero-vad (or pass `speech_model`, a local pyannote checkpoint)") from e
     with warnings.catch_warnings():  # the package's loader uses deprecated importlib/jit calls; not ours to fix
         warnings.simplefilter("ignore", DeprecationWarning)
         return load_silero_vad()

@@ -17,8 +17,9 @@ from scipy.ndimage import minimum_filter1d
 from scipy.signal import oaconvolve, resample_poly
 
 from dubkit.errors import InputError
+from dubkit.options import LoudnessPreset
 
-LOUDNESS_PRESETS = {"broadcast": -23.0, "streaming": -14.0}  # EBU R128 / typical streaming platforms
+LOUDNESS_PRESETS: dict[LoudnessPreset, float] = {"broadcast": -23.0, "streaming": -14.0}  # EBU R128 / typical streaming
 OVERSAMPLE = 4  # BS.1770 true-peak meter: 4x oversampling at 48 kHz
 LOOKAHEAD = 0.005  # seconds the limiter starts reducing before a peak
 HOLD = 0.020  # seconds it holds the reduction after a peak before releasing

@@ -14,6 +14,7 @@ import numpy as np
 
 from .dialogue import detect_speech
 from .loudness import LoudnessReport, normalize_loudness
+from ..options import MixMode
 from .mix import MixResult, mix_tracks
 
 
@@ -33,7 +34,7 @@ def master_soundtrack(
     original: np.ndarray | None,
     sample_rate: int,
     *,
-    mode: str = "auto",
+    mode: MixMode = "auto",
     duck_db: float = -12.0,
     under_db: float = -6.0,
     loudness: float | str | None = -23.0,

@@ -11,10 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
+from audiostory_core.audio import match_channels
 from audiostory_core.timing import to_samples
 from dubkit.errors import InputError
+from dubkit.options import MIX_MODES, MixMode
 
-MIX_MODES = ("auto", "replace", "under", "duck")
 
 
 @dataclass
@@ -45,7 +46,7 @@ def mix_tracks(
     original: np.ndarray | None,
     sample_rate: int,
     *,
-    mode: str = "auto",
+    mode: MixMode = "auto",
     speech: Sequence[tuple[float, float]] = (),
     duck_db: float = -12.0,
     attack: float = 0.08,
@@ -67,7 +68,7 @@ def mix_tracks(
     if original is not None:
         original = _as_audio(original, "original audio")
         if original.shape[0] != new.shape[0]:
-            original = _match_channels(original, new.shape[0])
+            original = match_channels(original, new.shape[0])
         if original.shape[-1] != n:
             raise InputError(
                 f"original audio is {original.shape[-1]} samples but the new soundtrack is {n}: "
@@ -77,7 +78,7 @@ def mix_tracks(
     if mode == "auto":
         mode = "duck" if original is not None and speech else "replace"
     if mode in ("under", "duck") and original is None:
-        raise InputError(f"--mix {mode} needs the video's original audio, and this video has none: use --mix replace")
+        raise InputError(f"`mix` {mode!r} needs the video's original audio, and this video has none: use 'replace'")
     if duck_db > 0 or under_db > 0:
         raise InputError("duck_db and under_db are attenuations: give them in dB at or below 0")
 
@@ -144,8 +145,3 @@ def _as_audio(audio: np.ndarray, what: str) -> np.ndarray:
         raise InputError(f"{what} contains NaN or infinite samples")
     return a
 
-
-def _match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    if audio.shape[0] == 1:
-        return np.repeat(audio, channels, axis=0)
-    return np.repeat(audio.mean(axis=0, keepdims=True), channels, axis=0)

@@ -16,7 +16,7 @@ from dubkit.errors import InputError, OutputError
 
 from .mix import MixResult
 
-STEM_ORDER = ("ambience", "fx", "narrative", "dialogue")
+STEM_ORDER = ("ambience", "fx", "narrative", "score", "dialogue")
 
 
 def mix_stems(soundtrack_stems: dict[str, np.ndarray], mix: MixResult, gain_db: float = 0.0) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Stream facts from ffprobe (via ffmpeg-python), with bad input turned into one actionable ``InputError``.
+"""Stream facts from ffprobe (``dubkit.io.ffprobe``), with bad input turned into one actionable ``InputError``.
 
 One ffprobe call reads the container header *and* the video packet timestamps (no decoding). The packets are what
 make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), whether the
@@ -13,19 +13,16 @@ clock starts wherever the encoder's did (1.4 s, 26001 s …), so its origin is t
 """
 from __future__ import annotations
 
-import json
 import os
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
-from ..errors import InputError, MediaToolError
+from ..errors import InputError
 from ..io import check_input
+from ..io import ffprobe as run_ffprobe
 from .types import MediaInfo
-
-_INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
 
 
 def _rate(text: str | None) -> float:
@@ -56,37 +53,6 @@ def _rotation(stream: dict) -> int:
     return int(round(_float(tag))) % 360 if tag is not None else 0
 
 
-def _looks_like_mp4(path: Path) -> bool:
-    """An ISO media file starts with a box header (size, then a four-letter type such as ``ftyp``)."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-    return head[4:8] in {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
-
-
-def _run_ffprobe(path: Path, ffprobe: str) -> dict:
-    try:
-        return ffmpeg.probe(str(path), cmd=ffprobe, show_entries="packet=stream_index,pts,duration,flags")
-    except FileNotFoundError as e:
-        raise MediaToolError(f"ffprobe was not found ({ffprobe!r}) — {_INSTALL_HINT}") from e
-    except PermissionError as e:
-        raise MediaToolError(f"ffprobe ({ffprobe!r}) cannot be run — {_INSTALL_HINT}") from e
-    except ffmpeg.Error as e:
-        err = (e.stderr or b"").decode("utf-8", "replace").strip()
-        last = err.splitlines()[-1] if err else "ffprobe failed"
-        if "moov atom not found" in err and _looks_like_mp4(path):
-            raise InputError(
-                f"{path}: the file is truncated (its index, the 'moov atom', is missing) — the export or download "
-                "did not finish; export or copy it again"
-            ) from e
-        if "moov atom not found" in err and not _looks_like_mp4(path):
-            raise InputError(f"{path}: is not a media file (not an MP4/MOV despite its name) — give a video file such as .mp4 or .mov") from e
-        if "Invalid data found" in err or "could not find codec" in err.lower() or "unknown format" in err.lower():
-            raise InputError(f"{path}: is not a media file ffmpeg can read ({last}) — give a video file such as .mp4 or .mov") from e
-        raise InputError(f"{path}: ffprobe cannot read it ({last}) — check that it is a complete video file") from e
-    except json.JSONDecodeError as e:  # pragma: no cover - ffprobe printed garbage
-        raise MediaToolError(f"ffprobe returned unreadable output for {path} — check your ffmpeg install") from e
-
-
 def _is_variable(pts: np.ndarray) -> bool:
     """True when frame times stray from any constant rate by more than half a frame.
 
@@ -111,11 +77,61 @@ def _is_variable(pts: np.ndarray) -> bool:
 _ZERO_ORIGIN = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
 
 
+def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
+    """Read what the rest of dubkit needs to know about a video, or raise ``InputError`` saying what is wrong.
+
+    ``duration`` is the video's presentation interval (``container_duration`` the file's); ``fps`` the average
+    rate; ``frame_count`` the shown video frames in the file; ``rotation`` clockwise degrees for display;
+    ``width``/``height`` the coded (unrotated) size; ``origin``/``video_start``/``audio_start`` where the
+    container's clock starts and where the first frame and the audio sit on it.
+    """
+    p = check_input(path)
+    data = run_ffprobe(p, cmd=ffprobe, show_entries="packet=stream_index,pts,duration,flags")
+    streams = data.get("streams") or []
+    fmt = data.get("format") or {}
+    video = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        what = "it has only audio" if audio is not None else "it has no video stream"
+        raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
+    packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    pts, first, end = _presentation(packets, _rate(video.get("time_base")), fps)
+    origin = _origin(fmt, streams)
+    if first is None:  # a raw stream without timestamps: it starts at the origin
+        first = origin
+    container = _float(fmt.get("duration")) or _float(video.get("duration"))
+    duration = _duration(p, container, first, end, packets, video)
+    count = _frame_count(p, fmt, video, packets, len(pts))
+    return MediaInfo(
+        path=str(p),
+        duration=duration,
+        container_duration=container or duration,
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
+        fps=fps or count / duration,
+        frame_count=count,
+        variable_frame_rate=_is_variable(pts),
+        rotation=_rotation(video),
+        video_codec=str(video.get("codec_name") or ""),
+        has_video=True,
+        has_audio=audio is not None,
+        audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
+        audio_channels=int(audio.get("channels") or 0) if audio else 0,
+        # Relative to the container's origin: where the first frame (and with it the new soundtrack) and the
+        # original audio sit; the output keeps both offsets.
+        origin=origin,
+        video_start=first - origin,
+        audio_start=(_float(audio.get("start_time")) - origin) if audio else 0.0,
+        format_name=str(fmt.get("format_name") or ""),
+        streams=streams,
+    )
+
+
 def _origin(fmt: dict, streams: list[dict]) -> float:
     """The container clock's zero for this file: 0 for ISO/QuickTime, else the earliest timestamp in it (from the
     streams' exact start ticks: the format's start is rounded to microseconds)."""
-    names = set(str(fmt.get("format_name") or "").split(","))
-    if names & _ZERO_ORIGIN:
+    if set(str(fmt.get("format_name") or "").split(",")) & _ZERO_ORIGIN:
         return 0.0
     starts = [int(s["start_pts"]) * _rate(s.get("time_base")) for s in streams
               if s.get("start_pts") is not None and _rate(s.get("time_base")) > 0]  # fmt: skip
@@ -140,37 +156,23 @@ def _presentation(packets: list[dict], tb: float, fps: float) -> tuple[np.ndarra
     return pts, float(pts[0] * tb), float((pts[-1] + dur) * tb)
 
 
-def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
-    """Read what the rest of dubkit needs to know about a video, or raise ``InputError`` saying what is wrong.
-
-    ``duration`` is the container's; ``fps`` the average rate; ``frame_count`` the video packets actually in the
-    file; ``rotation`` clockwise degrees for display; ``width``/``height`` the coded (unrotated) size.
-    """
-    p = Path(path)
-    check_input(p)
-    data = _run_ffprobe(p, ffprobe)
-    streams = data.get("streams") or []
-    fmt = data.get("format") or {}
-    video = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-    if video is None:
-        what = "it has only audio" if audio is not None else "it has no video stream"
-        raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
-
-    packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
-    declared = int(_float(video.get("nb_frames")))
-    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
-    tb = _rate(video.get("time_base"))
-    pts, first, end = _presentation(packets, tb, fps)
-    count = len(pts) or len(packets) or declared
-
-    container = _float(fmt.get("duration")) or _float(video.get("duration"))
-    origin = _origin(fmt, streams)
-    if first is None:  # a raw stream without timestamps: the container's duration is all there is
-        first, end = origin + _float(video.get("start_time")) - _float(fmt.get("start_time")), None
-    duration = (end - first) if end is not None else container
+def _duration(p: Path, container: float, first: float, end: float | None, packets: list[dict], video: dict) -> float:
+    """The video's presentation interval; without timestamps (raw streams) the container's, or the packets'
+    durations added up."""
+    if end is not None:
+        duration = end - first
+    else:
+        ticks = sum(int(pk.get("duration") or 0) for pk in packets)
+        duration = container or ticks * _rate(video.get("time_base"))
     if duration <= 0:
         raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
+    return float(duration)
+
+
+def _frame_count(p: Path, fmt: dict, video: dict, packets: list[dict], shown: int) -> int:
+    """The shown video frames in the file, refusing still images and files with fewer than the header promises."""
+    declared = int(_float(video.get("nb_frames")))
+    count = shown or len(packets) or declared
     if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
         raise InputError(f"{p}: is a still image, not a video — give a video file such as .mp4 or .mov")
     if declared and len(packets) < declared:
@@ -180,29 +182,4 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         )
     if count == 0:
         raise InputError(f"{p}: the video stream has no frames — the file is truncated or broken; export it again")
-
-    if fps <= 0 and count:
-        fps = count / duration
-    return MediaInfo(
-        path=str(p),
-        duration=duration,
-        container_duration=container or duration,
-        width=int(video.get("width") or 0),
-        height=int(video.get("height") or 0),
-        fps=fps,
-        frame_count=count,
-        variable_frame_rate=_is_variable(pts),
-        rotation=_rotation(video),
-        video_codec=str(video.get("codec_name") or ""),
-        has_video=True,
-        has_audio=audio is not None,
-        audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
-        audio_channels=int(audio.get("channels") or 0) if audio else 0,
-        # Relative to the container's origin: where the first frame (and with it the new soundtrack) and the
-        # original audio sit; the output keeps both offsets.
-        origin=origin,
-        video_start=first - origin,
-        audio_start=(_float(audio.get("start_time")) - origin) if audio else 0.0,
-        format_name=str(fmt.get("format_name") or ""),
-        streams=streams,
-    )
+    return count

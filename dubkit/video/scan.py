@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -22,11 +23,33 @@ from .features import FeatureAccumulator
 from .keyframes import KeyframeCollector
 from .probe import probe
 from .shots import CutDetector
-from .types import MediaInfo, Shot, ShotFrames, VideoScan
+from .types import FrameFeatures, MediaInfo, Shot, ShotFrames, VideoScan
 
 
 def _even(v: float) -> int:
     return max(2, int(round(v / 2)) * 2)
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """Decode size (keyframes, display orientation) and analysis size."""
+
+    out_w: int
+    out_h: int
+    aw: int
+    ah: int
+
+
+def _sizes(path: str, info: MediaInfo, keyframe_width: int, analysis_width: int) -> _Sizes:
+    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display (ffmpeg applies them)
+    dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
+    if dw <= 0 or dh <= 0:
+        raise InputError(f"{path}: the video stream reports no picture size — re-export it")
+    out_w = min(dw, max(keyframe_width, analysis_width))
+    out_h = _even(out_w * dh / dw)
+    out_w = _even(out_w)
+    aw = min(out_w, analysis_width)
+    return _Sizes(out_w, out_h, aw, _even(aw * dh / dw))
 
 
 def scan_video(
@@ -48,25 +71,26 @@ def scan_video(
     """
     path = os.fspath(path)
     info = info or probe(path)
-    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display
-    dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
-    if dw <= 0 or dh <= 0:
-        raise InputError(f"{path}: the video stream reports no picture size — re-export it")
-    out_w = min(dw, max(keyframe_width, analysis_width))
-    out_h = _even(out_w * dh / dw)
-    out_w = _even(out_w)
-    aw = min(out_w, analysis_width)
-    ah = _even(aw * dh / dw)
+    size = _sizes(path, info, keyframe_width, analysis_width)
     fps = info.fps or (info.frame_count / info.duration if info.duration else 24.0)
-    expected = max(1, info.frame_count)
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
+    times = _decode_pass(path, info, size, progress, cuts, features, keys)
+    cut_frames = cuts.finish()
+    return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
+
+
+def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
+                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> np.ndarray:
+    """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir; the
+    frames' presentation times."""
+    expected = max(1, info.frame_count)
     stamps: list[float] = []
     next_report = 0.1
-    for i, (t, frame) in enumerate(decode_frames(path, info, out_w, out_h)):
+    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h)):
         # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
-        small = frame if aw == out_w else cv2.resize(frame, (aw, ah), interpolation=cv2.INTER_LINEAR)
+        small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
         cuts.push(i, small)
         features.push(t, small)
         keys.push(i, t, frame.copy(), cuts.cut_set)
@@ -74,12 +98,12 @@ def scan_video(
         if progress is not None and (i + 1) / expected >= next_report:
             progress(f"scanning frames {i + 1}/{expected} ({min(100, 100 * (i + 1) // expected)}%)")
             next_report += 0.1
-    n = len(stamps)
-    times = np.asarray(stamps, dtype=np.float64)
-    cut_frames = cuts.finish()
-    picks = keys.finish(set(cut_frames))
-    feats = features.result()
+    return np.asarray(stamps, dtype=np.float64)
 
+
+def _assemble_scan(info: MediaInfo, times: np.ndarray, cut_frames: list[int], picks: list, feats: FrameFeatures) -> VideoScan:
+    """Shots from the cut frames (the last one ends with the video), each with its keyframes."""
+    n = len(times)
     starts = [0, *cut_frames]
     ends = [*cut_frames, n]
     shots: list[Shot] = []

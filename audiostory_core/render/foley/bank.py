@@ -18,14 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from math import gcd
-
 import numpy as np
-from scipy.signal import resample_poly
 
+from ...audio import fit_length, resample
 from ...errors import RenderError
 from .dsp import (
-    TAU, bandpass, brown, burst, chirp, decay, decaying_partials, fade, fit_length, highpass, lowpass, pan, pink,
+    TAU, bandpass, brown, burst, chirp, decay, decaying_partials, fade, highpass, lowpass, pan, pink,
     place, place_stereo, poisson_onsets, regular_onsets, resonator, reverb, seconds, smooth_curve, stereo, times,
     white,
 )
@@ -124,8 +122,7 @@ def _at_lower_rate(fn, n: int, sr: int, rng: np.random.Generator, rate: int) -> 
     if sr <= rate:
         return fn(n, sr, rng)
     m = int(np.ceil(n * rate / sr)) + 1
-    g = gcd(sr, rate)
-    return fit_length(resample_poly(fn(m, rate, rng), sr // g, rate // g, axis=-1), n)
+    return fit_length(resample(fn(m, rate, rng), rate, sr, dtype=np.float64), n)
 
 
 # === impacts ======================================================================================================

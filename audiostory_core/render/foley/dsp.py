@@ -211,11 +211,3 @@ def fade(x: np.ndarray, fade_in: int, fade_out: int) -> np.ndarray:
     if fo > 0:
         x[..., n - fo:] *= 0.5 + 0.5 * np.cos(np.pi * (np.arange(fo) + 1) / fo)
     return x
-
-
-def fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """Pad with silence or cut so the last axis is exactly ``n`` samples."""
-    if x.shape[-1] >= n:
-        return x[..., :n]
-    pad = [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])]
-    return np.pad(x, pad)

@@ -1,0 +1,116 @@
+"""The options of the API, grouped by what they decide, with their allowed values as ``Literal`` types.
+
+- ``ModelOptions``: which planner and renderer load (no model → offline foley on CPU). Built into ``Backends``.
+- ``CaptionOptions``: which captioner describes the shots. Built into ``Backends`` too.
+- ``FinishingOptions``: what happens after the render — the mix with the original audio, loudness, and what
+  is written besides the video.
+
+Each group checks its values when it is made, so a bad value fails before any work. Messages name an option
+as ```name``` (its API parameter); the CLI says its flag instead.
+
+The API also takes the fields as flat keywords (``dub(video, mix="duck", loudness=-14)``), the form scripts,
+TOML configs and CSV manifests use; ``apply_keywords`` sorts them into their groups.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal, Sequence, TypeVar, get_args
+
+from .errors import InputError
+
+# Kept free of heavy imports: the CLI shows these choices in `--help` without loading numpy or scipy.
+MixMode = Literal["auto", "replace", "under", "duck"]
+MIX_MODES: tuple[str, ...] = get_args(MixMode)
+LoudnessPreset = Literal["broadcast", "streaming"]
+LOUDNESS_PRESET_NAMES: tuple[str, ...] = get_args(LoudnessPreset)
+CaptionerName = Literal["auto", "cues", "tagger", "clip"]
+CAPTIONERS: tuple[str, ...] = get_args(CaptionerName)
+Device = Literal["cuda", "mps", "cpu"]  # or an indexed one ("cuda:1"); None: the best available
+DEVICES: tuple[str, ...] = get_args(Device)
+Loudness = float | LoudnessPreset | None  # integrated LUFS, a preset, or None for no normalisation
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What plans and renders: ``model`` (a model folder; None = offline), ``t5`` (flan-t5 folder for a DiT-only
+    model), ``device``, diffusion ``steps`` (None = the model's default), and ``library`` folders of your own
+    sounds for the foley renderer."""
+
+    model: Path | None = None
+    t5: Path | None = None
+    device: str | None = None
+    steps: int | None = None
+    library: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Paths as given by TOML, CSV or a script (str or Path, one folder or several) compare equal once built.
+        library: Any = self.library
+        one = isinstance(library, (str, Path))
+        object.__setattr__(self, "library", tuple(Path(d) for d in ([library] if one else library)))
+        object.__setattr__(self, "model", _path(self.model))
+        object.__setattr__(self, "t5", _path(self.t5))
+
+
+@dataclass(frozen=True)
+class CaptionOptions:
+    """``captioner``: "cues" (visual cues, no weights), "clip" (adds open_clip zero-shot tags from
+    ``clip_weights`` or the models folder), "auto" (clip when ``clip_weights`` is given, else cues)."""
+
+    captioner: CaptionerName = "auto"
+    clip_weights: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.captioner not in CAPTIONERS:
+            raise InputError(f"unknown captioner {self.captioner!r}; choose one of {', '.join(CAPTIONERS)}")
+        object.__setattr__(self, "clip_weights", _path(self.clip_weights))
+
+
+@dataclass(frozen=True)
+class FinishingOptions:
+    """``mix``: "replace" the original audio, lay the soundtrack "under" it, "duck" it under speech, or "auto"
+    (duck when the video has speech). ``duck_db``: how far it dips (≤ 0). ``loudness``: target LUFS or a preset
+    ("broadcast" -23, "streaming" -14), None to skip. ``keep_original_audio`` adds the input's audio as a second
+    track; ``deliverables`` writes ``<name>.dubkit/`` (timeline, cue sheet, plan, report); ``stems`` adds
+    per-layer WAVs to it; ``speech_model`` is a local pyannote checkpoint for speech detection."""
+
+    mix: MixMode = "auto"
+    duck_db: float = -12.0
+    loudness: Loudness = -23.0
+    keep_original_audio: bool = False
+    deliverables: bool = True
+    stems: bool = False
+    speech_model: Path | None = None
+
+    def __post_init__(self) -> None:
+        from .soundtrack.loudness import resolve_target
+
+        if self.mix not in MIX_MODES:
+            raise InputError(f"unknown mix mode {self.mix!r}: use one of {', '.join(MIX_MODES)}")
+        if not float(self.duck_db) <= 0:
+            raise InputError(f"`duck_db` must be zero or negative (how far the soundtrack dips), got {self.duck_db:g}")
+        object.__setattr__(self, "loudness", None if self.loudness is None else resolve_target(self.loudness))
+        object.__setattr__(self, "speech_model", _path(self.speech_model))
+
+
+G = TypeVar("G")
+
+
+def apply_keywords(where: str, keywords: dict[str, Any], groups: Sequence[tuple[type[G], G | None]]) -> list[G | None]:
+    """Sort flat keywords into the option groups that declare them; a group neither given nor named stays None.
+
+    ``groups`` pairs each group's class with the instance the caller passed (or None); a keyword overrides the
+    field of that instance. An unknown keyword is a ``TypeError``, as for any Python call.
+    """
+    names = {cls: {f.name for f in fields(cls)} for cls, _ in groups}  # type: ignore[arg-type]
+    chosen: dict[type, dict[str, Any]] = {cls: {} for cls, _ in groups}
+    for key, value in keywords.items():
+        cls = next((c for c, _ in groups if key in names[c]), None)
+        if cls is None:
+            raise TypeError(f"{where}() got an unexpected keyword argument {key!r}")
+        chosen[cls][key] = value
+    return [replace(given or cls(), **chosen[cls]) if chosen[cls] else given for cls, given in groups]

@@ -1,0 +1,131 @@
+"""The Python API's shape: grouped options, flat keywords, already-built backends reused, and errors that speak
+the API's words (the CLI's flags only on the command line)."""
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import dubkit
+from dubkit.backends import build_backends
+from dubkit.errors import InputError
+from dubkit.options import CaptionOptions, FinishingOptions, ModelOptions, apply_keywords
+
+from .conftest import make_test_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_test_clip(tmp_path_factory.mktemp("api") / "clip.mp4", 2)
+
+
+def test_flat_keywords_land_in_their_groups_and_unknown_ones_are_refused():
+    models, finishing = apply_keywords(
+        "dub", {"mix": "duck", "loudness": "streaming", "library": "sfx"},
+        [(ModelOptions, None), (FinishingOptions, FinishingOptions(stems=True))])
+    assert models == ModelOptions(library=(Path("sfx"),))
+    assert finishing == FinishingOptions(mix="duck", loudness=-14.0, stems=True)  # the given group keeps its fields
+    assert apply_keywords("dub", {}, [(CaptionOptions, None)]) == [None]  # not given, not named: left to backends
+    with pytest.raises(TypeError, match="unexpected keyword argument 'duck'"):
+        apply_keywords("dub", {"duck": True}, [(FinishingOptions, None)])
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (dict(mix="loud"), "unknown mix mode 'loud'"),
+    (dict(duck_db=3), "`duck_db` must be zero or negative"),
+    (dict(loudness="cinema"), "not a number or preset"),
+    (dict(captioner="tagger"), "unknown captioner 'tagger'"),
+])
+def test_bad_options_fail_before_any_work_in_the_api_s_words(clip, tmp_path, bad, needle):
+    with pytest.raises(InputError) as exc:
+        dubkit.dub(clip, tmp_path / "x.mp4", **bad)
+    assert needle in str(exc.value) and "--" not in str(exc.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_over_input_names_the_parameter_and_the_cli_names_the_flag(clip, tmp_path):
+    with pytest.raises(dubkit.DubkitError, match="choose another name for `output`"):
+        dubkit.dub(clip, clip)
+    proc = subprocess.run([sys.executable, "-m", "dubkit.cli", "dub", str(clip), "-o", str(clip)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("choose another name for --output")
+
+
+def test_no_flag_names_outside_the_cli():
+    """Every string dubkit/ writes (messages, progress, docstrings) outside cli.py is free of the CLI's flags."""
+    from dubkit.cli import _flags
+
+    flags = sorted(set(_flags().values()) | {"-o", "-d", "-q"}, key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")(?![\w-])")
+    found = []
+    for path in sorted((ROOT / "dubkit").rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.search(node.value):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {pattern.search(node.value).group(0)}")
+    assert len(flags) > 15 and found == []
+
+
+def test_backends_built_once_serve_every_mode_and_nothing_reloads(clip, tmp_path, monkeypatch):
+    """A worker builds the backends once; dub, plan, story and continue_audio then load nothing, and the pipeline
+    runs with those very planner and renderer objects."""
+    import audiostory_core.pipeline as pipeline
+    from audiostory_core.plan.auto import AutoPlanner
+    from audiostory_core.plan.continuation_planner import ContinuationPlanner
+    from audiostory_core.render.foley.renderer import FoleyRenderer
+    from dubkit.scenes.visual_cues import VisualCuesCaptioner
+
+    backends = build_backends(ModelOptions(), CaptionOptions())
+    built: list[str] = []
+    for cls in (AutoPlanner, FoleyRenderer, VisualCuesCaptioner, ContinuationPlanner):
+        init = cls.__init__
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, _i=init, _n=cls.__name__, **k: (built.append(_n), _i(self, *a, **k))[1])
+    used: list[tuple[object, object]] = []
+    real = pipeline.AudioStoryPipeline.__init__
+    monkeypatch.setattr(pipeline.AudioStoryPipeline, "__init__",
+                        lambda self, p, r, *a, **k: (used.append((p, r)), real(self, p, r, *a, **k))[1])
+
+    seen: list[str] = []
+    dubbed = dubkit.dub(clip, tmp_path / "a.mp4", backends=backends, deliverables=False, progress=seen.append)
+    dubkit.dub(clip, tmp_path / "b.mp4", backends=backends, deliverables=False, mix="replace")
+    planned = dubkit.plan(clip, backends=backends)
+    told = dubkit.story("rain, then thunder", 3.0, tmp_path / "s.wav", backends=backends)
+    more = dubkit.continue_audio(tmp_path / "s.wav", 2.0, tmp_path / "c.wav", backends=backends)
+
+    assert built == []  # no planner, renderer or captioner constructed after build_backends
+    assert used and all(p is backends.planner and r is backends.renderer for p, r in used)
+    assert "load" not in dubbed.timings and not any(m == "loading backends" for m in seen)
+    assert dubbed.backends["renderer"] == told.backends["renderer"] == backends.renderer.name
+    assert planned.backends["planner"] == "scene" and told.backends["planner"] == "text"
+    assert more.backends == {"planner": "continuation (audio analysis)", "renderer": "foley bank"}
+    assert sf.info(str(tmp_path / "c.wav")).frames == round(2.0 * sf.info(str(tmp_path / "c.wav")).samplerate)
+
+
+def test_backends_and_other_model_options_together_are_refused(tmp_path):
+    backends = build_backends()
+    with pytest.raises(InputError, match="built with other model options"):
+        dubkit.story("rain", 1.0, backends=backends, steps=4)
+    res = dubkit.story("rain", 1.0, backends=backends, models=ModelOptions())  # the same options: fine
+    assert res.soundtrack.audio.shape[-1] == round(1.0 * res.soundtrack.sample_rate)
+
+
+def test_dub_result_carries_the_loudness_report_and_the_deliverables(clip, tmp_path):
+    from dubkit.deliver.package import Deliverables
+    from dubkit.soundtrack.loudness import LoudnessReport
+
+    res = dubkit.dub(clip, tmp_path / "clip.dubbed.mp4", finishing=FinishingOptions(mix="replace", loudness=-16))
+    assert isinstance(res.loudness, LoudnessReport) and res.loudness.target_lufs == -16.0
+    assert isinstance(res.deliverables, Deliverables) and res.deliverables.report.is_file()
+    assert res.deliverables.folder == tmp_path / "clip.dubkit" and res.mix_mode == "replace"
+    off = dubkit.dub(clip, tmp_path / "off.mp4", loudness=None, deliverables=False)
+    assert off.loudness is None and off.deliverables is None
+    assert np.isfinite(res.loudness.output_lufs)
