@@ -293,7 +293,7 @@ def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered,
         picture = Picture(out, seen.info.duration, seen.info.fps or 24.0, [s.start for s in shots[1:]], thumbs)
         return write_deliverables(out.parent, name, picture=picture, plan=soundtrack.plan, mastered=mastered,
                                   stems=soundtrack.stems if stems else None, backends=seen.summary,
-                                  timings=dict(stages.timings))
+                                  timings=dict(stages.timings), clips=soundtrack.clips)
 
 
 def story(

@@ -90,7 +90,7 @@ def build_backends(models: ModelOptions | None = None, captioning: CaptionOption
         if not d.is_dir():
             raise InputError(f"{d}: sound library folder not found")
     planner = offline_planner()
-    renderer = FoleyRenderer(library_dirs=list(models.library))
+    renderer = FoleyRenderer(library_dirs=list(models.library), licence=models.licence)
     # Offline continuation plays the sounds the analysis chose from its bank, or voices them from the library.
     continuation = ContinuationBackends(planner.continuation, renderer if models.library else None)
     return Backends(planner, renderer, captioner, continuation, {}, models, captioning)

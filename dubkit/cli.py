@@ -19,7 +19,9 @@ from rich.markup import escape
 
 from . import __version__
 from .errors import DubkitError
-from .options import CAPTIONERS, DEVICES, LOUDNESS_PRESET_NAMES, MIX_MODES
+from .options import CAPTIONERS, DEVICES, LICENCES, LOUDNESS_PRESET_NAMES, MIX_MODES
+from .soundlib.cli import library_app
+from audiostory_core.train.cli import data_app, train_command  # light: typer only
 
 app = typer.Typer(
     name="dubkit",
@@ -31,6 +33,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="Model folders: list what is available locally, pull from the hub (the only network use).",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(library_app, name="library")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -103,16 +106,21 @@ Steps = Annotated[Optional[int], typer.Option(
     "--steps", help="Diffusion steps for --model (default 50).", rich_help_panel=MODELS)]
 Library = Annotated[list[Path], typer.Option(
     "--library", help="A folder of your own sound effects (repeatable).", rich_help_panel=MODELS)]
+LicenceFilter = Annotated[str, typer.Option(
+    "--licence", metavar="[" + "|".join(LICENCES) + "]", rich_help_panel=MODELS,
+    help="Recordings allowed: cc0, by (CC0 + attribution-only, default) or any (copyleft too; the result inherits it).")]
 Seed = Annotated[int, typer.Option(
     "--seed", help="Same seed, same soundtrack; change it for a variation.", rich_help_panel=SOUND)]
 Instruction = Annotated[Optional[str], typer.Option("--instruction", rich_help_panel=SOUND)]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.", rich_help_panel=GENERAL)]
 
 
-def _models(model: Path | None, t5: Path | None, device: str | None, steps: int | None, library: list[Path]):
+def _models(model: Path | None, t5: Path | None, device: str | None, steps: int | None, library: list[Path],
+            licence: str = "by"):
     from .options import ModelOptions
 
-    return ModelOptions(model=model, t5=t5, device=device, steps=steps, library=tuple(library))
+    return ModelOptions(model=model, t5=t5, device=device, steps=steps, library=tuple(library),
+                        licence=licence)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -128,6 +136,7 @@ def dub(
     device: Device = None,
     steps: Steps = None,
     library: Library = [],  # noqa: B006 - typer reads the default, never mutates it
+    licence: LicenceFilter = "by",
     seed: Seed = 0,
     instruction: Annotated[Optional[str], typer.Option(
         "--instruction", help="A style hint for the planner.", rich_help_panel=SOUND)] = None,
@@ -155,7 +164,7 @@ def dub(
 
     res = run_dub(
         video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
-        models=_models(model, t5, device, steps, library),
+        models=_models(model, t5, device, steps, library, licence),
         captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
         finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
                                    keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
@@ -220,6 +229,7 @@ def story(
     device: Device = None,
     steps: Steps = None,
     library: Library = [],  # noqa: B006
+    licence: LicenceFilter = "by",
     seed: Seed = 0,
     crossfade: Annotated[float, typer.Option(
         "--crossfade", help="Seconds of crossfade between events.", rich_help_panel=SOUND)] = 3.0,
@@ -229,7 +239,7 @@ def story(
     from .api import story as run_story
 
     res = run_story(instruction, duration, output, seed=seed, crossfade=crossfade,
-                    models=_models(model, t5, device, steps, library), progress=_Progress(quiet))
+                    models=_models(model, t5, device, steps, library, licence), progress=_Progress(quiet))
     for ev in res.plan.events:
         err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False)
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
@@ -250,6 +260,7 @@ def continue_cmd(
     device: Device = None,
     steps: Steps = None,
     library: Library = [],  # noqa: B006
+    licence: LicenceFilter = "by",
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -258,7 +269,7 @@ def continue_cmd(
 
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
     res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, seed=seed,
-                         models=_models(model, t5, device, steps, library), progress=_Progress(quiet))
+                         models=_models(model, t5, device, steps, library, licence), progress=_Progress(quiet))
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)", markup=False)
 
 
@@ -305,6 +316,11 @@ def _load_plugins() -> None:
 # typer vendors its own click: its ClickException is not click's, so catch both (usage errors → exit 2).
 _CLICK_ERRORS = tuple({next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
                        click.ClickException})
+
+
+# Training sits beside the model code (audiostory_core/train); its commands come last in --help.
+app.command("train")(train_command)
+app.add_typer(data_app, name="data")
 
 
 def main(argv: list[str] | None = None) -> int:

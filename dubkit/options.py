@@ -24,6 +24,8 @@ MixMode = Literal["auto", "replace", "under", "duck"]
 MIX_MODES: tuple[str, ...] = get_args(MixMode)
 LoudnessPreset = Literal["broadcast", "streaming"]
 LOUDNESS_PRESET_NAMES: tuple[str, ...] = get_args(LoudnessPreset)
+Licence = Literal["cc0", "by", "any"]  # which recordings may be used: CC0 only, + attribution-only, + copyleft
+LICENCES: tuple[str, ...] = get_args(Licence)
 CaptionerName = Literal["auto", "cues", "tagger", "clip"]
 CAPTIONERS: tuple[str, ...] = get_args(CaptionerName)
 Device = Literal["cuda", "mps", "cpu"]  # or an indexed one ("cuda:1"); None: the best available
@@ -39,15 +41,20 @@ def _path(value: str | Path | None) -> Path | None:
 class ModelOptions:
     """What plans and renders: ``model`` (a model folder; None = offline), ``t5`` (flan-t5 folder for a DiT-only
     model), ``device``, diffusion ``steps`` (None = the model's default), and ``library`` folders of your own
-    sounds for the foley renderer."""
+    sounds for the foley renderer; ``licence`` filters the recordings the foley renderer may use ("by": CC0 and
+    attribution-only, the default; "cc0"; "any", copyleft too: the result then inherits e.g. CC-BY-SA)."""
 
     model: Path | None = None
     t5: Path | None = None
     device: str | None = None
     steps: int | None = None
     library: tuple[Path, ...] = ()
+    licence: Licence = "by"
 
     def __post_init__(self) -> None:
+        if self.licence not in LICENCES:
+            raise InputError(f"unknown licence filter {self.licence!r}; choose one of {', '.join(LICENCES)} (cc0: "
+                             "public domain only; by: also attribution-only; any: copyleft too)")
         # Paths as given by TOML, CSV or a script (str or Path, one folder or several) compare equal once built.
         library: Any = self.library
         one = isinstance(library, (str, Path))

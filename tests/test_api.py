@@ -42,7 +42,7 @@ def test_flat_keywords_land_in_their_groups_and_unknown_ones_are_refused():
     (dict(mix="loud"), "unknown mix mode 'loud'"),
     (dict(duck_db=3), "`duck_db` must be zero or negative"),
     (dict(loudness="cinema"), "not a number or preset"),
-    (dict(captioner="tagger"), "unknown captioner 'tagger'"),
+    (dict(captioner="magic"), "unknown captioner 'magic'"),
 ])
 def test_bad_options_fail_before_any_work_in_the_api_s_words(clip, tmp_path, bad, needle):
     with pytest.raises(InputError) as exc:

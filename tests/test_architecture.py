@@ -29,11 +29,13 @@ CORE_GROUPS = [
     ("plan.base", "seams"), ("render.base", "seams"),
     ("models", "models"), ("models.*", "models"),
     ("analysis", "analysis"),
+    ("music.types", "foundation"), ("music", "music"), ("music.*", "music"),
     ("render", "render"), ("render.*", "render"),
     ("assemble", "assembly"),
     ("plan", "planners"), ("plan.*", "planners"),
     ("continuation", "continuation"),
     ("pipeline", "pipeline"),
+    ("train", "training"), ("train.*", "training"),
     ("", "package"),
 ]
 
@@ -44,13 +46,16 @@ CORE_MAY_IMPORT = {
     "seams": {"foundation"},
     "models": {"foundation"},
     "analysis": {"foundation"},
-    "render": {"foundation", "seams", "models"},
+    "music": {"foundation"},
+    "render": {"foundation", "seams", "models", "music"},
     "assembly": {"foundation", "seams"},
-    "planners": {"foundation", "seams", "models", "analysis"},
-    "continuation": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners"},
-    "pipeline": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners", "continuation"},
-    "package": {"foundation", "seams", "models", "analysis", "render", "assembly", "planners", "continuation",
-                "pipeline"},
+    "planners": {"foundation", "seams", "models", "analysis", "music"},
+    "continuation": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners"},
+    "pipeline": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners",
+                 "continuation"},
+    "training": {"foundation", "models", "render"},
+    "package": {"foundation", "seams", "models", "analysis", "music", "render", "assembly", "planners",
+                "continuation", "pipeline"},
 }
 
 MAX_FUNCTION_LINES = 60  # every function must be shorter than this

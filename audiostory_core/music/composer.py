@@ -211,11 +211,25 @@ class _Dynamics:
 # accompaniment
 
 
+@dataclass
+class _Bar:
+    """One chord's span in the accompaniment: the chord, its voicing and bass, where it starts and ends."""
+
+    ch: Chord
+    v: list[int]
+    bass: int
+    start: float
+    length: float
+    end: float
+    final: bool
+    i: int
+    next_chord: Chord
+
+
 def _harmony(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state: _State) -> None:
-    h_inst, b_inst, r_inst = INSTRUMENTS[ens.harmony], INSTRUMENTS[ens.bass], ens.rhythm
+    h_inst, b_inst = INSTRUMENTS[ens.harmony], INSTRUMENTS[ens.bass]
     h_low, h_high = max(h_inst.low, 52), min(h_inst.high, 79)
     b_low, b_high = max(b_inst.low, 31), min(b_inst.high, 55)
-    meter = sec.meter
     last = len(steps) - 1
     held = False
     for i, (start, length, ch) in enumerate(steps):
@@ -230,71 +244,97 @@ def _harmony(comp: Composition, sec: Section, ens, steps, vel: _Dynamics, state:
         end = start + length
         if final:  # the resolution holds to the section's last frame
             end = float(sec.start_beat + sec.beats)
-        tex = sec.texture
         if comp.score.style == "piano":
             _piano_bar(comp, sec, ch, v, bass, start, length, end, vel, final)
             continue
         if comp.score.style == "percussion":
             _percussion_bar(comp, sec, ens, ch, v, bass, start, length, end, vel, final)
             continue
-        if tex == "oompah" and not final:
-            for k in range(int(length)):
-                b = start + k
-                if k % 2 == 0:
-                    p = bass if (k // 2) % 2 == 0 else nearest(ch.pcs[2 % len(ch.pcs)], bass, b_low, b_high)
-                    comp.add(ens.bass, p, vel(b, -2), b, b + 0.6)
-                else:
-                    for p in v:
-                        comp.add(ens.harmony, p, vel(b, -8), b, b + 0.35)
-            if length == 3:  # a waltz bar: chords on 2 and 3
-                for p in v:
-                    comp.add(ens.harmony, p, vel(start + 2, -10), start + 2, start + 2.35)
-        elif tex == "walking" and not final:
-            walk = _walk(ch, steps[i + 1][2] if i < last else ch, bass, int(length), b_low, b_high)
-            for k, p in enumerate(walk):
-                comp.add(ens.bass, p, vel(start + k, 2), start + k, start + k + 0.45)
-            for p in v:  # a soft sustained chord underneath
-                comp.add(ens.harmony, p - 12 if p - 12 >= h_inst.low else p, vel(start, -22), start, end)
-        elif tex == "ostinato" and not final:
-            step = 0.5 if comp.tempo_map.tempo_at(comp.tempo_map.time_at(start)) > 150 else 0.25
-            figure = [v[0], v[-1], v[1], v[-1]]
-            t = start
-            k = 0
-            while t < start + length - 1e-9:
-                comp.add(r_inst or ens.harmony, figure[k % 4], vel(t, -6 + 6 * (k % 4 == 0)), t, t + step * 0.8)
-                t += step
-                k += 1
-            for k in range(int(length * 2)):
-                b = start + 0.5 * k
-                comp.add(ens.bass, bass, vel(b, -4 + 6 * (k % 2 == 0)), b, b + 0.4)
-            if ens.percussion:
-                for k in range(int(length)):
-                    b = start + k
-                    comp.add(ens.percussion, KICK if k % 2 == 0 else SNARE, vel(b, -10), b, b + 0.25)
-        elif tex in ("tremolo", "pulse") and not final:
-            for p in v:
-                comp.add(ens.harmony, p - 12 if tex == "tremolo" else p, vel(start, -10), start, end)
-            comp.add(ens.bass, bass, vel(start, -2), start, end)
-            if tex == "pulse" and r_inst:
-                for k in range(int(length * 2)):
-                    b = start + 0.5 * k
-                    comp.add(r_inst, bass + 12, vel(b, -8 + 5 * (k % 2 == 0)), b, b + 0.35)
-            if ens.percussion == "timpani" and (i % 2 == 0 or tex == "pulse"):
-                comp.add("timpani", bass, vel(start, -6), start, start + 0.5)
-        else:  # arpeggio, and every final chord
-            for p in v:
-                comp.add(ens.harmony, p, vel(start, -12), start, end)
-            comp.add(ens.bass, bass, vel(start, -6), start, end)
-            if r_inst and not final:
-                pattern = [v[0], v[1], v[2 % len(v)], v[0] + 12, v[2 % len(v)], v[1]]
-                # Broken chords in eighths at a slow tempo, in quarters at a quick one (no faster than ~5 notes/s).
-                step = 0.5 if comp.tempo_map.tempo_at(comp.tempo_map.time_at(start)) < 100 else 1.0
-                for k in range(int(length / step)):
-                    b = start + step * k
-                    comp.add(r_inst, pattern[k % len(pattern)], vel(b, -10), b, b + 1.0)
-            elif r_inst and final:
-                for k, p in enumerate(v + [v[0] + 12]):  # a rolled final chord
-                    comp.add(r_inst, p, vel(start, -8), start + 0.08 * k, end)
+        bar = _Bar(ch, v, bass, start, length, end, final, i, steps[i + 1][2] if i < last else ch)
+        texture = _TEXTURES.get(sec.texture) if not final else None
+        (texture or _arpeggio_bar)(comp, ens, bar, vel, (b_low, b_high), h_inst)
+
+
+def _oompah_bar(comp: Composition, ens, bar: _Bar, vel: _Dynamics, b_range, h_inst) -> None:
+    for k in range(int(bar.length)):
+        b = bar.start + k
+        if k % 2 == 0:
+            p = bar.bass if (k // 2) % 2 == 0 else nearest(bar.ch.pcs[2 % len(bar.ch.pcs)], bar.bass, *b_range)
+            comp.add(ens.bass, p, vel(b, -2), b, b + 0.6)
+        else:
+            for p in bar.v:
+                comp.add(ens.harmony, p, vel(b, -8), b, b + 0.35)
+    if bar.length == 3:  # a waltz bar: chords on 2 and 3
+        for p in bar.v:
+            comp.add(ens.harmony, p, vel(bar.start + 2, -10), bar.start + 2, bar.start + 2.35)
+
+
+def _walking_bar(comp: Composition, ens, bar: _Bar, vel: _Dynamics, b_range, h_inst) -> None:
+    walk = _walk(bar.ch, bar.next_chord, bar.bass, int(bar.length), *b_range)
+    for k, p in enumerate(walk):
+        comp.add(ens.bass, p, vel(bar.start + k, 2), bar.start + k, bar.start + k + 0.45)
+    for p in bar.v:  # a soft sustained chord underneath
+        comp.add(ens.harmony, p - 12 if p - 12 >= h_inst.low else p, vel(bar.start, -22), bar.start, bar.end)
+
+
+def _ostinato_bar(comp: Composition, ens, bar: _Bar, vel: _Dynamics, b_range, h_inst) -> None:
+    start, length, v = bar.start, bar.length, bar.v
+    step = 0.5 if comp.tempo_map.tempo_at(comp.tempo_map.time_at(start)) > 150 else 0.25
+    figure = [v[0], v[-1], v[1], v[-1]]
+    t = start
+    k = 0
+    while t < start + length - 1e-9:
+        comp.add(ens.rhythm or ens.harmony, figure[k % 4], vel(t, -6 + 6 * (k % 4 == 0)), t, t + step * 0.8)
+        t += step
+        k += 1
+    for k in range(int(length * 2)):
+        b = start + 0.5 * k
+        comp.add(ens.bass, bar.bass, vel(b, -4 + 6 * (k % 2 == 0)), b, b + 0.4)
+    if ens.percussion:
+        for k in range(int(length)):
+            b = start + k
+            comp.add(ens.percussion, KICK if k % 2 == 0 else SNARE, vel(b, -10), b, b + 0.25)
+
+
+def _held_bar(comp: Composition, ens, bar: _Bar, vel: _Dynamics, b_range, h_inst, *, tremolo: bool) -> None:
+    """Tremolo strings an octave down, or a pulse of repeated notes over held chords."""
+    start, end = bar.start, bar.end
+    for p in bar.v:
+        comp.add(ens.harmony, p - 12 if tremolo else p, vel(start, -10), start, end)
+    comp.add(ens.bass, bar.bass, vel(start, -2), start, end)
+    if not tremolo and ens.rhythm:
+        for k in range(int(bar.length * 2)):
+            b = start + 0.5 * k
+            comp.add(ens.rhythm, bar.bass + 12, vel(b, -8 + 5 * (k % 2 == 0)), b, b + 0.35)
+    if ens.percussion == "timpani" and (bar.i % 2 == 0 or not tremolo):
+        comp.add("timpani", bar.bass, vel(start, -6), start, start + 0.5)
+
+
+def _arpeggio_bar(comp: Composition, ens, bar: _Bar, vel: _Dynamics, b_range, h_inst) -> None:
+    """Broken chords over held harmony; also every final chord (rolled)."""
+    start, end, v, r_inst = bar.start, bar.end, bar.v, ens.rhythm
+    for p in v:
+        comp.add(ens.harmony, p, vel(start, -12), start, end)
+    comp.add(ens.bass, bar.bass, vel(start, -6), start, end)
+    if r_inst and not bar.final:
+        pattern = [v[0], v[1], v[2 % len(v)], v[0] + 12, v[2 % len(v)], v[1]]
+        # Broken chords in eighths at a slow tempo, in quarters at a quick one (no faster than ~5 notes/s).
+        step = 0.5 if comp.tempo_map.tempo_at(comp.tempo_map.time_at(start)) < 100 else 1.0
+        for k in range(int(bar.length / step)):
+            b = start + step * k
+            comp.add(r_inst, pattern[k % len(pattern)], vel(b, -10), b, b + 1.0)
+    elif r_inst and bar.final:
+        for k, p in enumerate(v + [v[0] + 12]):  # a rolled final chord
+            comp.add(r_inst, p, vel(start, -8), start + 0.08 * k, end)
+
+
+_TEXTURES = {
+    "oompah": _oompah_bar,
+    "walking": _walking_bar,
+    "ostinato": _ostinato_bar,
+    "tremolo": lambda *a: _held_bar(*a, tremolo=True),
+    "pulse": lambda *a: _held_bar(*a, tremolo=False),
+}
 
 
 def _walk(ch: Chord, nxt: Chord, root: int, beats: int, low: int, high: int) -> list[int]:

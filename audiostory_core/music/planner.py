@@ -138,19 +138,6 @@ def score_story(
     return keep + score_events(score, gain_db=gain_db), score
 
 
-def plan_score_for_text(instruction: str, duration: float, *, style: str = "auto") -> ScorePlan:
-    """A cue sheet from words alone ("playful orchestral music, then a tense chase"): one section per clause,
-    timed as the text planner times its events, each with the mood its words suggest."""
-    from ..plan.reconcile import reconcile_sequence
-    from ..plan.text_planner import parse_instruction, proposed_durations
-
-    clauses = parse_instruction(instruction)
-    events = reconcile_sequence(list(zip((c.caption for c in clauses), proposed_durations(clauses, duration)))
-                                if clauses else [instruction], float(duration), max_event=float(duration))
-    scenes = [Scene(e.start, e.end, e.caption) for e in events]
-    return plan_score(scenes, duration, style=style, instruction=instruction, cartoon=True)
-
-
 def score_from_plan(plan: Plan, *, style: str = "auto") -> ScorePlan:
     """A cue sheet for a plan that has "score" events but no sheet (an LLM's plan): each score event becomes a
     section described by its caption, and the plan's onset events (impacts, slams, ...) become the hits."""
