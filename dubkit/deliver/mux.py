@@ -175,46 +175,59 @@ def mux(
         from ..video.probe import probe
 
         info = probe(video)
-    start = info.video_start if video_start is None else float(video_start)
     out = Path(output)
     kind = (container or out.suffix).lower()
-    codec = _AUDIO_CODECS[kind]
-    video_index = next((s.get("index") for s in info.streams if s.get("codec_type") == "video"
-                        and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
-    extra, carried, dropped = plan_streams(info, kind, keep_original_audio=keep_original_audio and info.has_audio)
-    # ffmpeg 5's Matroska muxer stores an Opus stream's first (priming) packet at its own time and the reader then
-    # subtracts the codec delay again: the soundtrack would play 6.5 ms early. Start it that much later.
-    delay = _OPUS_PRE_SKIP / 48000 if codec == "libopus" else 0.0
-    cmd = [
-        ffmpeg, "-nostdin", "-v", "error", "-y", "-copyts",
-        "-itsoffset", f"{start + delay:.6f}", "-i", str(soundtrack_wav),
-        # 1 µs more than the origin (below any stream's tick, so no timestamp moves): ffmpeg 5 re-bases an MPEG-TS
-        # input on its mapped streams' start when the offset equals minus the file's start exactly.
-        "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", str(video),
-        "-map", f"1:{video_index}" if video_index is not None else "1:v:0", "-map", "0:a:0",
-        *extra,
-        "-c:v:0", "copy", "-c:a:0", codec, "-metadata:s:a:0", f"title={audio_title}",
-        "-metadata:s:a:0", f"handler_name={audio_title}", "-disposition:a:0", "default",  # (MP4 names it here)
-        "-map_metadata", "1", "-map_chapters", "1",
-    ]  # fmt: skip
-    if codec == "aac":
-        cmd += ["-b:a:0", "256k"]
-    if kind in _ISO:
-        # Edit lists in 1/48000 s: the soundtrack's start (after the encoder's priming) lands on its sample, not
-        # on the nearest millisecond.
-        cmd += ["-movflags", "+faststart", "-movie_timescale", "48000"]
+    kept = keep_original_audio and info.has_audio
+    extra, carried, dropped = plan_streams(info, kind, keep_original_audio=kept)
+    start = info.video_start if video_start is None else float(video_start)
+    cmd = [ffmpeg, *_timing_args(info, soundtrack_wav, video, start, _AUDIO_CODECS[kind]),
+           *_output_args(info, kind, extra, audio_title)]  # fmt: skip
     if atomic:
         with atomic_output(out) as tmp:
             _run([*cmd, str(tmp)], kind)
-            missing = _missing(tmp, carried, keep_original_audio and info.has_audio, info)
+            missing = _missing(tmp, carried, kept, info)
     else:
         _run([*cmd, str(out)], kind)
-        missing = _missing(out, carried, keep_original_audio and info.has_audio, info)
+        missing = _missing(out, carried, kept, info)
     lost = dropped + missing
     if lost:
         message = f"{out.name}: {kind} cannot carry {', '.join(lost)} from {Path(video).name}; dropped"
         (say or _log.warning)(f"warning: {message}" if say else message)
     return out
+
+
+def _timing_args(info: MediaInfo, soundtrack_wav: str | Path, video: str | Path, start: float, codec: str) -> list[str]:
+    """The two inputs on one explicit clock: the video's origin at 0, the soundtrack from its first frame."""
+    # ffmpeg 5's Matroska muxer stores an Opus stream's first (priming) packet at its own time and the reader then
+    # subtracts the codec delay again: the soundtrack would play 6.5 ms early. Start it that much later.
+    delay = _OPUS_PRE_SKIP / 48000 if codec == "libopus" else 0.0
+    return [
+        "-nostdin", "-v", "error", "-y", "-copyts",
+        "-itsoffset", f"{start + delay:.6f}", "-i", str(soundtrack_wav),
+        # 1 µs more than the origin (below any stream's tick, so no timestamp moves): ffmpeg 5 re-bases an MPEG-TS
+        # input on its mapped streams' start when the offset equals minus the file's start exactly.
+        "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", str(video),
+    ]  # fmt: skip
+
+
+def _output_args(info: MediaInfo, kind: str, extra: list[str], audio_title: str) -> list[str]:
+    """Maps and codecs: the video copied, the soundtrack encoded for ``kind``, the other streams as planned."""
+    codec = _AUDIO_CODECS[kind]
+    video_index = next((s.get("index") for s in info.streams if s.get("codec_type") == "video"
+                        and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
+    args = [
+        "-map", f"1:{video_index}" if video_index is not None else "1:v:0", "-map", "0:a:0", *extra,
+        "-c:v:0", "copy", "-c:a:0", codec, "-metadata:s:a:0", f"title={audio_title}",
+        "-metadata:s:a:0", f"handler_name={audio_title}", "-disposition:a:0", "default",  # (MP4 names it here)
+        "-map_metadata", "1", "-map_chapters", "1",
+    ]  # fmt: skip
+    if codec == "aac":
+        args += ["-b:a:0", "256k"]
+    if kind in _ISO:
+        # Edit lists in 1/48000 s: the soundtrack's start (after the encoder's priming) lands on its sample, not
+        # on the nearest millisecond.
+        args += ["-movflags", "+faststart", "-movie_timescale", "48000"]
+    return args
 
 
 def _missing(path: Path, carried: list[str], kept_audio: bool, info: MediaInfo) -> list[str]:
