@@ -17,13 +17,16 @@ class Cue:
     kind: str  # "impact" | "flash" | "whoosh" | "slam" | "motion" | ...
     strength: float = 1.0  # 0..1, how strong the visual evidence is
     description: str = ""  # short text for the planner, e.g. "object hits the floor"
+    confidence: float = 1.0  # 0..1, how sure the captioner is that the moment is real (an editor's cue: 1)
 
     def to_dict(self) -> dict:
-        return {"time": self.time, "kind": self.kind, "strength": self.strength, "description": self.description}
+        return {"time": self.time, "kind": self.kind, "strength": self.strength, "description": self.description,
+                "confidence": self.confidence}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Cue":
-        return cls(float(d["time"]), str(d["kind"]), float(d.get("strength", 1.0)), str(d.get("description", "")))
+        return cls(float(d["time"]), str(d["kind"]), float(d.get("strength", 1.0)), str(d.get("description", "")),
+                   float(d.get("confidence", 1.0)))
 
 
 @dataclass(frozen=True)

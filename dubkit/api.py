@@ -20,14 +20,13 @@ import soundfile as sf
 
 from audiostory_core.assemble import Soundtrack, to_samples
 from audiostory_core.pipeline import AudioStoryPipeline
-from audiostory_core.audio import fit_length
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
 
 from .backends import Backends, build_backends, build_captioner, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, decode_audio, read_audio, scratch_file, write_wav
+from .io import atomic_output, check_input, check_output, decode_audio, scratch_file, write_wav
 from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, apply_keywords
 from .scenes.base import describe_scenes, keyframe_width
 from .soundtrack.loudness import LoudnessReport
@@ -253,13 +252,13 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
 def _master(video: Path, info: MediaInfo, soundtrack: Soundtrack, stages: _Stages,
             finishing: FinishingOptions) -> Mastered:
     """The soundtrack against the original audio on the video's clock: mixed, then brought to loudness."""
+    from .deliver.sync import original_audio
     from .soundtrack.master import master_soundtrack
 
     original, mix, loudness = None, finishing.mix, finishing.loudness
     if info.has_audio:
         with stages.stage("read_original", "reading the original audio"):
-            original = align_to_video(read_audio(video, MIX_RATE, 2), info.audio_start - info.video_start,
-                                      soundtrack.audio.shape[-1])
+            original = original_audio(video, info, MIX_RATE, soundtrack.audio.shape[-1])
     elif mix in ("under", "duck"):
         stages.say(f"the video has no audio track: `mix` {mix!r} falls back to 'replace'")
         mix = "replace"
@@ -278,7 +277,7 @@ def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, mastered: Mas
         with scratch_file(out.parent, ".wav") as wav:
             sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
             mux(video, wav, tmp_video, keep_original_audio=keep_original_audio and info.has_audio,
-                video_start=info.video_start, atomic=False, container=out.suffix)
+                info=info, say=stages.say, atomic=False, container=out.suffix)
 
 
 def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered, backends: Backends,
@@ -295,16 +294,6 @@ def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered,
         return write_deliverables(out.parent, name, picture=picture, plan=soundtrack.plan, mastered=mastered,
                                   stems=soundtrack.stems if stems else None, backends=seen.summary,
                                   timings=dict(stages.timings), clips=soundtrack.clips)
-
-
-def align_to_video(audio: np.ndarray, offset: float, samples: int) -> np.ndarray:
-    """Place audio that starts ``offset`` seconds after the first video frame on the video's clock, ``samples`` long."""
-    shift = to_samples(offset, MIX_RATE)
-    if shift > 0:
-        audio = np.pad(audio, ((0, 0), (shift, 0)))
-    elif shift < 0:
-        audio = audio[:, -shift:]
-    return fit_length(audio, samples)
 
 
 def story(

@@ -120,7 +120,7 @@ def test_stream_start_offsets_keep_sound_on_the_picture(tmp_path, cartoon):
 
 
 def test_original_audio_is_placed_on_the_video_clock():
-    from dubkit.api import align_to_video
+    from dubkit.deliver.sync import align_to_video
 
     audio = np.arange(10, dtype=np.float32)[None, :].repeat(2, 0)
     late = align_to_video(audio, 3 / 48000, 12)  # audio starts 3 samples after the first frame

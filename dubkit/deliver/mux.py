@@ -1,13 +1,26 @@
-"""Mux: the input's video stream copied bit for bit, the new soundtrack added (and optionally the original audio)."""
+"""Mux: the input's video stream copied bit for bit, the new soundtrack added, everything else carried or named.
+
+Timing is explicit, never left to ffmpeg's guesses: with ``-copyts`` the input keeps its own clock, shifted by
+``-origin`` so its origin becomes the output's 0, and the soundtrack starts at ``video_start`` — the first frame's
+offset — so sample 0 plays with frame 0 and the output keeps the input's start offset. (Left to itself, ffmpeg
+re-bases an MPEG-TS input on the streams it maps and drops an MP4's empty edit, so a soundtrack offset measured
+against the whole file lands 10 ms late, or a late-starting video loses its delay.)
+
+The other streams — subtitles, attachments (fonts, cover art), every original audio track when the caller keeps
+them, the timecode — go across by stream copy when the output container can hold them (text subtitles are
+converted to the container's text format); whatever cannot go is named in one warning, and the written file is
+checked for what was meant to arrive.
+"""
 from __future__ import annotations
 
+import logging
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-
-import ffmpeg
 
 from ..errors import MediaToolError, OutputError
 from ..io import atomic_output, require_tool
+from ..video.types import MediaInfo
 
 # Audio codec per output container: AAC where players expect it, PCM/lossless where the container allows, what
 # broadcast containers require (MXF: PCM; MPEG program streams: MP2).
@@ -17,6 +30,32 @@ _AUDIO_CODECS = {
     ".avi": "pcm_s16le",
 }
 _WEBM_VIDEO = {"vp8", "vp9", "av1"}
+_ISO = {".mp4", ".m4v", ".mov"}
+_TS = {".ts", ".m2ts", ".mts"}
+# Subtitle codecs each container holds as they are, and the text format text subtitles are converted to.
+_SUBTITLES_COPY = {
+    ".mp4": {"mov_text"}, ".m4v": {"mov_text"}, ".mov": {"mov_text"},
+    ".mkv": {"subrip", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle"},
+    ".webm": {"webvtt"}, ".ts": {"dvb_subtitle", "dvb_teletext"}, ".m2ts": {"dvb_subtitle", "hdmv_pgs_subtitle"},
+    ".mts": {"dvb_subtitle", "hdmv_pgs_subtitle"},
+}
+_SUBTITLES_TEXT = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "subrip", ".webm": "webvtt"}
+# Audio codecs each container holds as they are: a kept original track in any other codec is re-encoded.
+_AUDIO_COPY = {
+    ".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "mp2"}, ".m4v": {"aac", "mp3", "ac3", "eac3", "alac"},
+    ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_s16be",
+             "pcm_s24be"},
+    ".ts": {"aac", "mp2", "mp3", "ac3", "eac3", "opus"}, ".m2ts": {"aac", "mp2", "mp3", "ac3", "eac3"},
+    ".mts": {"aac", "mp2", "mp3", "ac3", "eac3"}, ".webm": {"opus", "vorbis"},
+    ".mxf": {"pcm_s16le", "pcm_s24le"}, ".mpg": {"mp2", "mp3", "ac3"}, ".mpeg": {"mp2", "mp3", "ac3"},
+    ".avi": {"pcm_s16le", "mp3", "mp2", "ac3"},
+}  # (Matroska holds them all)
+_TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer", "sami",
+                   "realtext", "stl", "jacosub", "mpl2", "pjs", "vplayer"}  # fmt: skip
+# Containers whose muxer writes a timecode from the video stream's "timecode" tag (MOV/MP4: a tmcd track).
+_TIMECODE = {".mp4", ".m4v", ".mov", ".mkv", ".mxf"}
+_OPUS_PRE_SKIP = 312  # samples at 48 kHz: libopus's encoder delay (its "pre-skip") at the default frame size
+_log = logging.getLogger("dubkit")
 
 
 def audio_codec_for(path: str | Path) -> str:
@@ -34,57 +73,187 @@ def check_container(output: str | Path, video_codec: str) -> None:
                           "use .mp4, .mov or .mkv")
 
 
+def _name(s: dict) -> str:
+    """'subtitle #2 (subrip, eng)' — how a warning names a stream."""
+    lang = (s.get("tags") or {}).get("language")
+    what = "cover picture" if (s.get("disposition") or {}).get("attached_pic") else s.get("codec_type", "stream")
+    detail = ", ".join(x for x in (s.get("codec_name") or s.get("codec_tag_string"), lang) if x and x != "und")
+    return f"{what} #{s.get('index')}" + (f" ({detail})" if detail else "")
+
+
+def _tag(stream: dict, key: str) -> str | None:
+    """A stream's tag, whatever its case (Matroska writes TIMECODE, MOV timecode)."""
+    return next((str(v) for k, v in (stream.get("tags") or {}).items() if k.lower() == key and v), None)
+
+
+def _timecode(info: MediaInfo) -> str | None:
+    return next((tc for s in info.streams if (tc := _tag(s, "timecode"))), None)
+
+
+def plan_streams(info: MediaInfo, kind: str, *, keep_original_audio: bool) -> tuple[list[str], list[str], list[str]]:
+    """ffmpeg arguments that carry the input's other streams into a ``kind`` (".mkv") file, after the video (output
+    stream 0) and the soundtrack (1): (map/codec arguments, names of what is carried, names of what cannot be)."""
+    args: list[str] = []
+    carried: list[str] = []
+    dropped: list[str] = []
+    out = 2  # output stream index
+    audio_out = 1
+    video = next((s for s in info.streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
+    for s in info.streams:
+        idx, kind_s, codec = s.get("index"), s.get("codec_type"), str(s.get("codec_name") or "")
+        if s is video:
+            continue
+        cover = kind_s == "video" and (s.get("disposition") or {}).get("attached_pic")
+        if kind_s == "audio":
+            if not keep_original_audio:
+                continue  # replaced by the soundtrack (the first track is mixed into it): the caller's choice
+            if kind == ".mkv" or codec in _AUDIO_COPY.get(kind, set()):
+                args += ["-map", f"1:{idx}", f"-c:{out}", "copy", f"-disposition:{out}", "0"]
+            else:  # the container cannot hold it as it is: carried, re-encoded like the soundtrack
+                args += ["-map", f"1:{idx}", f"-c:{out}", _AUDIO_CODECS[kind], f"-disposition:{out}", "0"]
+            if not _tag(s, "title"):
+                args += [f"-metadata:s:{out}", "title=original audio"]
+            audio_out += 1
+        elif kind_s == "subtitle":
+            if codec in _SUBTITLES_COPY.get(kind, set()):
+                args += ["-map", f"1:{idx}", f"-c:{out}", "copy"]
+            elif codec in _TEXT_SUBTITLES and kind in _SUBTITLES_TEXT:
+                target = "ass" if kind == ".mkv" and codec in ("ass", "ssa") else _SUBTITLES_TEXT[kind]
+                args += ["-map", f"1:{idx}", f"-c:{out}", target]
+            else:
+                dropped.append(_name(s))
+                continue
+        elif kind_s == "attachment" or cover:
+            if kind == ".mkv" or (cover and kind in _ISO):
+                args += ["-map", f"1:{idx}", f"-c:{out}", "copy"]
+            else:
+                dropped.append(_name(s))
+                continue
+        elif kind_s == "data" and s.get("codec_tag_string") == "tmcd":
+            continue  # the timecode travels as the video stream's tag (below); the muxer rebuilds its track
+        else:
+            dropped.append(_name(s))
+            continue
+        carried.append(_name(s))
+        out += 1
+    tc = _timecode(info)
+    if tc:
+        if kind in _TIMECODE:
+            args += ["-metadata:s:v:0", f"timecode={tc}"]
+            carried.append(f"timecode {tc}")
+        else:
+            dropped.append(f"timecode {tc}")
+    return args, carried, dropped
+
+
 def mux(
     video: str | Path,
     soundtrack_wav: str | Path,
     output: str | Path,
     *,
+    info: MediaInfo | None = None,
     keep_original_audio: bool = False,
-    video_start: float = 0.0,
+    video_start: float | None = None,
     audio_title: str = "dubkit soundtrack",
     atomic: bool = True,
     container: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
-    """Write ``output`` = video stream of ``video`` (stream copy) + ``soundtrack_wav`` as the first audio track.
+    """Write ``output`` = video stream of ``video`` (stream copy) + ``soundtrack_wav`` as the first audio track, the
+    soundtrack's sample 0 on the first frame, the video at its original offset (``info.video_start``).
 
-    With ``keep_original_audio`` the input's first audio stream follows as a second track, also stream-copied.
-    ``video_start`` (the video stream's start time) offsets the soundtrack so sample 0 plays with frame 0.
-    Written under a temporary name and renamed when ffmpeg has finished (``atomic=False``: straight to ``output``,
-    for callers that manage the temporary name themselves; ``container`` then names the real extension).
+    With ``keep_original_audio`` every audio track of the input follows, stream-copied; subtitles, attachments and
+    the timecode follow where the container holds them, and ``say`` (default: the "dubkit" logger) gets one
+    warning naming whatever could not be carried. ``info`` is probed when not given; ``video_start`` overrides
+    its offset. Written under a temporary name and renamed when ffmpeg has finished (``atomic=False``: straight
+    to ``output``, for callers that manage the temporary name themselves; ``container`` then names the real
+    extension).
     """
-    require_tool("ffmpeg")
+    ffmpeg = require_tool("ffmpeg")
+    if info is None:
+        from ..video.probe import probe
+
+        info = probe(video)
     out = Path(output)
     kind = (container or out.suffix).lower()
-    codec = _AUDIO_CODECS[kind]
-    src = ffmpeg.input(str(video))
-    snd = ffmpeg.input(str(soundtrack_wav), itsoffset=video_start) if video_start else ffmpeg.input(str(soundtrack_wav))
-    streams = [src["v:0"], snd["a:0"]]
-    opts: dict = {
-        "c:v": "copy",
-        "c:a:0": codec,
-        "metadata:s:a:0": f"title={audio_title}",
-        "disposition:a:0": "default",
-        "map_metadata": 0,
-    }
-    if codec == "aac":
-        opts["b:a:0"] = "256k"
-    if keep_original_audio:
-        streams.append(src["a:0"])
-        opts["c:a:1"] = "copy"
-        opts["metadata:s:a:1"] = "title=original audio"
-        opts["disposition:a:1"] = "0"
-    if kind in (".mp4", ".m4v", ".mov"):
-        opts["movflags"] = "+faststart"
+    kept = keep_original_audio and info.has_audio
+    extra, carried, dropped = plan_streams(info, kind, keep_original_audio=kept)
+    start = info.video_start if video_start is None else float(video_start)
+    cmd = [ffmpeg, *_timing_args(info, soundtrack_wav, video, start, _AUDIO_CODECS[kind]),
+           *_output_args(info, kind, extra, audio_title)]  # fmt: skip
     if atomic:
         with atomic_output(out) as tmp:
-            _run(ffmpeg.output(*streams, str(tmp), **opts), kind)
+            _run([*cmd, str(tmp)], kind)
+            missing = _missing(tmp, carried, kept, info)
     else:
-        _run(ffmpeg.output(*streams, str(out), **opts), kind)
+        _run([*cmd, str(out)], kind)
+        missing = _missing(out, carried, kept, info)
+    lost = dropped + missing
+    if lost:
+        message = f"{out.name}: {kind} cannot carry {', '.join(lost)} from {Path(video).name}; dropped"
+        (say or _log.warning)(f"warning: {message}" if say else message)
     return out
 
 
-def _run(stream, kind: str) -> None:
-    cmd = stream.overwrite_output().global_args("-nostdin", "-v", "error").compile()
+def _timing_args(info: MediaInfo, soundtrack_wav: str | Path, video: str | Path, start: float, codec: str) -> list[str]:
+    """The two inputs on one explicit clock: the video's origin at 0, the soundtrack from its first frame."""
+    # ffmpeg 5's Matroska muxer stores an Opus stream's first (priming) packet at its own time and the reader then
+    # subtracts the codec delay again: the soundtrack would play 6.5 ms early. Start it that much later.
+    delay = _OPUS_PRE_SKIP / 48000 if codec == "libopus" else 0.0
+    return [
+        "-nostdin", "-v", "error", "-y", "-copyts",
+        "-itsoffset", f"{start + delay:.6f}", "-i", str(soundtrack_wav),
+        # 1 µs more than the origin (below any stream's tick, so no timestamp moves): ffmpeg 5 re-bases an MPEG-TS
+        # input on its mapped streams' start when the offset equals minus the file's start exactly.
+        "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", str(video),
+    ]  # fmt: skip
+
+
+def _output_args(info: MediaInfo, kind: str, extra: list[str], audio_title: str) -> list[str]:
+    """Maps and codecs: the video copied, the soundtrack encoded for ``kind``, the other streams as planned."""
+    codec = _AUDIO_CODECS[kind]
+    video_index = next((s.get("index") for s in info.streams if s.get("codec_type") == "video"
+                        and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
+    args = [
+        "-map", f"1:{video_index}" if video_index is not None else "1:v:0", "-map", "0:a:0", *extra,
+        "-c:v:0", "copy", "-c:a:0", codec, "-metadata:s:a:0", f"title={audio_title}",
+        "-metadata:s:a:0", f"handler_name={audio_title}", "-disposition:a:0", "default",  # (MP4 names it here)
+        "-map_metadata", "1", "-map_chapters", "1",
+    ]  # fmt: skip
+    if codec == "aac":
+        args += ["-b:a:0", "256k"]
+    if kind in _ISO:
+        # Edit lists in 1/48000 s: the soundtrack's start (after the encoder's priming) lands on its sample, not
+        # on the nearest millisecond.
+        args += ["-movflags", "+faststart", "-movie_timescale", "48000"]
+    return args
+
+
+def _missing(path: Path, carried: list[str], kept_audio: bool, info: MediaInfo) -> list[str]:
+    """What was meant to be carried but is not in the written file (checked with ffprobe: names, not promises)."""
+    if not carried:
+        return []
+    import ffmpeg as ffmpeg_python
+
+    try:
+        streams = ffmpeg_python.probe(str(path)).get("streams") or []
+    except ffmpeg_python.Error:
+        return []
+    have = {k: sum(s.get("codec_type") == k for s in streams) for k in ("subtitle", "attachment", "audio")}
+    want = {k: sum(c.startswith(k) for c in carried) for k in ("subtitle", "attachment")}
+    missing = [f"{want[k] - have[k]} {k} stream(s)" for k in want if have[k] < want[k]]
+    if kept_audio:
+        originals = sum(s.get("codec_type") == "audio" for s in info.streams)
+        if have["audio"] < 1 + originals:
+            missing.append(f"{1 + originals - have['audio']} original audio track(s)")
+    tc = next((c for c in carried if c.startswith("timecode")), None)
+    if tc and not any(_tag(s, "timecode") for s in streams):
+        missing.append(tc)
+    return missing
+
+
+def _run(cmd: list[str], kind: str) -> None:
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]

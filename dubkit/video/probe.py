@@ -1,8 +1,15 @@
 """Stream facts from ffprobe (``dubkit.io.ffprobe``), with bad input turned into one actionable ``InputError``.
 
 One ffprobe call reads the container header *and* the video packet timestamps (no decoding). The packets are what
-make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), and whether
-the file is truncated (fewer packets on disk than the header promises — an export or copy that did not finish).
+make the facts trustworthy: the real frame count, whether frame intervals vary (variable frame rate), whether the
+file is truncated (fewer packets on disk than the header promises — an export or copy that did not finish), and
+the video's presentation interval: from its first shown frame to the end of its last, on the container's clock.
+Packets an edit list hides (flagged "discard": the pre-roll of a file cut with ``-ss … -c copy``) are not shown,
+so they are neither frames nor part of the interval.
+
+Times on that clock are kept relative to the container's *origin*: an ISO/QuickTime file's presentation always
+starts at 0 (a video that starts late has an empty edit before it, and keeps that offset), a broadcast stream's
+clock starts wherever the encoder's did (1.4 s, 26001 s …), so its origin is the first timestamp in the file.
 """
 from __future__ import annotations
 
@@ -66,14 +73,20 @@ def _is_variable(pts: np.ndarray) -> bool:
     return float(np.quantile(resid, 0.98)) > 0.5 * slope
 
 
+# Formats whose presentation timeline starts at 0 by definition (ISO base media / QuickTime).
+_ZERO_ORIGIN = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2"}
+
+
 def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     """Read what the rest of dubkit needs to know about a video, or raise ``InputError`` saying what is wrong.
 
-    ``duration`` is the container's; ``fps`` the average rate; ``frame_count`` the video packets actually in the
-    file; ``rotation`` clockwise degrees for display; ``width``/``height`` the coded (unrotated) size.
+    ``duration`` is the video's presentation interval (``container_duration`` the file's); ``fps`` the average
+    rate; ``frame_count`` the shown video frames in the file; ``rotation`` clockwise degrees for display;
+    ``width``/``height`` the coded (unrotated) size; ``origin``/``video_start``/``audio_start`` where the
+    container's clock starts and where the first frame and the audio sit on it.
     """
     p = check_input(path)
-    data = run_ffprobe(p, cmd=ffprobe, show_entries="packet=stream_index,pts,duration")
+    data = run_ffprobe(p, cmd=ffprobe, show_entries="packet=stream_index,pts,duration,flags")
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
     video = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
@@ -82,17 +95,21 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         what = "it has only audio" if audio is not None else "it has no video stream"
         raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
     packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
-    pts = np.array([pk["pts"] for pk in packets if pk.get("pts") is not None], dtype=np.int64)
-    duration = _duration(p, fmt, video, packets, pts)
-    count = _frame_count(p, fmt, video, packets)
-    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate")) or count / duration
-    start = _float(fmt.get("start_time"))
+    fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
+    pts, first, end = _presentation(packets, _rate(video.get("time_base")), fps)
+    origin = _origin(fmt, streams)
+    if first is None:  # a raw stream without timestamps: it starts at the origin
+        first = origin
+    container = _float(fmt.get("duration")) or _float(video.get("duration"))
+    duration = _duration(p, container, first, end, packets, video)
+    count = _frame_count(p, fmt, video, packets, len(pts))
     return MediaInfo(
         path=str(p),
         duration=duration,
+        container_duration=container or duration,
         width=int(video.get("width") or 0),
         height=int(video.get("height") or 0),
-        fps=fps,
+        fps=fps or count / duration,
         frame_count=count,
         variable_frame_rate=_is_variable(pts),
         rotation=_rotation(video),
@@ -101,30 +118,61 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         has_audio=audio is not None,
         audio_sample_rate=int(_float(audio.get("sample_rate"))) if audio else 0,
         audio_channels=int(audio.get("channels") or 0) if audio else 0,
-        # Relative to the container's start: ffmpeg aligns every input to that, so these are the offsets the new
-        # soundtrack (video_start) and the original audio (audio_start) sit at against the first frame.
-        video_start=_float(video.get("start_time")) - start,
-        audio_start=(_float(audio.get("start_time")) - start) if audio else 0.0,
+        # Relative to the container's origin: where the first frame (and with it the new soundtrack) and the
+        # original audio sit; the output keeps both offsets.
+        origin=origin,
+        video_start=first - origin,
+        audio_start=(_float(audio.get("start_time")) - origin) if audio else 0.0,
+        format_name=str(fmt.get("format_name") or ""),
         streams=streams,
     )
 
 
-def _duration(p: Path, fmt: dict, video: dict, packets: list[dict], pts: np.ndarray) -> float:
-    """The container's duration; for raw streams (none in the header) the span of the video packets."""
-    duration = _float(fmt.get("duration")) or _float(video.get("duration"))
-    tb = _rate(video.get("time_base"))
-    if duration <= 0 and len(pts) and tb > 0:
-        last_dur = max((pk.get("duration") or 0) for pk in packets)
-        duration = float((pts.max() - pts.min() + last_dur) * tb)
+def _origin(fmt: dict, streams: list[dict]) -> float:
+    """The container clock's zero for this file: 0 for ISO/QuickTime, else the earliest timestamp in it (from the
+    streams' exact start ticks: the format's start is rounded to microseconds)."""
+    if set(str(fmt.get("format_name") or "").split(",")) & _ZERO_ORIGIN:
+        return 0.0
+    starts = [int(s["start_pts"]) * _rate(s.get("time_base")) for s in streams
+              if s.get("start_pts") is not None and _rate(s.get("time_base")) > 0]  # fmt: skip
+    return float(min(starts)) if starts else _float(fmt.get("start_time"))
+
+
+def _presentation(packets: list[dict], tb: float, fps: float) -> tuple[np.ndarray, float | None, float | None]:
+    """Shown frames' pts (ticks, sorted) and the video's first/end presentation times in seconds (None: no pts).
+
+    The end is the last frame's pts plus its duration; a duration far from the frame interval around it (encoders
+    that pass timestamps through write 1-tick durations) is replaced by that interval.
+    """
+    shown = [pk for pk in packets if pk.get("pts") is not None and "D" not in str(pk.get("flags") or "")]
+    if not shown or tb <= 0:
+        return np.zeros(0, np.int64), None, None
+    pts = np.sort(np.array([pk["pts"] for pk in shown], dtype=np.int64))
+    last = max(shown, key=lambda pk: pk["pts"])
+    step = float(np.median(np.diff(pts[-9:]))) if len(pts) > 1 else (1 / (fps * tb) if fps > 0 else 0.0)
+    dur = float(last.get("duration") or 0)
+    if not 0.5 * step <= dur <= 2 * step:
+        dur = step
+    return pts, float(pts[0] * tb), float((pts[-1] + dur) * tb)
+
+
+def _duration(p: Path, container: float, first: float, end: float | None, packets: list[dict], video: dict) -> float:
+    """The video's presentation interval; without timestamps (raw streams) the container's, or the packets'
+    durations added up."""
+    if end is not None:
+        duration = end - first
+    else:
+        ticks = sum(int(pk.get("duration") or 0) for pk in packets)
+        duration = container or ticks * _rate(video.get("time_base"))
     if duration <= 0:
         raise InputError(f"{p}: has no playable duration (a still image or a broken file?) — give a video file")
-    return duration
+    return float(duration)
 
 
-def _frame_count(p: Path, fmt: dict, video: dict, packets: list[dict]) -> int:
-    """The video packets in the file, refusing still images and files with fewer than the header promises."""
+def _frame_count(p: Path, fmt: dict, video: dict, packets: list[dict], shown: int) -> int:
+    """The shown video frames in the file, refusing still images and files with fewer than the header promises."""
     declared = int(_float(video.get("nb_frames")))
-    count = len(packets) or declared
+    count = shown or len(packets) or declared
     if count <= 1 and ("pipe" in str(fmt.get("format_name")) or "image" in str(fmt.get("format_name"))):
         raise InputError(f"{p}: is a still image, not a video — give a video file such as .mp4 or .mov")
     if declared and len(packets) < declared:

@@ -1,11 +1,12 @@
 """One decoding pass over a video that yields shots, per-frame features and keyframes together.
 
-Decoding is the expensive part of video understanding, so it happens once: decord decodes at a reduced size
-(the decoder scales, we never hold a full-resolution frame), in small batches, and each frame is handed to
+Decoding is the expensive part of video understanding, so it happens once: ffmpeg decodes at a reduced size
+(the decoder scales, we never hold a full-resolution frame; ``decode.py``), and each frame is handed to
 (a) the cut detector (PySceneDetect's ContentDetector plus a flash check, ``shots.py``),
-(b) the feature accumulator (brightness, motion, where the motion is, colour), and
+(b) the feature accumulator (brightness, colour, camera motion, and what moved in the scene; ``features.py``),
 (c) the keyframe reservoir of the current shot (``keyframes.py``).
-Frame times come from decord's per-frame timestamps, so variable-frame-rate files get true times.
+Frame times are the frames' presentation timestamps, seconds after the first shown frame (``decode.py``), so
+variable frame rates, edit lists and broadcast clocks all give true times.
 """
 from __future__ import annotations
 
@@ -17,72 +18,30 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .decode import decode_frames
+from .features import FeatureAccumulator
 from .keyframes import KeyframeCollector
 from .probe import probe
 from .shots import CutDetector
 from .types import FrameFeatures, MediaInfo, Shot, ShotFrames, VideoScan
-
-CHANGED = 0.08  # a pixel whose luma moved by more than this (0..1) counts as "changed" for the motion centroid
 
 
 def _even(v: float) -> int:
     return max(2, int(round(v / 2)) * 2)
 
 
-class FeatureAccumulator:
-    """Per-frame brightness, motion, motion centroid and mean colour, computed on the small analysis frame."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[float, float, float, float, float, float, float, float]] = []
-        self._prev: np.ndarray | None = None
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
-
-    def push(self, time: float, rgb: np.ndarray) -> None:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1 / 255)
-        r, g, b = cv2.mean(rgb)[:3]
-        motion, cx, cy = 0.0, np.nan, np.nan
-        if self._prev is not None:
-            diff = cv2.absdiff(gray, self._prev)
-            motion = float(diff.mean())
-            _, weights = cv2.threshold(diff, CHANGED, 0.0, cv2.THRESH_TOZERO)  # only clearly changed pixels
-            total = float(weights.sum())
-            if total > 4 * CHANGED:  # a few pixels at least
-                if self._grid is None:
-                    h, w = gray.shape
-                    self._grid = ((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h)
-                xs, ys = self._grid
-                cx = float(weights.sum(axis=0) @ xs) / total
-                cy = float(weights.sum(axis=1) @ ys) / total
-        self._prev = gray
-        self.rows.append((time, float(gray.mean()), motion, cx, cy, r / 255, g / 255, b / 255))
-
-    def result(self) -> FrameFeatures:
-        a = np.array(self.rows, dtype=np.float64).reshape(-1, 8)
-        return FrameFeatures(times=a[:, 0], brightness=a[:, 1], motion=a[:, 2], centroid=a[:, 3:5], color=a[:, 5:8])
-
-
-def _open_reader(path: str, width: int, height: int):
-    import decord
-
-    try:
-        return decord.VideoReader(path, ctx=decord.cpu(0), width=width, height=height)
-    except (decord.DECORDError, RuntimeError) as e:
-        raise InputError(f"{path}: the video cannot be decoded ({str(e).splitlines()[0][:120]}) — re-export it") from e
-
-
 @dataclass(frozen=True)
 class _Sizes:
-    """Decode size (keyframes, display orientation), analysis size, and the display's quarter turns."""
+    """Decode size (keyframes, display orientation) and analysis size."""
 
     out_w: int
     out_h: int
     aw: int
     ah: int
-    quarter: int
 
 
 def _sizes(path: str, info: MediaInfo, keyframe_width: int, analysis_width: int) -> _Sizes:
-    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display
+    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display (ffmpeg applies them)
     dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
     if dw <= 0 or dh <= 0:
         raise InputError(f"{path}: the video stream reports no picture size — re-export it")
@@ -90,7 +49,7 @@ def _sizes(path: str, info: MediaInfo, keyframe_width: int, analysis_width: int)
     out_h = _even(out_w * dh / dw)
     out_w = _even(out_w)
     aw = min(out_w, analysis_width)
-    return _Sizes(out_w, out_h, aw, _even(aw * dh / dw), quarter)
+    return _Sizes(out_w, out_h, aw, _even(aw * dh / dw))
 
 
 def scan_video(
@@ -102,10 +61,9 @@ def scan_video(
     keyframes_per_shot: int = 3,
     analysis_width: int = 256,
     keyframe_width: int = 320,
-    batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
 ) -> VideoScan:
-    """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → container duration), per-frame
+    """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → the video's duration), per-frame
     features and ``keyframes_per_shot`` RGB keyframes per shot (``keyframe_width`` wide, display orientation).
 
     ``threshold``/``min_shot_frames`` are PySceneDetect's ContentDetector settings; ``progress`` receives short
@@ -114,49 +72,37 @@ def scan_video(
     path = os.fspath(path)
     info = info or probe(path)
     size = _sizes(path, info, keyframe_width, analysis_width)
-    # decord (0.6) applies the display rotation itself and takes the size in display orientation; should a build
-    # hand back coded-orientation frames instead, they are turned here (checked on the first batch).
-    reader = _open_reader(path, size.out_w, size.out_h)
-    n = len(reader)
-    if n == 0:
-        raise InputError(f"{path}: no video frames could be decoded — the file is broken; re-export it")
-    # decord reports float32 seconds; round away the float32 noise (1 µs is far below a frame).
-    times = np.round(np.asarray(reader.get_frame_timestamp(np.arange(n))[:, 0], dtype=np.float64), 6)
-    fps = info.fps or (n / info.duration if info.duration else 24.0)
+    fps = info.fps or (info.frame_count / info.duration if info.duration else 24.0)
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
-    _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys)
+    times = _decode_pass(path, info, size, progress, cuts, features, keys)
     cut_frames = cuts.finish()
     return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
 
 
-def _decode_pass(reader, times: np.ndarray, size: _Sizes, batch_size: int, progress: Callable[[str], None] | None,
-                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> None:
-    """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir."""
-    n = len(times)
+def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
+                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> np.ndarray:
+    """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir; the
+    frames' presentation times."""
+    expected = max(1, info.frame_count)
+    stamps: list[float] = []
     next_report = 0.1
-    for lo in range(0, n, batch_size):
-        batch = reader.get_batch(list(range(lo, min(n, lo + batch_size)))).asnumpy()
-        turn = size.quarter if size.quarter % 2 and batch.shape[1:3] == (size.out_w, size.out_h) else 0
-        for j, frame in enumerate(batch):
-            i = lo + j
-            if turn:
-                frame = np.ascontiguousarray(np.rot90(frame, k=-turn))
-            # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
-            small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
-            cuts.push(i, small)
-            features.push(float(times[i]), small)
-            keys.push(i, float(times[i]), frame.copy(), cuts.cut_set)
-        del batch
-        if progress is not None and (lo + batch_size) / n >= next_report:
-            done = min(n, lo + batch_size)
-            progress(f"scanning frames {done}/{n} ({100 * done // n}%)")
+    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h)):
+        # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
+        small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
+        cuts.push(i, small)
+        features.push(t, small)
+        keys.push(i, t, frame.copy(), cuts.cut_set)
+        stamps.append(t)
+        if progress is not None and (i + 1) / expected >= next_report:
+            progress(f"scanning frames {i + 1}/{expected} ({min(100, 100 * (i + 1) // expected)}%)")
             next_report += 0.1
+    return np.asarray(stamps, dtype=np.float64)
 
 
 def _assemble_scan(info: MediaInfo, times: np.ndarray, cut_frames: list[int], picks: list, feats: FrameFeatures) -> VideoScan:
-    """Shots from the cut frames (the last one ends at the container's duration), each with its keyframes."""
+    """Shots from the cut frames (the last one ends with the video), each with its keyframes."""
     n = len(times)
     starts = [0, *cut_frames]
     ends = [*cut_frames, n]

@@ -1,0 +1,41 @@
+"""The video's clock for audio: where the original audio sits against the first frame, sample for sample.
+
+Why here and not in the API: every mix, whatever mode, must put the original sound where it was against the picture,
+and the decisions (which offset, how long) follow from the probed stream facts, not from the workflow. The new
+soundtrack covers exactly the video's presentation interval (``MediaInfo.duration``) starting at its first frame;
+the original audio is moved onto that clock (audio that starts before the first frame loses its head, audio that
+starts later gets leading silence) and cut or padded to the same length.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audiostory_core.assemble import to_samples
+
+from audiostory_core.audio import fit_length
+
+from ..io import read_audio
+from ..video.types import MediaInfo
+
+
+def soundtrack_samples(info: MediaInfo, sample_rate: int) -> int:
+    """Samples the soundtrack must have: the video's presentation interval (first frame to the end of the last)."""
+    return to_samples(info.duration, sample_rate)
+
+
+def align_to_video(audio: np.ndarray, offset: float, samples: int, sample_rate: int = 48000) -> np.ndarray:
+    """Place audio that starts ``offset`` seconds after the first video frame on the video's clock, ``samples`` long."""
+    shift = to_samples(offset, sample_rate)
+    if shift > 0:
+        audio = np.pad(audio, ((0, 0), (shift, 0)))
+    elif shift < 0:
+        audio = audio[:, -shift:]
+    return fit_length(audio, samples)
+
+
+def original_audio(video: str | Path, info: MediaInfo, sample_rate: int, samples: int, channels: int = 2) -> np.ndarray:
+    """The input's first audio track on the video's clock: (channels, ``samples``) float32, sample 0 at frame 0."""
+    return align_to_video(read_audio(video, sample_rate, channels), info.audio_start - info.video_start, samples,
+                          sample_rate)  # fmt: skip

@@ -1,0 +1,131 @@
+"""One sequential decode of a video's frames, small and in display orientation, each with its presentation time.
+
+Why ffmpeg itself (piped raw RGB) and not a frame-index reader: whatever ffmpeg can decode, this reads — VP9 from
+a real-time encoder, AV1, MPEG-2 — and it shows exactly what a player shows: edit lists are honoured (the hidden
+pre-roll of a file cut with ``-ss … -c copy`` is never a frame), the display rotation is applied, and frames come
+in presentation order. The decoder scales down (no full-size frame reaches Python) and runs in its own process,
+so decoding overlaps the analysis.
+
+Each frame's time is its own presentation timestamp, read from ffmpeg's ``showinfo`` report of the frame as it
+leaves the decoder (``-copyts``: the container's clock, untouched), minus the first shown frame's time from the
+probe — so 0.0 is the first frame of the picture whatever the container's clock says (1.4 s for MPEG-TS,
+26001 s for a broadcast recording), and variable frame rates keep their true times.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import require_tool
+from .types import MediaInfo
+
+_CONFIG = re.compile(r"config in time_base: (\d+)/(\d+)")
+_FRAME = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(-?\d+|NOPTS)")
+
+
+class _Log(threading.Thread):
+    """Reads ffmpeg's stderr as it comes: frame timestamps into ``pts``, everything else kept for error messages."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.time_base: Fraction | None = None
+        self.pts: list[int | None] = []
+        self.other: deque[str] = deque(maxlen=20)
+        self.ready = threading.Condition()
+        self.done = False
+
+    def run(self) -> None:
+        for raw in self.stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            m = _FRAME.search(line) if "showinfo" in line.lower() else None
+            with self.ready:
+                if m:
+                    self.pts.append(None if m.group(2) == "NOPTS" else int(m.group(2)))
+                    self.ready.notify_all()
+                elif "showinfo" in line.lower() and (c := _CONFIG.search(line)):
+                    self.time_base = Fraction(int(c.group(1)), int(c.group(2)))
+                elif line.strip():
+                    self.other.append(line)
+        with self.ready:
+            self.done = True
+            self.ready.notify_all()
+
+    def wait_for(self, i: int) -> int | None:
+        """Timestamp (ticks) of frame ``i``; ffmpeg logs a frame before it writes it, so this rarely waits."""
+        with self.ready:
+            self.ready.wait_for(lambda: len(self.pts) > i or self.done, timeout=60)
+            return self.pts[i] if len(self.pts) > i else None
+
+    def reason(self) -> str:
+        errors = [ln for ln in self.other if ln.startswith("[error]") or ln.startswith("[fatal]")] or list(self.other)
+        text = errors[-1] if errors else "ffmpeg failed"
+        return re.sub(r"^\[\w+\]\s*", "", text)[:160]
+
+
+def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: int) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(time, rgb)`` for every shown frame of the video stream, in presentation order: ``time`` in seconds
+    after the first shown frame, ``rgb`` (height, width, 3) uint8, display orientation, scaled by the decoder.
+
+    Raises ``InputError`` when ffmpeg cannot decode the stream (with ffmpeg's own reason).
+    """
+    ffmpeg = require_tool("ffmpeg")
+    path = os.fspath(path)
+    index = next((s.get("index") for s in info.streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
+    select = f"0:{index}" if index is not None else "0:v:0"
+    cmd = [
+        ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info", "-copyts", "-i", path,
+        "-map", select, "-an", "-sn", "-dn",
+        "-vf", f"scale={width}:{height}:flags=bilinear,showinfo", "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    log = _Log(proc.stderr)
+    log.start()
+    size = width * height * 3
+    zero = info.first_frame_time
+    step = 1.0 / info.fps if info.fps > 0 else 1 / 24
+    last: float | None = None
+    i = 0
+    try:
+        while True:
+            buf = _read_exactly(proc.stdout, size)
+            if buf is None:
+                break
+            ticks = log.wait_for(i)
+            if ticks is not None and log.time_base is not None:
+                t = round(float(ticks * log.time_base) - zero, 6)
+            else:  # a frame without a timestamp (raw streams): one frame after the last
+                t = 0.0 if last is None else last + step
+            last = t
+            yield t, np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            i += 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+    if i == 0 or (proc.returncode not in (0, None) and proc.returncode > 0):
+        raise InputError(f"{path}: the video cannot be decoded ({log.reason()}) — re-export it")
+
+
+def _read_exactly(stream, size: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks) if len(chunks) > 1 else chunks[0]
