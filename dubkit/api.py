@@ -168,21 +168,21 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))
 
 
-def _listen(video: Path, seen: _Seen, backends: Backends, stages: _Stages, *, mix: MixMode,
-            speech_model: Path | None) -> None:
+def _listen(video: Path, seen: _Seen, backends: Backends, stages: _Stages, *, mix: MixMode | None,
+            speech_model: Path | None = None) -> None:
     """Decode the original audio once, on the video's clock, and find its speech when the ``mix`` (auto, duck)
     or the music needs it: "auto" music leaves live-action dialogue scenes alone, so each scene learns its
-    share of speech before planning. The mix reuses both."""
+    share of speech before planning. The mix reuses both; ``mix=None``: no mix follows (``plan``)."""
     from .scenes.look import mark_speech
     from .soundtrack.dialogue import detect_speech
 
     info = seen.info
-    if not info.has_audio:
+    music_auto = backends.music.music == "auto"
+    if not info.has_audio or (mix is None and not music_auto):
         return
     with stages.stage("read_original", "reading the original audio"):
         seen.original = align_to_video(read_audio(video, MIX_RATE, 2), info.audio_start - info.video_start,
                                        to_samples(info.duration, MIX_RATE))
-    music_auto = backends.music.music == "auto"
     if mix in ("auto", "duck") or music_auto:
         with stages.stage("speech", "finding speech in the original audio"):
             seen.speech = detect_speech(seen.original, MIX_RATE, model_dir=speech_model)
@@ -218,7 +218,7 @@ def plan(
         "plan", keywords, [(ModelOptions, models), (CaptionOptions, captioning), (MusicOptions, scoring)])
     stages = _Stages(progress)
     backends, seen = _analyse(video, stages, backends, models, captioning, music, captions)
-    _listen(video, seen, backends, stages, mix="replace", speech_model=None)
+    _listen(video, seen, backends, stages, mix=None)
     with stages.stage("plan", f"planning with {seen.summary['planner']}"):
         p = backends.planner.plan(StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction))
     return PlanResult(p, seen.scenes, seen.scan.shots, seen.info, stages.timings, seen.summary)

@@ -82,9 +82,10 @@ class MusicOptions:
     under everything), "only" (the score alone, no effects or beds) or "off". ``music_style``: "orchestral"
     (cartoon orchestra), "ambient" (pads), "piano" (solo piano), "percussion", or "auto" (named in the
     instruction, else orchestral for cartoons and ambient for live action). ``soundfont``: a .sf2/.sf3 file
-    to play it with (default: the installed General MIDI SoundFont)."""
+    to play it with (default: the installed General MIDI SoundFont). ``music=None`` is "off" (the watch folder
+    and batch manifests turn "off" into None)."""
 
-    music: MusicMode = "auto"
+    music: MusicMode | None = "auto"
     music_style: MusicStyle = "auto"
     soundfont: Path | None = None
 
@@ -92,6 +93,8 @@ class MusicOptions:
         from audiostory_core.music.planner import MUSIC_MODES
         from audiostory_core.music.types import MUSIC_STYLES
 
+        if self.music is None:
+            object.__setattr__(self, "music", "off")
         # The core's own lists decide, so these options cannot drift from what the planners accept.
         if self.music not in MUSIC_MODES:
             raise InputError(f"unknown `music` mode {self.music!r}: choose one of {', '.join(MUSIC_MODES)}")

@@ -46,6 +46,7 @@ def test_music_options_are_the_core_s_choices_and_a_group_of_their_own():
     assert MUSIC_MODE_NAMES == MUSIC_MODES and MUSIC_STYLE_NAMES == ("auto", *MUSIC_STYLES)
     (music,) = apply_keywords("dub", {"music": "only", "soundfont": "my.sf2"}, [(MusicOptions, None)])
     assert music == MusicOptions(music="only", soundfont=Path("my.sf2"))
+    assert MusicOptions(music=None) == MusicOptions(music="off")  # a watch folder's "off" arrives as None
 
 
 @pytest.mark.parametrize("bad, needle", [

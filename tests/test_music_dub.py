@@ -178,3 +178,32 @@ def test_the_original_audio_is_decoded_and_searched_for_speech_once(tmp_path, mo
     assert all("speech" in s.features for s in res.scenes)
     order = list(res.timings)
     assert order.index("speech") < order.index("plan") < order.index("mix")
+
+
+def test_a_dit_only_model_renders_the_rest_and_the_composer_the_score(tmp_path, monkeypatch):
+    """With a DiT-only model the offline planners still plan the score; a router gives the DiT everything but
+    the score layer, which the composer plays."""
+    import torch
+
+    from audiostory_core.models.dit import DiTConfig, TangoFluxDiT
+    from dubkit.backends import build_backends
+    from dubkit.options import ModelOptions
+
+    from .test_dit import WIDTH, make_t5_folder
+
+    dit = TangoFluxDiT(DiTConfig.tiny()).eval()
+    dit.set_null_tokens(torch.randn(dit.config.null_tokens, WIDTH) * 0.1, source="test")
+    dit.save_pretrained(tmp_path / "dit")
+    make_t5_folder(tmp_path / "t5")
+    backends = build_backends(ModelOptions(model=tmp_path / "dit", t5=tmp_path / "t5", steps=2, device="cpu"))
+    assert backends.renderer.name == "dit + composer (score)" and "music" in backends.summary("text")
+    res = dubkit.story("playful orchestral music, then rain", 4.0, backends=backends)
+    made = {c.event.layer: c.source for c in res.soundtrack.clips}
+    assert made["score"].startswith("composer:orchestral") and made["narrative"] == "dit"
+    assert np.abs(res.soundtrack.stems["score"]).max() > 0.01
+    loads: list[object] = []
+    monkeypatch.setattr(TangoFluxDiT, "from_pretrained", classmethod(lambda cls, *a, **k: loads.append(a)))
+    with pytest.raises(dubkit.DubkitError, match="`soundfont`"):
+        build_backends(ModelOptions(model=tmp_path / "dit", t5=tmp_path / "t5"), music=dubkit.MusicOptions(
+            soundfont=tmp_path / "none.sf2"))
+    assert loads == []  # the SoundFont is checked before any weights load
