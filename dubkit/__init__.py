@@ -11,7 +11,7 @@ from .errors import DubkitError  # noqa: E402
 # The API pulls in numpy/scipy/torch-adjacent modules; import it lazily so `dubkit --version` stays instant.
 _LAZY = {
     "api": ("dub", "plan", "story", "continue_audio", "DubResult", "PlanResult", "AudioResult"),
-    "options": ("ModelOptions", "CaptionOptions", "FinishingOptions"),
+    "options": ("ModelOptions", "CaptionOptions", "MusicOptions", "FinishingOptions"),
     "backends": ("Backends", "build_backends"),
 }
 

@@ -3,7 +3,8 @@
 ``dub`` is the whole data flow in one place: video → scenes → plan → clips → soundtrack → mix → muxed video
 (+ deliverables). Each stage is timed; the chosen backends are reported.
 
-Options come grouped (``ModelOptions``, ``CaptionOptions``, ``FinishingOptions`` in ``dubkit.options``) or as
+Options come grouped (``ModelOptions``, ``CaptionOptions``, ``MusicOptions``, ``FinishingOptions`` in
+``dubkit.options``) or as
 their flat field names (``dub(video, mix="duck", loudness=-14)``). ``backends=`` takes what
 ``dubkit.backends.build_backends`` loaded, so many calls share one set of models.
 """
@@ -27,7 +28,7 @@ from .backends import Backends, build_backends, build_captioner, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
 from .io import atomic_output, check_input, check_output, decode_audio, scratch_file, write_wav
-from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, apply_keywords
+from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, MusicOptions, apply_keywords
 from .scenes.base import describe_scenes, keyframe_width
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
@@ -122,29 +123,31 @@ def _probe(video: Path, stages: _Stages) -> MediaInfo:
 
 
 def _backends(stages: _Stages, backends: Backends | None, models: ModelOptions | None,
-              captioning: CaptionOptions | None = None) -> Backends:
-    """The given backends (checked against any model or caption options also given), or new ones, loaded as the
-    "load" stage."""
+              captioning: CaptionOptions | None = None, music: MusicOptions | None = None) -> Backends:
+    """The given backends (checked against any model, caption or music options also given), or new ones, loaded
+    as the "load" stage."""
     if backends is None:
         with stages.stage("load", "loading backends"):
-            backends = build_backends(models, captioning)
+            backends = build_backends(models, captioning, music)
     else:
-        backends.check_built_from(models, captioning)
+        backends.check_built_from(models, captioning, music)
     return backends
 
 
 @dataclass
 class _Seen:
-    """What the front of ``dub`` and ``plan`` found in the video."""
+    """What the front of ``dub`` and ``plan`` found in the video (and heard in its audio)."""
 
     info: MediaInfo
     scan: VideoScan
     scenes: list[Scene]
     summary: dict[str, str]  # the backends by name, with the captioner that described the shots
+    original: np.ndarray | None = None  # the video's own audio at MIX_RATE on the video's clock (None: no audio)
+    speech: list[tuple[float, float]] | None = None  # its speech regions, when the mix or the music needs them
 
 
 def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: ModelOptions | None,
-             captioning: CaptionOptions | None, captions: str | Path | None,
+             captioning: CaptionOptions | None, music: MusicOptions | None, captions: str | Path | None,
              check: Callable[[MediaInfo], None] | None = None) -> tuple[Backends, _Seen]:
     """The shared front of ``dub`` and ``plan``: probe (bad input fails here, before any model loads; ``check``
     then vets the output against the stream facts), backends, one decoding pass, describe every shot."""
@@ -153,7 +156,7 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     info = _probe(video, stages)
     if check is not None:
         check(info)
-    backends = _backends(stages, backends, models, captioning)
+    backends = _backends(stages, backends, models, captioning, music)
     base = backends.captioner or build_captioner(backends.captioning, device=backends.models.device)
     captioner = with_shot_list(base, captions)
     stages.say(backends.line("video", captioner))
@@ -162,6 +165,28 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
         scenes = describe_scenes(scan, captioner)
     return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))
+
+
+def _listen(video: Path, seen: _Seen, backends: Backends, stages: _Stages, *, mix: MixMode | None,
+            speech_model: Path | None = None) -> None:
+    """Decode the original audio once, on the video's clock, and find its speech when the ``mix`` (auto, duck)
+    or the music needs it: "auto" music leaves live-action dialogue scenes alone, so each scene learns its
+    share of speech before planning. The mix reuses both; ``mix=None``: no mix follows (``plan``)."""
+    from .deliver.sync import original_audio
+    from .scenes.look import mark_speech
+    from .soundtrack.dialogue import detect_speech
+
+    info = seen.info
+    music_auto = backends.music.music == "auto"
+    if not info.has_audio or (mix is None and not music_auto):
+        return
+    with stages.stage("read_original", "reading the original audio"):
+        seen.original = original_audio(video, info, MIX_RATE, to_samples(info.duration, MIX_RATE))
+    if mix in ("auto", "duck") or music_auto:
+        with stages.stage("speech", "finding speech in the original audio"):
+            seen.speech = detect_speech(seen.original, MIX_RATE, model_dir=speech_model)
+    if music_auto:
+        mark_speech(seen.scenes, seen.speech or [])
 
 
 def _generate(backends: Backends, request: StoryRequest, stages: _Stages, *, seed: int, crossfade: float,
@@ -180,15 +205,19 @@ def plan(
     instruction: str | None = None,
     models: ModelOptions | None = None,
     captioning: CaptionOptions | None = None,
+    scoring: MusicOptions | None = None,
     backends: Backends | None = None,
     progress: Progress | None = None,
     **keywords: Any,
 ) -> PlanResult:
-    """Scenes and sub-events for ``video`` without rendering anything. ``captions``: your shot list for it."""
+    """Scenes and sub-events for ``video`` without rendering anything, as ``dub`` plans them (with "auto" music
+    the original audio is searched for speech too). ``captions``: your shot list for it."""
     video = check_input(video)
-    models, captioning = apply_keywords("plan", keywords, [(ModelOptions, models), (CaptionOptions, captioning)])
+    models, captioning, music = apply_keywords(
+        "plan", keywords, [(ModelOptions, models), (CaptionOptions, captioning), (MusicOptions, scoring)])
     stages = _Stages(progress)
-    backends, seen = _analyse(video, stages, backends, models, captioning, captions)
+    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions)
+    _listen(video, seen, backends, stages, mix=None)
     with stages.stage("plan", f"planning with {seen.summary['planner']}"):
         p = backends.planner.plan(StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction))
     return PlanResult(p, seen.scenes, seen.scan.shots, seen.info, stages.timings, seen.summary)
@@ -204,6 +233,7 @@ def dub(
     crossfade: float = 0.25,
     models: ModelOptions | None = None,
     captioning: CaptionOptions | None = None,
+    scoring: MusicOptions | None = None,
     finishing: FinishingOptions | None = None,
     backends: Backends | None = None,
     progress: Progress | None = None,
@@ -211,31 +241,35 @@ def dub(
 ) -> DubResult:
     """Give ``video`` a soundtrack and write ``output`` (default ``<name>.dubbed.<ext>``); the input is never modified.
 
-    With no model everything runs offline on CPU (visual cues, scene planner, foley renderer). Ambience beds
-    change at each cut with a short ``crossfade`` (0.25 s: the new scene's sound is at full level within six
-    frames of the cut, and the old one does not linger). ``captions`` is your shot list for this video;
+    With no model everything runs offline on CPU (visual cues, scene planner, foley renderer, and the composer
+    for the score: by default ``music="auto"`` scores cartoons and live-action scenes without dialogue). Ambience
+    beds change at each cut with a short ``crossfade`` (0.25 s: the new scene's sound is at full level within
+    six frames of the cut, and the old one does not linger). ``captions`` is your shot list for this video;
     ``keywords`` are fields of the option groups by name (``mix="duck"``, ``loudness=-14``, ``model=DIR``).
     """
     from .deliver.mux import check_container
 
     video = check_input(video)
     out = check_output(output or default_output(video), video)
-    models, captioning, finishing = apply_keywords(
-        "dub", keywords, [(ModelOptions, models), (CaptionOptions, captioning), (FinishingOptions, finishing)])
+    models, captioning, music, finishing = apply_keywords(
+        "dub", keywords, [(ModelOptions, models), (CaptionOptions, captioning), (MusicOptions, scoring),
+                          (FinishingOptions, finishing)])
+    finishing = finishing or FinishingOptions()
     stages = _Stages(progress)
-    backends, seen = _analyse(video, stages, backends, models, captioning, captions,
+    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions,
                               check=lambda i: check_container(out, i.video_codec))
+    _listen(video, seen, backends, stages, mix=finishing.mix, speech_model=finishing.speech_model)
     request = StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction)
     soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
                            total_samples=to_samples(seen.info.duration, MIX_RATE))
-    return _finish(video, out, seen, soundtrack, backends, stages, finishing or FinishingOptions())
+    return _finish(video, out, seen, soundtrack, backends, stages, finishing)
 
 
 def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backends: Backends, stages: _Stages,
             finishing: FinishingOptions) -> DubResult:
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     info = seen.info
-    mastered = _master(video, info, soundtrack, stages, finishing)
+    mastered = _master(seen, soundtrack, stages, finishing)
     package = None
     # The video is muxed under a temporary name, the deliverables are written, and only then is the video renamed
     # into place: a failure anywhere leaves neither a video nor a half-new package behind.
@@ -249,22 +283,19 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
                      seen.summary, package, mastered.loudness, mastered.mix.mode, mastered.speech)
 
 
-def _master(video: Path, info: MediaInfo, soundtrack: Soundtrack, stages: _Stages,
-            finishing: FinishingOptions) -> Mastered:
-    """The soundtrack against the original audio on the video's clock: mixed, then brought to loudness."""
-    from .deliver.sync import original_audio
+def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: FinishingOptions) -> Mastered:
+    """The soundtrack against the original audio (decoded and searched for speech before planning, see
+    ``_listen``): mixed, then brought to loudness."""
     from .soundtrack.master import master_soundtrack
 
-    original, mix, loudness = None, finishing.mix, finishing.loudness
-    if info.has_audio:
-        with stages.stage("read_original", "reading the original audio"):
-            original = original_audio(video, info, MIX_RATE, soundtrack.audio.shape[-1])
-    elif mix in ("under", "duck"):
+    mix, loudness = finishing.mix, finishing.loudness
+    if seen.original is None and mix in ("under", "duck"):
         stages.say(f"the video has no audio track: `mix` {mix!r} falls back to 'replace'")
         mix = "replace"
     stages.say(f"mixing ({mix})" + (f", loudness {loudness:g} LUFS / -1 dBTP" if loudness is not None else ""))
-    mastered = master_soundtrack(soundtrack.audio, original, MIX_RATE, mode=mix, duck_db=finishing.duck_db,
-                                 loudness=loudness, speech_model=finishing.speech_model)
+    mastered = master_soundtrack(soundtrack.audio, seen.original, MIX_RATE, mode=mix, duck_db=finishing.duck_db,
+                                 loudness=loudness, speech_model=finishing.speech_model,
+                                 speech=seen.speech if seen.original is not None else None)
     stages.timings.update(mastered.timings)
     return mastered
 
@@ -304,16 +335,18 @@ def story(
     seed: int = 0,
     crossfade: float = 3.0,
     models: ModelOptions | None = None,
+    scoring: MusicOptions | None = None,
     backends: Backends | None = None,
     progress: Progress | None = None,
     **keywords: Any,
 ) -> AudioResult:
-    """Text → long-form audio of exactly ``duration`` seconds, written as 24-bit WAV when ``output`` is given."""
+    """Text → long-form audio of exactly ``duration`` seconds, written as 24-bit WAV when ``output`` is given.
+    With ``music="auto"`` the clauses that ask for music ("playful orchestral music, then rain") are composed."""
     if output is not None:
         check_output(output)
-    (models,) = apply_keywords("story", keywords, [(ModelOptions, models)])
+    models, music = apply_keywords("story", keywords, [(ModelOptions, models), (MusicOptions, scoring)])
     stages = _Stages(progress)
-    backends = _backends(stages, backends, models)
+    backends = _backends(stages, backends, models, None, music)
     stages.say(backends.line("text"))
     track = _generate(backends, StoryRequest.from_text(instruction, duration), stages, seed=seed, crossfade=crossfade)
     if output is not None:
@@ -346,7 +379,8 @@ def continue_audio(
     stages = _Stages(progress)
     with stages.stage("read", f"reading {path.name}"):
         audio, sr = decode_audio(path)
-    backends = _backends(stages, backends, models)
+    # Continuations are not scored: backends built for one need no SoundFont.
+    backends = _backends(stages, backends, models, None, MusicOptions(music="off") if backends is None else None)
     stages.say(backends.line("continuation"))
     track = _continue(backends, audio, sr, duration, stages, instruction=instruction, seed=seed,
                       include_input=include_input)

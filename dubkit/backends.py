@@ -1,10 +1,11 @@
 """Backend choice, in one place: the captioner, planner and renderer of every mode, by name or by the model given.
 
-``build_backends(ModelOptions(...), CaptionOptions(...))`` loads everything once; the API's ``dub``, ``plan``,
-``story`` and ``continue_audio`` take the result as ``backends=`` so a script or a watch-folder worker loads
-models once and calls them many times. The default is whatever works offline on this machine with what is
-installed (visual cues + scene/text/continuation planners + foley renderer); ``Backends.line(mode)`` reports
-the choice in one line so a user always knows what produced their audio.
+``build_backends(ModelOptions(...), CaptionOptions(...), MusicOptions(...))`` loads everything once; the API's
+``dub``, ``plan``, ``story`` and ``continue_audio`` take the result as ``backends=`` so a script or a
+watch-folder worker loads models once and calls them many times. The default is whatever works offline on this machine with what is
+installed (visual cues + scene/text/continuation planners + foley renderer, with the composer playing the
+score layer); ``Backends.line(mode)`` reports the choice in one line so a user always knows what produced their
+audio.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any, Literal
 from audiostory_core.plan.base import Planner
 from audiostory_core.render.base import Renderer
 
-from .errors import CheckpointError, InputError
-from .options import CaptionOptions, ModelOptions
+from .errors import CheckpointError, InputError, RenderError
+from .options import CaptionOptions, ModelOptions, MusicOptions
 from .scenes.base import Captioner
 
 Mode = Literal["video", "text", "continuation"]
@@ -47,6 +48,7 @@ class Backends:
     notes: dict[str, str] = field(default_factory=dict)
     models: ModelOptions = field(default_factory=ModelOptions)  # what it was built from
     captioning: CaptionOptions = field(default_factory=CaptionOptions)
+    music: MusicOptions = field(default_factory=MusicOptions)
 
     def summary(self, mode: Mode | None = None, captioner: Captioner | None = None) -> dict[str, str]:
         """What serves a run of ``mode``, by name (None: the backends as built); ``captioner``: the one a video
@@ -66,43 +68,82 @@ class Backends:
     def line(self, mode: Mode | None = None, captioner: Captioner | None = None) -> str:
         return "backends: " + ", ".join(f"{k}={v}" for k, v in self.summary(mode, captioner).items())
 
-    def check_built_from(self, models: ModelOptions | None, captioning: CaptionOptions | None) -> None:
+    def check_built_from(self, models: ModelOptions | None, captioning: CaptionOptions | None = None,
+                         music: MusicOptions | None = None) -> None:
         """Options that would build other backends than these are an error, not silently ignored."""
-        for given, built, what in ((models, self.models, "model"), (captioning, self.captioning, "caption")):
+        for given, built, what in ((models, self.models, "model"), (captioning, self.captioning, "caption"),
+                                   (music, self.music, "music")):
             if given is not None and given != built:
                 raise InputError(f"these backends were built with other {what} options ({built}) than the ones "
                                  f"given ({given}): build new backends, or leave those options out")
 
 
-def build_backends(models: ModelOptions | None = None, captioning: CaptionOptions | None = None) -> Backends:
-    """Load the backends of every mode: a model folder's planner + DiT, or the offline planners + foley."""
+def build_backends(models: ModelOptions | None = None, captioning: CaptionOptions | None = None,
+                   music: MusicOptions | None = None) -> Backends:
+    """Load the backends of every mode: a model folder's planner + DiT, or the offline planners + foley; unless
+    ``music`` is off, the composer plays the score layer (its SoundFont is found here, before any work)."""
     models = models or ModelOptions()
     captioning = captioning or CaptionOptions()
+    music = music or MusicOptions()
+    # The SoundFont is looked for first: its absence fails before any weights load (an AudioStory model plays
+    # its own plan, music included, on the DiT: no composer).
+    composer = build_composer(music) if models.model is None or _layout(models.model) == "dit" else None
     captioner = build_captioner(captioning, device=models.device)
     if models.model is not None:
         planner, renderer, notes = load_model_backends(
-            models.model, device=models.device, steps=models.steps, t5=models.t5, preset=models.preset)
-        return Backends(planner, renderer, captioner, None, notes, models, captioning)
-    from audiostory_core.plan.auto import AutoPlanner
+            models.model, device=models.device, steps=models.steps, t5=models.t5, preset=models.preset,
+            music=music, composer=composer)
+        return Backends(planner, renderer, captioner, None, notes, models, captioning, music)
     from audiostory_core.render.foley.renderer import FoleyRenderer
 
     for d in models.library:
         if not d.is_dir():
             raise InputError(f"{d}: sound library folder not found")
-    planner = offline_planner()
-    renderer = FoleyRenderer(library_dirs=list(models.library), licence=models.licence)
+    planner = offline_planner(music)
+    foley = FoleyRenderer(library_dirs=list(models.library), licence=models.licence)
+    renderer, notes = with_composer(foley, composer)
     # Offline continuation plays the sounds the analysis chose from its bank, or voices them from the library.
-    continuation = ContinuationBackends(planner.continuation, renderer if models.library else None)
-    return Backends(planner, renderer, captioner, continuation, {}, models, captioning)
+    continuation = ContinuationBackends(planner.continuation, foley if models.library else None)
+    return Backends(planner, renderer, captioner, continuation, notes, models, captioning, music)
 
 
-def offline_planner() -> Planner:
-    """The planners that need no LLM, for every mode; the continuation planner listens to the foley bank."""
+def offline_planner(music: MusicOptions | None = None) -> Planner:
+    """The planners that need no LLM, for every mode (with ``music``: video and text plan a score too; default
+    none); the continuation planner listens to the foley bank."""
     from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.plan.continuation_planner import ContinuationPlanner
+    from audiostory_core.plan.scene_planner import ScenePlanner
+    from audiostory_core.plan.text_planner import TextPlanner
     from audiostory_core.render.foley.bank import BANK, synthesize
 
-    return AutoPlanner(continuation=ContinuationPlanner(BANK, synthesize))
+    music = music or MusicOptions(music="off")
+    return AutoPlanner(scene=ScenePlanner(music=music.music, music_style=music.music_style),
+                       text=TextPlanner(music=music.music, music_style=music.music_style),
+                       continuation=ContinuationPlanner(BANK, synthesize))
+
+
+def build_composer(music: MusicOptions) -> Renderer | None:
+    """The composer (FluidSynth + SoundFont) that plays the "score" layer; None when the music is off. Built
+    before any model loads, so a missing SoundFont fails at once, in one line."""
+    if music.music == "off":
+        return None
+    from audiostory_core.render.music_renderer import MusicRenderer
+
+    try:
+        return MusicRenderer(music.soundfont)
+    except RenderError as e:
+        if music.soundfont is not None:
+            raise RenderError(f"`soundfont`: {e}") from None
+        raise RenderError(f"{e} (`music` off)") from None
+
+
+def with_composer(renderer: Renderer, composer: Renderer | None) -> tuple[Renderer, dict[str, str]]:
+    """``renderer`` with the "score" layer routed to ``composer``, and the note naming its SoundFont."""
+    if composer is None:
+        return renderer, {}
+    from audiostory_core.render.router import LayerRouter
+
+    return LayerRouter(renderer, {"score": composer}), {"music": f"composer ({composer.soundfont})"}
 
 
 def build_captioner(captioning: CaptionOptions, *, device: str | None = None, clip_model: str = "ViT-B-32") -> Captioner:
@@ -137,6 +178,12 @@ def with_shot_list(captioner: Captioner, captions: str | Path | None, mode: str 
     return SidecarCaptioner(captions, base=captioner, mode=mode)
 
 
+def _layout(path: Path) -> str | None:
+    from audiostory_core.models.published import detect_layout
+
+    return detect_layout(path) if path.is_dir() else None
+
+
 def is_audiostory_folder(path: Path) -> bool:
     from audiostory_core.models.published import detect_layout
 
@@ -145,14 +192,15 @@ def is_audiostory_folder(path: Path) -> bool:
 
 def load_model_backends(
     model: str | Path, *, device: str | None = None, steps: int | None = None, t5: str | Path | None = None,
-    preset: str | None = None,
+    preset: str | None = None, music: MusicOptions | None = None, composer: Renderer | None = None,
 ) -> tuple[Planner, Renderer, dict[str, str]]:
     """A model folder → planner + DiT renderer.
 
     - An AudioStory folder (ours, or the published AudioStory-3B layout): the LLM planner conditions the DiT
-      with its fused query tokens.
-    - A DiT-only folder (TangoFlux layout or ours): the offline planner plans, and the DiT is conditioned by
-      flan-t5 caption embeddings (``t5`` folder, else ``flan-t5-large`` from `dubkit models pull`).
+      with its fused query tokens; the DiT renders whatever it plans, music included (``music`` is not used).
+    - A DiT-only folder (TangoFlux layout or ours): the offline planner plans (with ``music``: a score too,
+      played by ``composer``, else by one built from ``music``), and the DiT is conditioned by flan-t5 caption
+      embeddings (``t5`` folder, else ``flan-t5-large`` from `dubkit models pull`).
     """
     path = Path(model)
     if not path.is_dir():
@@ -166,7 +214,8 @@ def load_model_backends(
     if layout in ("dubkit-audiostory", "published-audiostory"):
         return _audiostory_backends(path, t5, kwargs)
     if layout == "dit":
-        return _dit_only_backends(path, t5, kwargs)
+        music = music or MusicOptions(music="off")
+        return _dit_only_backends(path, t5, kwargs, music, composer or build_composer(music))
     raise CheckpointError(
         f"{path}: not a model folder: expected audiostory.json (dubkit format), config.yaml + pytorch_model.bin "
         "(published AudioStory-3B) or config.json + weights (a DiT)")
@@ -185,10 +234,10 @@ def _audiostory_backends(path: Path, t5: str | Path | None, kwargs: dict[str, An
     return planner, renderer, {"model": f"audiostory ({path})", "preset": planner.preset.name}
 
 
-def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]):
+def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any], music: MusicOptions,
+                       composer: Renderer | None):
     from audiostory_core.models.dit import TangoFluxDiT
     from audiostory_core.models.hub import local_path
-    from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.render.dit_renderer import DiTRenderer
 
     text = Path(t5) if t5 is not None else local_path("flan-t5-large")
@@ -196,5 +245,7 @@ def _dit_only_backends(path: Path, t5: str | Path | None, kwargs: dict[str, Any]
         raise CheckpointError(
             f"{path} is a DiT-only model: it needs a flan-t5 folder for caption embeddings; pass `t5` (the folder) "
             "or run `dubkit models pull flan-t5-large`")
-    renderer = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs)
-    return offline_planner(), renderer, {"model": f"dit ({path}) + t5 ({text})", "preset": renderer.preset.name}
+    dit, notes = DiTRenderer(TangoFluxDiT.from_pretrained(path), text_encoder=text, **kwargs), {}
+    renderer, notes = with_composer(dit, composer)
+    return offline_planner(music), renderer, {"model": f"dit ({path}) + t5 ({text})", "preset": dit.preset.name,
+                                              **notes}

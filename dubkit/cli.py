@@ -19,13 +19,15 @@ from rich.markup import escape
 
 from . import __version__
 from .errors import DubkitError
-from .options import CAPTIONERS, DEVICES, LICENCES, LOUDNESS_PRESET_NAMES, MIX_MODES
+from .options import (
+    CAPTIONERS, DEVICES, LICENCES, LOUDNESS_PRESET_NAMES, MIX_MODES, MUSIC_MODE_NAMES, MUSIC_STYLE_NAMES,
+)
 from .soundlib.cli import library_app
 from audiostory_core.train.cli import data_app, train_command  # light: typer only
 
 app = typer.Typer(
     name="dubkit",
-    help="Automatic soundtracks for video: sound effects and ambience that follow the picture, shot by shot.",
+    help="Automatic soundtracks for video: a score, sound effects and ambience that follow the picture, shot by shot.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -87,6 +89,7 @@ def _root(
 
 # Option groups in `--help` (rich panels), and each option declared once for every command that has it.
 IO, SHOTS, MODELS, SOUND, MIX, GENERAL = "Input and output", "Shots", "Models", "Soundtrack", "Mix and loudness", "General"
+MUSIC = "Music"
 Captions = Annotated[Optional[Path], typer.Option(
     "--captions", help="Your shot list (SRT, JSON or CSV) to describe the shots.", rich_help_panel=SHOTS)]
 Captioner = Annotated[str, typer.Option(
@@ -115,6 +118,17 @@ LicenceFilter = Annotated[str, typer.Option(
 Seed = Annotated[int, typer.Option(
     "--seed", help="Same seed, same soundtrack; change it for a variation.", rich_help_panel=SOUND)]
 Instruction = Annotated[Optional[str], typer.Option("--instruction", rich_help_panel=SOUND)]
+Music = Annotated[str, typer.Option(
+    "--music", metavar="[" + "|".join(MUSIC_MODE_NAMES) + "]", rich_help_panel=MUSIC,
+    help="A composed score: auto (cartoons, and live-action scenes without dialogue; for story: clauses that ask "
+         "for music), on (under everything), only (the score alone) or off.")]
+MusicStyle = Annotated[str, typer.Option(
+    "--music-style", metavar="[" + "|".join(MUSIC_STYLE_NAMES) + "]", rich_help_panel=MUSIC,
+    help="orchestral (cartoon orchestra), ambient (pads), piano (solo piano), percussion; auto: named in "
+         "--instruction, else orchestral for cartoons, ambient for live action.")]
+SoundFont = Annotated[Optional[Path], typer.Option(
+    "--soundfont", metavar="FILE", rich_help_panel=MUSIC,
+    help="A .sf2/.sf3 SoundFont to play the score (default: the installed General MIDI one).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.", rich_help_panel=GENERAL)]
 
 
@@ -124,6 +138,12 @@ def _models(model: Path | None, t5: Path | None, device: str | None, steps: int 
 
     return ModelOptions(model=model, t5=t5, device=device, steps=steps, library=tuple(library),
                         licence=licence, preset=preset)  # type: ignore[arg-type]
+
+
+def _music(music: str, music_style: str, soundfont: Path | None):
+    from .options import MusicOptions
+
+    return MusicOptions(music=music, music_style=music_style, soundfont=soundfont)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -146,6 +166,9 @@ def dub(
         "--instruction", help="A style hint for the planner.", rich_help_panel=SOUND)] = None,
     crossfade: Annotated[float, typer.Option(
         "--crossfade", help="Seconds the ambience crossfades at each cut.", rich_help_panel=SOUND)] = 0.25,
+    music: Music = "auto",
+    music_style: MusicStyle = "auto",
+    soundfont: SoundFont = None,
     mix: Annotated[str, typer.Option(
         "--mix", metavar="[" + "|".join(MIX_MODES) + "]", rich_help_panel=MIX,
         help="Replace the original audio, sit under it, or duck under speech (auto: duck when there is speech).")] = "auto",
@@ -170,6 +193,7 @@ def dub(
         video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
         models=_models(model, t5, device, steps, library, licence, preset),
         captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
+        scoring=_music(music, music_style, soundfont),
         finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
                                    keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
         progress=_Progress(quiet),
@@ -203,6 +227,9 @@ def plan_cmd(
     t5: T5 = None,
     device: Device = None,
     instruction: Instruction = None,
+    music: Music = "auto",
+    music_style: MusicStyle = "auto",
+    soundfont: SoundFont = None,
     quiet: Quiet = False,
 ) -> None:
     """Write the scenes and sub-events of VIDEO as JSON, without rendering."""
@@ -212,7 +239,7 @@ def plan_cmd(
 
     res = run_plan(video, captions=captions, instruction=instruction, models=_models(model, t5, device, None, []),
                    captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
-                   progress=_Progress(quiet))
+                   scoring=_music(music, music_style, soundfont), progress=_Progress(quiet))
     text = json.dumps(res.to_dict(), indent=2)
     if output is None:
         out.print(text, markup=False, soft_wrap=True)
@@ -238,15 +265,19 @@ def story(
     seed: Seed = 0,
     crossfade: Annotated[float, typer.Option(
         "--crossfade", help="Seconds of crossfade between events.", rich_help_panel=SOUND)] = 3.0,
+    music: Music = "auto",
+    music_style: MusicStyle = "auto",
+    soundfont: SoundFont = None,
     quiet: Quiet = False,
 ) -> None:
-    """Turn a text instruction into long-form audio."""
+    """Turn a text instruction into long-form audio ("playful orchestral music, then heavy rain" is composed)."""
     from .api import story as run_story
 
     res = run_story(instruction, duration, output, seed=seed, crossfade=crossfade,
-                    models=_models(model, t5, device, steps, library, licence, preset), progress=_Progress(quiet))
+                    models=_models(model, t5, device, steps, library, licence, preset),
+                    scoring=_music(music, music_style, soundfont), progress=_Progress(quiet))
     for ev in res.plan.events:
-        err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False)
+        err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False, soft_wrap=True)
     out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
 
 

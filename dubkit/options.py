@@ -2,6 +2,8 @@
 
 - ``ModelOptions``: which planner and renderer load (no model → offline foley on CPU). Built into ``Backends``.
 - ``CaptionOptions``: which captioner describes the shots. Built into ``Backends`` too.
+- ``MusicOptions``: whether the offline composer scores the picture, in which style, played by which SoundFont.
+  Built into ``Backends`` too (the planners plan the score, a router sends it to the composer).
 - ``FinishingOptions``: what happens after the render — the mix with the original audio, loudness, and what
   is written besides the video.
 
@@ -33,6 +35,10 @@ CAPTIONERS: tuple[str, ...] = get_args(CaptionerName)
 Device = Literal["cuda", "mps", "cpu"]  # or an indexed one ("cuda:1"); None: the best available
 DEVICES: tuple[str, ...] = get_args(Device)
 Loudness = float | LoudnessPreset | None  # integrated LUFS, a preset, or None for no normalisation
+MusicMode = Literal["auto", "on", "off", "only"]  # the same as audiostory_core.music.planner.MUSIC_MODES
+MUSIC_MODE_NAMES: tuple[str, ...] = get_args(MusicMode)
+MusicStyle = Literal["auto", "orchestral", "ambient", "piano", "percussion"]  # "auto" + music.types.MUSIC_STYLES
+MUSIC_STYLE_NAMES: tuple[str, ...] = get_args(MusicStyle)
 
 
 def _path(value: str | Path | None) -> Path | None:
@@ -83,6 +89,34 @@ class CaptionOptions:
         if self.captioner not in CAPTIONERS:
             raise InputError(f"unknown captioner {self.captioner!r}; choose one of {', '.join(CAPTIONERS)}")
         object.__setattr__(self, "clip_weights", _path(self.clip_weights))
+
+
+@dataclass(frozen=True)
+class MusicOptions:
+    """``music``: "auto" (a score for cartoons, and for live-action scenes without dialogue), "on" (a score
+    under everything), "only" (the score alone, no effects or beds) or "off". ``music_style``: "orchestral"
+    (cartoon orchestra), "ambient" (pads), "piano" (solo piano), "percussion", or "auto" (named in the
+    instruction, else orchestral for cartoons and ambient for live action). ``soundfont``: a .sf2/.sf3 file
+    to play it with (default: the installed General MIDI SoundFont). ``music=None`` is "off" (the watch folder
+    and batch manifests turn "off" into None)."""
+
+    music: MusicMode | None = "auto"
+    music_style: MusicStyle = "auto"
+    soundfont: Path | None = None
+
+    def __post_init__(self) -> None:
+        from audiostory_core.music.planner import MUSIC_MODES
+        from audiostory_core.music.types import MUSIC_STYLES
+
+        if self.music is None:
+            object.__setattr__(self, "music", "off")
+        # The core's own lists decide, so these options cannot drift from what the planners accept.
+        if self.music not in MUSIC_MODES:
+            raise InputError(f"unknown `music` mode {self.music!r}: choose one of {', '.join(MUSIC_MODES)}")
+        if self.music_style not in ("auto", *MUSIC_STYLES):
+            raise InputError(f"unknown `music_style` {self.music_style!r}: "
+                             f"choose one of auto, {', '.join(MUSIC_STYLES)}")
+        object.__setattr__(self, "soundfont", _path(self.soundfont))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import soundfile as sf
 import dubkit
 from dubkit.backends import build_backends
 from dubkit.errors import InputError
-from dubkit.options import CaptionOptions, FinishingOptions, ModelOptions, apply_keywords
+from dubkit.options import (
+    MUSIC_MODE_NAMES, MUSIC_STYLE_NAMES, CaptionOptions, FinishingOptions, ModelOptions, MusicOptions, apply_keywords)
 
 from .conftest import make_test_clip
 
@@ -38,11 +39,23 @@ def test_flat_keywords_land_in_their_groups_and_unknown_ones_are_refused():
         apply_keywords("dub", {"duck": True}, [(FinishingOptions, None)])
 
 
+def test_music_options_are_the_core_s_choices_and_a_group_of_their_own():
+    from audiostory_core.music.planner import MUSIC_MODES
+    from audiostory_core.music.types import MUSIC_STYLES
+
+    assert MUSIC_MODE_NAMES == MUSIC_MODES and MUSIC_STYLE_NAMES == ("auto", *MUSIC_STYLES)
+    (music,) = apply_keywords("dub", {"music": "only", "soundfont": "my.sf2"}, [(MusicOptions, None)])
+    assert music == MusicOptions(music="only", soundfont=Path("my.sf2"))
+    assert MusicOptions(music=None) == MusicOptions(music="off")  # a watch folder's "off" arrives as None
+
+
 @pytest.mark.parametrize("bad, needle", [
     (dict(mix="loud"), "unknown mix mode 'loud'"),
     (dict(duck_db=3), "`duck_db` must be zero or negative"),
     (dict(loudness="cinema"), "not a number or preset"),
     (dict(captioner="magic"), "unknown captioner 'magic'"),
+    (dict(music="loud"), "unknown `music` mode 'loud'"),
+    (dict(music_style="jazz"), "unknown `music_style` 'jazz'"),
 ])
 def test_bad_options_fail_before_any_work_in_the_api_s_words(clip, tmp_path, bad, needle):
     with pytest.raises(InputError) as exc:
@@ -115,6 +128,8 @@ def test_backends_and_other_model_options_together_are_refused(tmp_path):
     with pytest.raises(InputError, match="built with other model options"):
         dubkit.story("rain", 1.0, backends=backends, steps=4)
     res = dubkit.story("rain", 1.0, backends=backends, models=ModelOptions())  # the same options: fine
+    with pytest.raises(InputError, match="built with other music options"):
+        dubkit.story("rain", 1.0, backends=backends, music="off")
     assert res.soundtrack.audio.shape[-1] == round(1.0 * res.soundtrack.sample_rate)
 
 

@@ -93,6 +93,10 @@ def test_output_container_that_cannot_hold_the_video_fails_before_any_work(tmp_p
 def test_bad_options_fail_before_any_work(tmp_path, cartoon):
     assert_one_line_error(run("dub", str(cartoon), "-o", str(tmp_path / "x.mp4"), "--mix", "bogus"), "mix mode")
     assert_one_line_error(run("dub", str(cartoon), "-o", str(tmp_path / "x.mp4"), "--duck-db", "3"), "duck-db")
+    assert_one_line_error(run("dub", str(cartoon), "-o", str(tmp_path / "x.mp4"), "--music", "loud"),
+                          "unknown --music mode 'loud'")
+    assert_one_line_error(run("story", "rain", "-d", "2", "-o", str(tmp_path / "x.wav"), "--music-style", "jazz"),
+                          "unknown --music-style 'jazz'")
     assert list(tmp_path.iterdir()) == []
 
 

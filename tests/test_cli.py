@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
 import dubkit
@@ -23,6 +24,9 @@ def test_version_and_help():
     for cmd in ("dub", "plan", "story", "continue", "models", "watch", "batch", "jobs"):
         assert cmd in helptext
     assert "--keep-original-audio" in run("dub", "--help").stdout
+    for cmd in ("dub", "plan", "story"):
+        text = run(cmd, "--help").stdout
+        assert all(flag in text for flag in ("--music", "--music-style", "--soundfont", "Music")), cmd
 
 
 def test_plan_writes_scenes_and_events_json(tmp_path, cartoon, cartoon_truth):
@@ -33,6 +37,10 @@ def test_plan_writes_scenes_and_events_json(tmp_path, cartoon, cartoon_truth):
     assert len(data["scenes"]) == len(cartoon_truth["cuts"]) + 1
     assert data["plan"]["events"] and all("caption" in e for e in data["plan"]["events"])
     assert data["video"]["duration"] > 0
+    # Music is on by default for a cartoon: a cue sheet, and score events that tile the video.
+    score = [e for e in data["plan"]["events"] if e["layer"] == "score"]
+    assert data["plan"]["score"]["sections"] and score and score[0]["start"] == 0
+    assert sum(e["duration"] for e in score) == pytest.approx(data["video"]["duration"], abs=1e-6)
 
 
 def test_story_exact_duration(tmp_path):
