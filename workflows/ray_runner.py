@@ -13,8 +13,10 @@ thread per actor.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue as _queue
+import socket
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -54,15 +56,28 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         kwargs["address"] = address
     else:
         kwargs["num_cpus"] = num_cpus
-    # Ray's own retries to reach a missing GCS take minutes; a few seconds are enough to tell it is not there.
-    os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", "5")
-    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "5")
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    if address and address != "auto":
+        _probe(address, where)
     try:
         ray.init(**kwargs)
     except Exception as e:  # ConnectionError, RuntimeError, ValueError depending on what is wrong
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ClusterUnreachable(f"cannot reach {where}: {first}") from e
+
+
+def _probe(address: str, where: str, timeout: float = 5.0) -> None:
+    """A TCP connect to the head's port first: ``ray.init`` on an address nobody answers retries for minutes."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnreachable(f"cannot reach {where}: the address must look like HOST:PORT "
+                                 "(the head's GCS port, 6379 by default), 'auto' or 'local'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ClusterUnreachable(f"cannot reach {where}: {e.strerror or e} (is `ray start --head` running "
+                                 "there, and the port open?)") from None
 
 
 def shutdown() -> None:
@@ -194,3 +209,30 @@ class RayPool:
                 self._ray.kill(a)
             except Exception:
                 pass
+
+
+def default_size(gpus_per_job: float = 0.0, cpus_per_job: float = 1.0) -> int:
+    """One actor per GPU share (model path) or per CPU share of the whole cluster."""
+    ray = _import_ray()
+    res = ray.cluster_resources()
+    if gpus_per_job:
+        return max(1, int(res.get("GPU", 0) // gpus_per_job))
+    return max(1, int(res.get("CPU", 1) // cpus_per_job))
+
+
+@contextlib.contextmanager
+def cluster_jobs(address: str | None, workers: int | None, *, job_spec: str | None = None,
+                 dub_options: dict[str, Any] | None = None, gpus_per_job: float = 0.0,
+                 say: Callable[[str], None] = lambda _m: None) -> Iterator[tuple[Callable[..., Any], int]]:
+    """Connect (``address`` None or ``"local"``: a local instance), start the actors, yield ``(job_function,
+    number of actors)`` for a runner with that many worker threads, and leave the cluster afterwards."""
+    connect(None if address in (None, "", "local") else address)
+    try:
+        size = workers or default_size(gpus_per_job)
+        pool = RayPool(size, job_spec=job_spec, dub_options=dub_options, gpus_per_job=gpus_per_job)
+        say(f"ray: {size} worker actor(s)" + (f", {gpus_per_job:g} GPU each" if gpus_per_job else "")
+            + f" on {_import_ray().cluster_resources().get('CPU', 0):.0f} CPU(s)")
+        yield pool.job_function, size
+        pool.close()
+    finally:
+        shutdown()
