@@ -18,6 +18,7 @@ import os
 import queue as _queue
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -183,6 +184,7 @@ class RayPool:
 
         ray = self._ray
         actor = self._idle.get()
+        lost = False
         try:
             backends: dict[str, str] = {}
             for ref in actor.run.remote(str(Path(input).absolute()), str(Path(output).absolute()), options):
@@ -198,10 +200,25 @@ class RayPool:
         except (ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError,
                 ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                 ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as e:
+            lost = True
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise mark_transient(WorkerLost(f"the Ray worker died during the job ({first[:160]})")) from None
         finally:
-            self._idle.put(actor)  # a dead actor is restarted by Ray (max_restarts=-1) and serves again
+            if lost:  # Ray restarts it (max_restarts=-1); it takes jobs again once it answers, so the retry runs
+                threading.Thread(target=self._rejoin, args=(actor,), daemon=True).start()  # on a live actor
+            else:
+                self._idle.put(actor)
+
+    def _rejoin(self, actor: Any) -> None:
+        """Back into the idle set once the restarted actor answers (its backends are loaded again by then)."""
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                self._ray.get(actor.pid.remote(), timeout=30)
+                self._idle.put(actor)
+                return
+            except Exception:
+                time.sleep(1)
 
     def close(self) -> None:
         for a in self.actors:
