@@ -14,6 +14,7 @@ thread per actor.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue as _queue
 import socket
@@ -99,6 +100,7 @@ class DubWorker:
 
         self.fn = load_job_function(job_spec)
         self.backends = None
+        self.device, self.model_fields = device, frozenset()
         if job_spec in (None, "dubkit:dub"):
             from dubkit.backends import build_backends
             from dubkit.options import CaptionOptions, FinishingOptions, ModelOptions, apply_keywords
@@ -109,6 +111,7 @@ class DubWorker:
             models, captioning, _ = apply_keywords(
                 "dub", opts, [(ModelOptions, None), (CaptionOptions, None), (FinishingOptions, None)])
             self.backends = build_backends(models, captioning)
+            self.model_fields = frozenset(f.name for f in dataclasses.fields(ModelOptions))
 
     def pid(self) -> int:
         return os.getpid()
@@ -123,6 +126,8 @@ class DubWorker:
         kwargs = dict(options)
         if self.backends is not None:
             kwargs.setdefault("backends", self.backends)
+            if self.device is not None and self.model_fields & kwargs.keys():  # as the backends were built
+                kwargs.setdefault("device", self.device)
         if _accepts_kwarg(self.fn, "progress"):
             kwargs["progress"] = lambda *a, **k: messages.put(("progress", [str(x) for x in a],
                                                                {str(x): str(y) for x, y in k.items()}))
