@@ -34,10 +34,15 @@ def _clip(path: Path, freq: int) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])  # actors import tests.*
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), before or ""])  # the actors import tests.ray_jobs
     ray_runner.connect(num_cpus=2)
     yield
     ray_runner.shutdown()
+    if before is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = before
 
 
 def _run(tmp_path: Path, n: int, delay: float, kill: bool):
@@ -128,4 +133,14 @@ def test_unreachable_cluster_is_one_line(tmp_path):
     assert errors == ["error: cannot reach the Ray cluster at 127.0.0.1:1: Connection refused (is `ray start "
                       "--head` running there, and the port open?)"], proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "a.mp4").exists()
+
+
+def test_gpus_per_job_needs_ray(tmp_path):
+    clip = _clip(tmp_path / "a.mp4", 440)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "workflows", "batch", str(clip), "--out", str(tmp_path / "out"),
+                           "--gpus-per-job", "1", "--job", "workflows.dryrun:remux"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert (proc.returncode, proc.stderr.strip()) == (2, "error: --gpus-per-job needs --ray")
     assert not (tmp_path / "out" / "a.mp4").exists()

@@ -249,12 +249,14 @@ def cluster_jobs(address: str | None, workers: int | None, *, job_spec: str | No
     """Connect (``address`` None or ``"local"``: a local instance), start the actors, yield ``(job_function,
     number of actors)`` for a runner with that many worker threads, and leave the cluster afterwards."""
     connect(None if address in (None, "", "local") else address)
+    pool = None
     try:
         size = workers or default_size(gpus_per_job)
         pool = RayPool(size, job_spec=job_spec, dub_options=dub_options, gpus_per_job=gpus_per_job)
         say(f"ray: {size} worker actor(s)" + (f", {gpus_per_job:g} GPU each" if gpus_per_job else "")
             + f" on {_import_ray().cluster_resources().get('CPU', 0):.0f} CPU(s)")
         yield pool.job_function, size
-        pool.close()
     finally:
+        if pool is not None:
+            pool.close()
         shutdown()
