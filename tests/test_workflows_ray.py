@@ -111,6 +111,22 @@ def test_ray_batch_two_actors(cluster, tmp_path):
         assert any("remuxed" in m and c.name in m for m in progress), progress
 
 
+def test_ray_job_error_reaches_the_driver(cluster, tmp_path):
+    """The job's own exception (bad input) comes back from the actor as itself: a failed row, not retried."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    pool = ray_runner.RayPool(1, job_spec="tests.ray_jobs:slow_remux")
+    cfg = WorkflowConfig(workers=1, retry=RetryPolicy(max_attempts=3, backoff_seconds=0.2),
+                         dub={"trace_dir": str(tmp_path), "delay": 0})
+    summary = run_batch([BatchItem(junk)], tmp_path / "out", cfg, job_fn=pool.job_function)
+    pool.close()
+    (row,) = summary.rows
+    assert row.state == "failed" and row.error.startswith("InputError: junk.mp4 is not a readable video"), row
+    log = [json.loads(line) for line in (tmp_path / "out" / ".dubkit" / "jobs.log").read_text().splitlines()]
+    assert [(e["state"], e["attempts"]) for e in log] == [("failed", 1)]
+    assert not (tmp_path / "out" / "junk.mp4").exists()
+
+
 def test_ray_batch_survives_killed_actor(cluster, tmp_path):
     clips, out, summary, progress, killed, pids = _run(tmp_path, 4, delay=1.5, kill=True)
     assert killed, "no job was seen mid-run"
