@@ -5,6 +5,7 @@ never imports workflows. ``python -m workflows`` offers the same commands standa
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -36,6 +37,29 @@ def _fail(msg: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _job_source(ray: Optional[str], cfg, job: Optional[str], gpus_per_job: float, reporter,
+                workers: Optional[int]):
+    """``(config, job function)``: the job function in this process, or with ``--ray`` one that hands each job to
+    a Ray actor (one runner thread per actor; see workflows/ray_runner.py)."""
+    from workflows.runner import load_job_function
+
+    if ray is None:
+        if gpus_per_job:
+            _fail("--gpus-per-job needs --ray")
+        yield cfg, load_job_function(job)
+        return
+    if gpus_per_job < 0:
+        _fail("--gpus-per-job must be >= 0")
+    from workflows.ray_runner import cluster_jobs
+
+    load_job_function(job)  # a bad --job spec fails here, before any cluster is touched
+    actors = workers or (cfg.workers if cfg.workers > 1 else None)  # None: one per CPU (GPU share) of the cluster
+    with cluster_jobs(ray, actors, job_spec=job,
+                      dub_options=cfg.dub, gpus_per_job=gpus_per_job, say=reporter.say) as (job_fn, size):
+        yield cfg.with_overrides(workers=size), job_fn
+
+
 def watch(
     inbox: Path = typer.Argument(..., help="Folder to watch for new videos (sub-folders included)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder that receives the dubbed videos."),
@@ -51,6 +75,8 @@ def watch(
     state: Optional[Path] = typer.Option(None, help="Queue/lock folder (default INBOX/.dubkit; keep it on a local disk)."),
     content_hash: Optional[bool] = typer.Option(None, "--content-hash/--no-content-hash", help="Add a head/tail hash to each file's identity (catches rewrites that keep size and mtime)."),
     once: bool = typer.Option(False, "--once", help="Exit when everything present is done (cron, tests)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS", help="Run the jobs on a Ray cluster: 'local' starts a local instance, 'auto' joins the one this node belongs to, or HOST:PORT of its head. Inputs and --out must be on storage every node sees."),
+    gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", help="With --ray: GPUs reserved per worker actor (the model path); the model then runs on cuda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     job: Optional[str] = typer.Option(None, hidden=True, help=_JOB_HELP),
 ) -> None:
@@ -64,10 +90,12 @@ def watch(
                                                  rescan_seconds=rescan_seconds, on_failure=on_failure,
                                                  on_stop=on_stop, content_hash=content_hash)
         validate(cfg)
-        watcher = Watcher(inbox, out, cfg, job_fn=load_job_function(job), state_dir=state, move_done=move_done,
-                          log_path=log, if_locked=if_locked, exit_when_idle=once, reporter=Reporter(quiet=quiet))
-        install_signal_handlers(watcher.request_stop)
-        code = watcher.run()
+        reporter = Reporter(quiet=quiet)
+        with _job_source(ray, cfg, job, gpus_per_job, reporter, workers) as (cfg, job_fn):
+            watcher = Watcher(inbox, out, cfg, job_fn=job_fn, state_dir=state, move_done=move_done,
+                              log_path=log, if_locked=if_locked, exit_when_idle=once, reporter=reporter)
+            install_signal_handlers(watcher.request_stop)
+            code = watcher.run()
     except FolderLocked as e:
         _fail(str(e), EXIT_LOCKED)
     except DubkitError as e:
@@ -89,6 +117,8 @@ def batch(
     content_hash: Optional[bool] = typer.Option(None, "--content-hash/--no-content-hash", help="Add a head/tail hash to each file's identity."),
     log: Optional[Path] = typer.Option(None, help="Job log (default OUT/.dubkit/jobs.log)."),
     state: Optional[Path] = typer.Option(None, help="Queue folder (default OUT/.dubkit)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS", help="Run the jobs on a Ray cluster: 'local' starts a local instance, 'auto' joins the one this node belongs to, or HOST:PORT of its head. Inputs and --out must be on storage every node sees."),
+    gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", help="With --ray: GPUs reserved per worker actor (the model path); the model then runs on cuda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     job: Optional[str] = typer.Option(None, hidden=True, help=_JOB_HELP),
 ) -> None:
@@ -120,10 +150,12 @@ def batch(
                        "(signal again to stop now)", err=True)
             stop.set()
 
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        summary = run_batch(unique, out, cfg, job_fn=load_job_function(job), state_dir=state, log_path=log,
-                            force=force, reporter=Reporter(quiet=quiet), stop=stop)
+        reporter = Reporter(quiet=quiet)
+        with _job_source(ray, cfg, job, gpus_per_job, reporter, workers) as (cfg, job_fn):
+            signal.signal(signal.SIGINT, on_signal)
+            signal.signal(signal.SIGTERM, on_signal)
+            summary = run_batch(unique, out, cfg, job_fn=job_fn, state_dir=state, log_path=log,
+                                force=force, reporter=reporter, stop=stop)
     except FolderLocked as e:
         _fail(str(e), EXIT_LOCKED)
     except DubkitError as e:
