@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -157,7 +158,7 @@ class SoundLibrary:
         changed = bool(todo) or len(sounds) != len(cached)
         if changed:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_name(cache_file.stem + f".{os.getpid()}.tmp.npz")
+            tmp = cache_file.with_name(cache_file.stem + f".{os.getpid()}-{threading.get_ident()}.tmp.npz")
             np.savez(tmp, meta=np.array(json.dumps([asdict(s) for s in sounds])), vectors=vec)
             os.replace(tmp, cache_file)
         stats = {"files": len(sounds), "embedded": len(todo), "cached": len(sounds) - len(todo)}
