@@ -36,6 +36,36 @@ def clip(tmp_path_factory) -> Path:
     return make_test_clip(tmp_path_factory.mktemp("media") / "clip.mp4", 2)
 
 
+def talk_clip(path: Path, start: float = 1.2, seconds: float = 1.5) -> Path:
+    """A tiny 160x90 excerpt of samples/talk.mp4 with its speech track, so the dub runs speech detection."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", f"{start}", "-t", f"{seconds}", "-i",
+                    str(ROOT / "samples" / "talk.mp4"), "-vf", "scale=160:90", "-r", "12", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "aac", "-b:a", "48k", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory) -> Path:
+    return talk_clip(tmp_path_factory.mktemp("media") / "talk-1.5s.mp4")
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs, as a full output disk; skipped where this process may not mount one (not root)."""
+    d = tmp_path / "small disk"
+    d.mkdir()
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(d)], capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -307,3 +337,38 @@ def test_a_folder_moved_in_whole_is_picked_up_without_waiting_for_a_rescan(tmp_p
         w.request_stop()
         t.join(20)
     assert not t.is_alive()
+
+
+def test_a_full_output_disk_is_waited_out_not_failed(tmp_path, speech_clip, small_disk):
+    """The real dub into a 1 MiB tmpfs with ~300 KB free fails (libsndfile, ffmpeg or a truncated mux, depending
+    on where the space runs out). The watcher names it ("no space left on ..."), keeps the input where it is and
+    retries with back-off, without giving up even with max_attempts = 1; once space is freed the job completes."""
+    inbox, done = tmp_path / "in", small_disk / "done"
+    inbox.mkdir()
+    done.mkdir()
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * (1024 * 1024 - 300 * 1024))
+    config = tmp_path / "w.toml"
+    config.write_text("[retry]\nmax_attempts = 1\nbackoff_seconds = 1\nmax_backoff_seconds = 2\n")
+    log = tmp_path / "w.log"
+    (inbox / "talk.mp4").write_bytes(speech_clip.read_bytes())
+    w = _start(inbox, done, "--config", str(config), log=log, job=REAL_JOB)
+    try:
+        _wait(lambda: log.read_text().count("no space left on ") >= 2, 240, "two waits for disk space", [w])
+        assert (inbox / "talk.mp4").is_file() and not (inbox / "failed").exists()
+        job = JobQueue(inbox / ".dubkit" / "jobs.sqlite", readonly=True).jobs()[0]
+        assert job.state in ("queued", "running") and job.attempts <= 1
+        ballast.unlink()
+        _wait(lambda: _counts(inbox).get("done") == 1, 240, "the job to finish once there is space", [w])
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(30) == 0
+    finally:
+        w.kill()
+    text = log.read_text()
+    assert f"no space left on {small_disk} (" in text and " KB free" in text
+    assert "FAILED" not in text and not (inbox / "failed").exists() and (inbox / "talk.mp4").is_file()
+    want = float(_probe(speech_clip)["format"]["duration"])
+    assert float(_probe(done / "talk.mp4")["format"]["duration"]) == pytest.approx(want, abs=0.05)
+    job = JobQueue(inbox / ".dubkit" / "jobs.sqlite").jobs()[0]
+    assert (job.state, job.attempts, job.error) == ("done", 1, None)
+    assert not list(done.glob(".dubkit-partial-*"))

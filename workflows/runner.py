@@ -18,7 +18,7 @@ from audiostory_core.errors import DubkitError
 from workflows import staging
 from workflows.config import WorkflowConfig
 from workflows.disposal import Disposal
-from workflows.failures import InputChanged, describe, detail, is_transient
+from workflows.failures import InputChanged, describe, detail, is_transient, out_of_space
 from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.queue import DONE, FAILED, QUEUED, Job, JobQueue
@@ -70,6 +70,9 @@ class Reporter:
     def failed(self, job: Job, error: str, where: Path | None) -> None:
         self.say(f"[job {job.id}] FAILED {job.input.name}: {error}" + (f" (moved to {where})" if where else ""))
 
+    def waiting_for_space(self, job: Job, error: str, delay: float) -> None:
+        self.say(f"[job {job.id}] {job.input.name} waits: {error}; trying again in {delay:.0f} s")
+
     def retrying(self, job: Job, error: str, delay: float, attempts: int) -> None:
         self.say(f"[job {job.id}] transient error on {job.input.name}: {error}; retry {job.attempts + 1}/{attempts} "
                  f"in {delay:.0f} s")
@@ -104,6 +107,7 @@ class Runner:
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._accepts_progress = _accepts_kwarg(job_fn, "progress")
+        self._space_waits: dict[int, int] = {}  # job id -> how often it waited for disk space in a row
 
     @property
     def cancelled(self) -> bool:
@@ -232,6 +236,7 @@ class Runner:
             self.staging.discard(job)
             with self._active_lock:
                 self._active.pop(job.id, None)
+        self._space_waits.pop(job.id, None)
         done = self.queue.get(job.id)
         self.reporter.done(done, seconds, backends)
         self._log(done, DONE)
@@ -255,8 +260,19 @@ class Runner:
                                 dispose_to=dispose_to)
 
     def _handle_error(self, job: Job, worker: str, exc: Exception, seconds: float) -> str:
-        error = describe(exc)
         policy = self.config.retry
+        # The output copies the input's video stream: it needs at least the input's size where it is written.
+        full = None if isinstance(exc, InputChanged) else out_of_space(exc, job.output.parent, needed=job.size)
+        if full is not None:  # never the input's fault: wait for space however long it takes, attempts not counted
+            waits = self._space_waits[job.id] = self._space_waits.get(job.id, 0) + 1
+            delay = policy.delay(waits)
+            error = describe(full)
+            self.queue.postpone(job.id, worker, error, retry_at=time.time() + delay)
+            self.reporter.waiting_for_space(job, str(full), delay)
+            self.wake()
+            return QUEUED
+        self._space_waits.pop(job.id, None)
+        error = describe(exc)
         if is_transient(exc) and job.attempts < policy.max_attempts:
             delay = policy.delay(job.attempts)
             self.queue.fail(job.id, worker, error, seconds=seconds, retry_at=time.time() + delay)
