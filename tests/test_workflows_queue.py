@@ -221,6 +221,50 @@ def test_disk_full_is_named_from_errno_words_or_free_space(tmp_path):
     assert is_transient(e) and not is_transient(InputError("corrupt"))
 
 
+def test_an_input_that_looks_truncated_while_a_writer_holds_it_is_not_quarantined(tmp_path, clip):
+    """The copy resumes while the job runs (a real writer process reopens the input and pauses): the dub fails
+    on the half file, but the runner re-checks before quarantining. Still open: the job waits (not counted).
+    Grown: its new version is a new job and the input stays where it is."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    src = inbox / "growing.mp4"
+    data = clip.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    writers: list[subprocess.Popen] = []
+
+    def copy_resumes_during_the_job(video, output, **opts):
+        if not writers:  # the writer comes back while we are dubbing; it appends the rest after 2 s
+            writers.append(subprocess.Popen([sys.executable, "-c", (
+                "import sys, time\n"
+                "f = open(sys.argv[1], 'ab'); print('open', flush=True); time.sleep(2)\n"
+                "f.write(open(sys.argv[2], 'rb').read()[%d:]); f.close()") % (len(data) // 2), str(video),
+                str(clip)], stdout=subprocess.PIPE, text=True))
+            assert writers[0].stdout.readline().strip() == "open"
+        return remux(video, output)
+
+    said: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.say = said.append
+    cfg = WorkflowConfig(retry=RetryPolicy(max_attempts=1, backoff_seconds=0.5))
+    q = JobQueue(tmp_path / "q.sqlite")
+    runner = Runner(q, cfg, copy_resumes_during_the_job, inbox=inbox, on_failure="move", reporter=reporter)
+    job, _ = q.enqueue(file_key(src), tmp_path / "out" / "growing.mp4")
+    try:
+        runner.work("w", threading.Event(), ids=[job.id], until_idle=True)
+    finally:
+        for p in writers:
+            p.wait(30)
+    waited = [m for m in said if "looks incomplete" in m or "still open for writing" in m]
+    assert waited and f"pid {writers[0].pid}" in waited[0] and "not a readable video" in waited[0]
+    old = q.get(job.id)
+    assert old.state == FAILED and "changed" in old.error  # it grew: this version is over, the new one is a job
+    assert src.read_bytes() == data and not (inbox / "failed").exists() and not list(inbox.glob("*.error.txt"))
+    new, created = q.enqueue(file_key(src), tmp_path / "out" / "growing.mp4")
+    assert created
+    runner.work("w", threading.Event(), ids=[new.id], until_idle=True)
+    assert q.get(new.id).state == DONE and q.get(new.id).attempts == 1
+
+
 # -- lock -------------------------------------------------------------------------------------------------------
 def test_folder_lock_is_exclusive_and_dies_with_its_process(tmp_path):
     lockfile = tmp_path / "watch.lock"

@@ -309,7 +309,8 @@ def test_kill9_at_random_moments_never_duplicates_or_leaves_partials(tmp_path, c
         finally:
             w.send_signal(signal.SIGKILL)
             w.wait(10)
-        assert not [e for e in os.listdir(done) if not e.startswith(".") and e not in names]
+        entries = os.listdir(done) if done.exists() else []  # a loaded machine may kill it before it made DONE
+        assert not [e for e in entries if not e.startswith(".") and e not in names]
     w = _start(inbox, done, "--stable-seconds", "0.2", "--config", str(config), "--once", log=log)
     assert w.wait(60) == 0
     assert sorted(os.listdir(done)) == sorted(names)
@@ -372,3 +373,128 @@ def test_a_full_output_disk_is_waited_out_not_failed(tmp_path, speech_clip, smal
     job = JobQueue(inbox / ".dubkit" / "jobs.sqlite").jobs()[0]
     assert (job.state, job.attempts, job.error) == ("done", 1, None)
     assert not list(done.glob(".dubkit-partial-*"))
+
+
+_PAUSING_COPY = """
+import sys, time
+src, dst, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+data = open(src, "rb").read()
+with open(dst, "wb") as f:
+    f.write(data[: len(data) // 2])
+    f.flush()
+    print("half", flush=True)
+    time.sleep(pause)  # longer than the stability window: size and mtime stand still, the file is still open
+    f.write(data[len(data) // 2:])
+"""
+
+
+def test_a_copy_that_pauses_longer_than_the_stability_window_is_waited_for(tmp_path, clip):
+    """A real writer process copies half the file, pauses 4 s (5x the 0.8 s window), then finishes. The watcher
+    sees it still open for writing and waits: one job, on the complete file, nothing in failed/."""
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    log = tmp_path / "w.log"
+    w = _start(inbox, done, log=log)
+    try:
+        _wait(lambda: "watching" in log.read_text(), 60, "the watcher to start", [w])
+        writer = subprocess.Popen([sys.executable, "-c", _PAUSING_COPY, str(clip), str(inbox / "copy.mp4"), "4"],
+                                  stdout=subprocess.PIPE, text=True)
+        assert writer.stdout.readline().strip() == "half"
+        _wait(lambda: "still open for writing" in log.read_text(), 30, "the watcher to see the open writer", [w])
+        assert _counts(inbox).get("done", 0) == 0 and not (inbox / "failed").exists()
+        assert writer.wait(30) == 0
+        _wait(lambda: _counts(inbox).get("done") == 1, 60, "the complete copy to be dubbed", [w])
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(20) == 0
+    finally:
+        w.kill()
+    assert f"pid {writer.pid}" in log.read_text()
+    assert _sha(inbox / "copy.mp4") == _sha(clip) and not (inbox / "failed").exists()
+    assert _job_rows(inbox) == [("copy.mp4", "done", 1)]
+    assert float(_probe(done / "copy.mp4")["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+
+
+def test_a_deleted_inbox_or_queue_stops_the_watcher_and_a_recreated_inbox_stays_locked(tmp_path, clip):
+    """A watches INBOX. While A is frozen (SIGSTOP) INBOX is deleted and created again: B on the new INBOX is
+    refused (exit 3, naming A) although the old lock file went with the old folder. A, resumed, notices and stops
+    with one line (exit 1); then C takes the new INBOX and every file is dubbed once. Deleting C's queue file stops
+    C the same way."""
+    import shutil
+
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    log_a, log_b, log_c = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+    a = _start(inbox, done, log=log_a)
+    c = None
+    try:
+        _wait(lambda: "watching" in log_a.read_text(), 60, "A to start", [a])
+        (inbox / "v0.mp4").write_bytes(clip.read_bytes())
+        _wait(lambda: (done / "v0.mp4").exists(), 60, "A to dub v0", [a])
+        a.send_signal(signal.SIGSTOP)
+        try:
+            shutil.rmtree(inbox)
+            inbox.mkdir()
+            b = _start(inbox, done, log=log_b)
+            assert b.wait(60) == 3
+        finally:
+            a.send_signal(signal.SIGCONT)
+        assert f"pid {a.pid}" in log_b.read_text() and "earlier folder of this name" in log_b.read_text()
+        assert a.wait(30) == 1
+        errors = [line for line in log_a.read_text().splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and f"the watch folder {inbox} was deleted and created again" in errors[0] and "stopped" in errors[0]
+
+        c = _start(inbox, done, log=log_c)
+        _wait(lambda: "watching" in log_c.read_text(), 60, "C to start on the new folder", [c])
+        (inbox / "v1.mp4").write_bytes(clip.read_bytes())
+        _wait(lambda: _counts(inbox).get("done") == 1, 60, "C to dub v1", [c])
+        assert _job_rows(inbox) == [("v1.mp4", "done", 1)]  # a new queue, and nobody else took v1
+        for f in (inbox / ".dubkit").glob("jobs.sqlite*"):
+            f.unlink()
+        assert c.wait(30) == 1
+        errors = [line for line in log_c.read_text().splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and "the job queue" in errors[0] and "was deleted" in errors[0]
+    finally:
+        a.kill()
+        if c is not None:
+            c.kill()
+    assert sorted(os.listdir(done)) == ["v0.mp4", "v1.mp4"]  # nothing partial or hidden left behind
+
+
+@pytest.fixture(scope="module")
+def speech_clips(tmp_path_factory) -> list[Path]:
+    """20 tiny excerpts (1, 1.5 or 2 s) of the talk sample, each with speech for the dub's VAD."""
+    d = tmp_path_factory.mktemp("speech-clips")
+    return [talk_clip(d / f"c{i:02d}.mp4", start=0.8 + (i * 0.71) % 14.5, seconds=1.0 + (i % 3) * 0.5)
+            for i in range(20)]
+
+
+def _two_workers_once(root: Path, clips: list[Path], cache: Path) -> None:
+    """``dubkit watch --workers 2 --once`` with the real dub over ``clips``: it must exit 0 (a crash is a
+    negative return code), with one valid output per clip and nothing failed."""
+    inbox, done = root / "in", root / "done"
+    inbox.mkdir(parents=True)
+    for c in clips:
+        (inbox / c.name).write_bytes(c.read_bytes())
+    env = dict(os.environ, HF_HUB_OFFLINE="1", DUBKIT_CACHE_DIR=str(cache))
+    proc = subprocess.run([sys.executable, "-m", "workflows", "watch", str(inbox), "--out", str(done), "--workers",
+                           "2", "--once", "--stable-seconds", "0.2", "--job", REAL_JOB], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"watch exited {proc.returncode}: {proc.stderr[-1500:]}"
+    assert _counts(inbox) == {"queued": 0, "running": 0, "done": len(clips), "failed": 0}
+    assert not (inbox / "failed").exists()
+    for c in clips:
+        want = float(_probe(c)["format"]["duration"])
+        assert float(_probe(done / c.name)["format"]["duration"]) == pytest.approx(want, abs=0.05)
+
+
+@pytest.mark.parametrize("runs, n_clips", [
+    (2, 6),
+    pytest.param(10, 20, marks=pytest.mark.slow),
+])
+def test_two_workers_run_the_real_dub_side_by_side_without_crashing(tmp_path, speech_clips, runs, n_clips):
+    """Two worker threads in one process dub at once: speech detection, embeddings and the sound library's index
+    are then used from two threads (a shared silero-vad model crashed 1 run in 10 with SIGABRT and sent a good
+    input to failed/ in another; two jobs on a cold cache raced on the library index). The cache starts cold."""
+    cache = tmp_path / "cache"
+    for r in range(runs):
+        _two_workers_once(tmp_path / f"run{r}", speech_clips[:n_clips], cache)

@@ -41,6 +41,12 @@ class DiskFull(DubkitError):
     transient = True
 
 
+class StillBeingWritten(DubkitError):
+    """Another process still holds the input open for writing (a copy in progress). Transient: the job waits."""
+
+    transient = True
+
+
 def _chain(exc: BaseException):
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
