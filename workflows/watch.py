@@ -180,11 +180,7 @@ class Watcher:
                 try:
                     last_scan, last_recover = self._tick(tracker, events, last_scan, last_recover)
                 except (OSError, sqlite3.Error) as e:  # a share went away, the disk is full...: keep watching
-                    if says_disk_full(e) is not None:
-                        self.reporter.say(f"warning: no space left on {mount_point(self.state_dir)} for the job "
-                                          f"queue ({describe(e)}); free some space there; retrying in 5 s")
-                    else:
-                        self.reporter.say(f"warning: {type(e).__name__}: {e}; retrying in 5 s")
+                    self._warn(e)
                     self._stop.wait(5)
                     continue
                 if self.exit_when_idle and self._idle(tracker, events):
@@ -193,14 +189,8 @@ class Watcher:
         finally:
             observer.stop()
         self._stop.set()
-        if gone is not None:  # nothing of this run can be recorded any more: hand jobs back, publish nothing
-            try:
-                self.runner.abort()
-            except sqlite3.Error:
-                pass
-            self.runner.close()
-            observer.join(timeout=5)
-            raise WatchFolderGone(gone)
+        if gone is not None:
+            self._give_up(observer, gone)
         if cfg.on_stop == "requeue" and self._signals:
             self.runner.abort()
         else:
@@ -214,6 +204,24 @@ class Watcher:
         counts = self.queue.counts()
         self.reporter.say("stopped: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return EXIT_OK
+
+    def _warn(self, e: BaseException) -> None:
+        if says_disk_full(e) is not None:
+            self.reporter.say(f"warning: no space left on {mount_point(self.state_dir)} for the job queue "
+                              f"({describe(e)}); free some space there; retrying in 5 s")
+        else:
+            self.reporter.say(f"warning: {type(e).__name__}: {e}; retrying in 5 s")
+
+    def _give_up(self, observer, why: str) -> None:
+        """INBOX or the queue went away: nothing of this run can be recorded any more. Hand the running jobs back,
+        publish nothing, raise ``WatchFolderGone``."""
+        try:
+            self.runner.abort()
+        except sqlite3.Error:
+            pass
+        self.runner.close()
+        observer.join(timeout=5)
+        raise WatchFolderGone(why)
 
     def _lost(self, identity: dict[Path, tuple[int, int] | None]) -> str | None:
         """Why this watcher must stop because INBOX or its queue file is no longer the one it started with."""
