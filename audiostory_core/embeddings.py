@@ -20,6 +20,7 @@ MAX_CACHED_TEXTS = 20_000
 _LOCK = threading.Lock()
 _MODELS: dict[str, tuple[object, object]] = {}  # model dir -> (tokenizer, model), shared by every embedder
 _VECTORS: dict[str, dict[str, np.ndarray]] = {}  # model dir -> text -> vector (bank descriptions, repeated captions)
+_TOKENIZER_LOCKS: dict[str, threading.Lock] = {}  # model dir -> lock (the model's forward runs in parallel)
 
 
 def default_model_path() -> Path:
@@ -51,6 +52,7 @@ def _load(path: Path):
                 raise CheckpointError(f"cannot load the sentence-embedding model from {key}: {exc}") from exc
             _MODELS[key] = (tok, model)
             _VECTORS[key] = {}
+            _TOKENIZER_LOCKS[key] = threading.Lock()
         return _MODELS[key]
 
 
@@ -73,22 +75,27 @@ class TextEmbedder:
         return f"minilm:{self.model_path.name}:{self.model_path.parent.name}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of ``texts`` in order. Safe from several threads (``watch --workers N``): the shared vector
+        cache may be cleared by another thread at any moment, so the answer is assembled from a local dict."""
         texts = [str(t) for t in texts]
-        todo = sorted({t for t in texts if t not in self._cache}, key=lambda t: (len(t), t))  # less padding
-        if len(self._cache) + len(todo) > MAX_CACHED_TEXTS:
-            self._cache.clear()  # big sound libraries keep their own vectors; this cache is for repeats
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        cache = self._cache
+        found = {t: v for t in set(texts) if (v := cache.get(t)) is not None}
+        todo = sorted(set(texts) - found.keys(), key=lambda t: (len(t), t))  # similar lengths: less padding
+        if len(cache) + len(todo) > MAX_CACHED_TEXTS:
+            cache.clear()  # big sound libraries keep their own vectors; this cache is for repeats
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i:i + self.batch_size]
             for text, vec in zip(chunk, self._encode_batch(chunk)):
-                self._cache[text] = vec
-        if not texts:
-            return np.zeros((0, DIM), np.float32)
-        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+                found[text] = cache[text] = vec
+        return np.stack([found[t] for t in texts]).astype(np.float32)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        batch = self._tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        with _TOKENIZER_LOCKS[str(self.model_path)]:  # a fast tokenizer reconfigures itself per call: one at a time
+            batch = self._tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         with torch.inference_mode():
             hidden = self._model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -62,6 +62,41 @@ def test_padding_widens_regions_and_any_rate_works(talk):
         assert abs(s0 - s1) < 0.04 and abs(e0 - e1) < 0.04
 
 
+_THREADED_VAD = """
+import json, sys, threading
+import numpy as np
+from dubkit.soundtrack.dialogue import detect_speech
+audio = np.load(sys.argv[1])
+out = {}
+def go(i):
+    out[i] = [detect_speech(audio, 48000) for _ in range(3)]
+threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(out[0] + out[1]))
+"""
+
+
+def test_two_threads_detect_speech_at_once(talk, tmp_path):
+    """``watch --workers 2``: two jobs in silero-vad at the same time. A shared model crashed the process
+    (SIGSEGV or heap corruption, 3 runs of 3); each thread must get its own and the truth's regions. Run in a
+    child process, so a crash is a failed test rather than a dead test run."""
+    import os
+    import sys
+
+    audio, truth = talk
+    np.save(tmp_path / "talk.npy", audio)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", _THREADED_VAD, str(tmp_path / "talk.npy")], capture_output=True,
+                          text=True, timeout=300, cwd=root, env=env)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-500:]}"
+    runs = json.loads(proc.stdout)
+    single = detect_speech(audio, 48000)
+    assert len(runs) == 6 and all(r == [list(x) for x in single] for r in runs)
+    assert len(single) == len(truth["speech"])
+
+
 def test_silence_and_noise_have_no_speech():
     rng = np.random.default_rng(0)
     assert detect_speech(np.zeros((2, 48000 * 2), np.float32), 48000) == []

@@ -147,6 +147,61 @@ def test_text_embedder_is_normalised_and_semantic(embedder):
     assert embedder.encode([]).shape == (0, 384)
 
 
+def _in_threads(fn, n: int = 2) -> list[str]:
+    """Run ``fn(i)`` in ``n`` threads at once; the errors they raised, as text."""
+    import threading
+
+    errors: list[str] = []
+    start = threading.Barrier(n)
+
+    def go(i):
+        start.wait()
+        try:
+            fn(i)
+        except Exception as e:  # noqa: BLE001 - collected and asserted on
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_text_embedder_survives_its_cache_being_cleared_mid_encode(monkeypatch):
+    """``watch --workers 2``: one job's forward pass runs (GIL released) while another job's ``encode`` overflows
+    the shared vector cache and clears it. Replayed deterministically: the cache is cleared during each batch."""
+    from audiostory_core.embeddings import TextEmbedder
+
+    emb = TextEmbedder(batch_size=1)
+    inner = emb._encode_batch
+
+    def encode_while_another_thread_clears(texts):
+        out = inner(texts)
+        emb._cache.clear()
+        return out
+
+    monkeypatch.setattr(emb, "_encode_batch", encode_while_another_thread_clears)
+    texts = ["a dog barks twice", "rain on a tin roof", "a dog barks twice", "a door slams"]
+    vecs = emb.encode(texts)
+    ref = inner(["a dog barks twice", "rain on a tin roof", "a door slams"])
+    assert np.allclose(vecs, ref[[0, 1, 0, 2]], atol=1e-5)
+
+
+def test_two_threads_index_one_library_into_a_cold_cache(sfx_dir, embedder, tmp_path):
+    """Two jobs starting together both write the library index; neither may fail (before: one in five rounds
+    raised FileNotFoundError, which sent a good input to failed/)."""
+    for r in range(25):
+        cache = tmp_path / f"cache{r}"
+        libs: dict[int, SoundLibrary] = {}
+        assert _in_threads(lambda i: libs.__setitem__(i, SoundLibrary([sfx_dir], embedder, cache_dir=cache))) == []
+        assert libs[0].stats["files"] == libs[1].stats["files"] == 3
+    again = SoundLibrary([sfx_dir], CountingEmbedder(embedder), cache_dir=cache)
+    assert again.stats == {"files": 3, "embedded": 0, "cached": 3}  # the index they wrote is whole
+    assert not [p for p in cache.rglob("*") if ".tmp" in p.name]
+
+
 def test_missing_embedding_package_is_a_checkpoint_error(monkeypatch):
     from audiostory_core.embeddings import default_model_path
 

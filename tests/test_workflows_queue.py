@@ -18,7 +18,7 @@ from dubkit.errors import InputError
 from workflows.batch import BatchItem, read_manifest, run_batch
 from workflows.config import RetryPolicy, WorkflowConfig, load_config
 from workflows.dryrun import remux
-from workflows.failures import is_transient
+from workflows.failures import is_transient, out_of_space
 from workflows.identity import file_key
 from workflows.lock import FolderLock, FolderLocked
 from workflows.queue import DONE, FAILED, QUEUED, RUNNING, JobQueue
@@ -164,6 +164,105 @@ def test_transient_classification():
     assert is_transient(TimeoutError()) and is_transient(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert not is_transient(InputError("corrupt"))
     assert not is_transient(FileNotFoundError(2, "gone")) and not is_transient(ValueError("bug"))
+
+
+def test_a_full_disk_is_waited_out_never_failed(tmp_path, clip):
+    """ENOSPC (injected) on every attempt but the last, with max_attempts=1: the job waits with back-off, says
+    "no space left on ...", the attempts are not counted, and the input is never moved to failed/."""
+    import errno
+
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    src = inbox / "clip.mp4"
+    src.write_bytes(clip.read_bytes())
+    calls: list[float] = []
+
+    def full_disk_then_ok(video, output, **opts):
+        calls.append(time.monotonic())
+        if len(calls) <= 3:
+            Path(output).write_bytes(b"\0" * 1000)  # a partial write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(output))
+        return remux(video, output)
+
+    said: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.say = said.append
+    cfg = WorkflowConfig(retry=RetryPolicy(max_attempts=1, backoff_seconds=0.2))
+    q = JobQueue(tmp_path / "q.sqlite")
+    runner = Runner(q, cfg, full_disk_then_ok, inbox=inbox, on_failure="move", reporter=reporter)
+    job, _ = q.enqueue(file_key(src), out / "clip.mp4")
+    runner.work("w", threading.Event(), ids=[job.id], until_idle=True)
+    done = q.get(job.id)
+    assert (done.state, done.attempts, done.error) == (DONE, 1, None)
+    assert src.is_file() and not (inbox / "failed").exists()
+    waits = [m for m in said if "waits: no space left on " in m]
+    assert len(waits) == 3 and "OSError" in waits[0] and "free" in waits[0]
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[2] >= 0.8  # exponential back-off while it waits
+    from workflows.staging import probe_duration
+
+    assert probe_duration(out / "clip.mp4") == pytest.approx(1.0, abs=0.05)
+    assert not list(out.glob(".dubkit-partial-*"))
+
+
+def test_disk_full_is_named_from_errno_words_or_free_space(tmp_path):
+    import errno
+
+    from dubkit.errors import MediaToolError
+
+    e = out_of_space(OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp_path / "x.wav")), tmp_path)
+    assert e is not None and str(e).startswith("disk quota exceeded on ") and " free" in str(e)
+    e = out_of_space(MediaToolError("ffmpeg could not write the mp4 file: No space left on device"), tmp_path)
+    assert e is not None and "no space left on" in str(e) and "MediaToolError" in str(e)
+    assert out_of_space(InputError("not a video"), tmp_path) is None  # plenty of space here: the input's fault
+    huge = 1 << 60  # an input bigger than any disk: its output cannot fit, whatever the error says
+    e = out_of_space(InputError("System error."), tmp_path, needed=huge)
+    assert e is not None and f"at least {huge / 1e9:.1f} GB needed" in str(e)
+    assert is_transient(e) and not is_transient(InputError("corrupt"))
+
+
+def test_an_input_that_looks_truncated_while_a_writer_holds_it_is_not_quarantined(tmp_path, clip):
+    """The copy resumes while the job runs (a real writer process reopens the input and pauses): the dub fails
+    on the half file, but the runner re-checks before quarantining. Still open: the job waits (not counted).
+    Grown: its new version is a new job and the input stays where it is."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    src = inbox / "growing.mp4"
+    data = clip.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    writers: list[subprocess.Popen] = []
+
+    def copy_resumes_during_the_job(video, output, **opts):
+        if not writers:  # the writer comes back while we are dubbing; it appends the rest after 2 s
+            writers.append(subprocess.Popen([sys.executable, "-c", (
+                "import sys, time\n"
+                "f = open(sys.argv[1], 'ab'); print('open', flush=True); time.sleep(2)\n"
+                "f.write(open(sys.argv[2], 'rb').read()[%d:]); f.close()") % (len(data) // 2), str(video),
+                str(clip)], stdout=subprocess.PIPE, text=True))
+            assert writers[0].stdout.readline().strip() == "open"
+        return remux(video, output)
+
+    said: list[str] = []
+    reporter = Reporter(quiet=True)
+    reporter.say = said.append
+    cfg = WorkflowConfig(retry=RetryPolicy(max_attempts=1, backoff_seconds=0.5))
+    q = JobQueue(tmp_path / "q.sqlite")
+    runner = Runner(q, cfg, copy_resumes_during_the_job, inbox=inbox, on_failure="move", reporter=reporter)
+    job, _ = q.enqueue(file_key(src), tmp_path / "out" / "growing.mp4")
+    try:
+        runner.work("w", threading.Event(), ids=[job.id], until_idle=True)
+    finally:
+        for p in writers:
+            p.wait(30)
+    waited = [m for m in said if "looks incomplete" in m or "still open for writing" in m]
+    assert waited and f"pid {writers[0].pid}" in waited[0] and "not a readable video" in waited[0]
+    old = q.get(job.id)
+    assert old.state == FAILED and "changed" in old.error  # it grew: this version is over, the new one is a job
+    assert src.read_bytes() == data and not (inbox / "failed").exists() and not list(inbox.glob("*.error.txt"))
+    new, created = q.enqueue(file_key(src), tmp_path / "out" / "growing.mp4")
+    assert created
+    runner.work("w", threading.Event(), ids=[new.id], until_idle=True)
+    assert q.get(new.id).state == DONE and q.get(new.id).attempts == 1
 
 
 # -- lock -------------------------------------------------------------------------------------------------------

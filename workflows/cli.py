@@ -60,6 +60,15 @@ def _job_source(ray: Optional[str], cfg, job: Optional[str], gpus_per_job: float
         yield cfg.with_overrides(workers=size), job_fn
 
 
+def _stop_now(msg: str, code: int) -> None:
+    """Print ``msg`` and exit without waiting for worker threads still inside ``dub`` (nothing they do can be
+    recorded or published any more)."""
+    typer.echo(msg, err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def watch(
     inbox: Path = typer.Argument(..., help="Folder to watch for new videos (sub-folders included)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder that receives the dubbed videos."),
@@ -83,7 +92,7 @@ def watch(
     """Dub every video that appears in INBOX into --out, exactly once, surviving restarts and crashes."""
     from workflows.lock import FolderLocked
     from workflows.runner import Reporter, load_job_function
-    from workflows.watch import Watcher, install_signal_handlers
+    from workflows.watch import Watcher, WatchFolderGone, install_signal_handlers
 
     try:
         cfg = load_config(config).with_overrides(workers=workers, stable_seconds=stable_seconds,
@@ -98,6 +107,8 @@ def watch(
             code = watcher.run()
     except FolderLocked as e:
         _fail(str(e), EXIT_LOCKED)
+    except WatchFolderGone as e:
+        _stop_now(f"error: {e}", EXIT_FAILED)
     except DubkitError as e:
         _fail(str(e))
     sys.stdout.flush()

@@ -257,6 +257,17 @@ class JobQueue:
             )
         return state
 
+    def postpone(self, job_id: int, worker: str, error: str, *, retry_at: float) -> bool:
+        """Hand a running job back until ``retry_at`` without counting the attempt (its failure was not its own,
+        e.g. the output disk is full); ``error`` says why it waits (``dubkit jobs`` shows it)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE jobs SET state=?, attempts=MAX(attempts-1, 0), worker=NULL, lease_until=NULL, error=?,"
+                " not_before=? WHERE id=? AND worker=? AND state=?",
+                (QUEUED, error, retry_at, job_id, worker, RUNNING),
+            )
+            return cur.rowcount == 1
+
     def requeue(self, job_id: int, worker: str) -> bool:
         """Give a running job back untouched (shutdown): the attempt does not count."""
         with self._tx() as db:

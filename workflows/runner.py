@@ -18,10 +18,12 @@ from audiostory_core.errors import DubkitError
 from workflows import staging
 from workflows.config import WorkflowConfig
 from workflows.disposal import Disposal
-from workflows.failures import InputChanged, describe, detail, is_transient
+from workflows.failures import (InputChanged, StillBeingWritten, describe, detail, is_transient, out_of_space,
+                                says_disk_full)
 from workflows.identity import file_key
 from workflows.joblog import JobLog
 from workflows.queue import DONE, FAILED, QUEUED, Job, JobQueue
+from workflows.stability import describe_writers, open_for_writing
 
 JobFunction = Callable[..., Any]
 
@@ -70,6 +72,9 @@ class Reporter:
     def failed(self, job: Job, error: str, where: Path | None) -> None:
         self.say(f"[job {job.id}] FAILED {job.input.name}: {error}" + (f" (moved to {where})" if where else ""))
 
+    def waiting(self, job: Job, error: str, delay: float) -> None:
+        self.say(f"[job {job.id}] {job.input.name} waits: {error}; trying again in {delay:.0f} s")
+
     def retrying(self, job: Job, error: str, delay: float, attempts: int) -> None:
         self.say(f"[job {job.id}] transient error on {job.input.name}: {error}; retry {job.attempts + 1}/{attempts} "
                  f"in {delay:.0f} s")
@@ -104,6 +109,7 @@ class Runner:
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._accepts_progress = _accepts_kwarg(job_fn, "progress")
+        self._waits: dict[int, int] = {}  # job id -> how often in a row it waited (disk space, a writer)
 
     @property
     def cancelled(self) -> bool:
@@ -155,7 +161,8 @@ class Runner:
                     self.run_job(job, worker)
                     continue
             except Exception as e:  # the queue itself failed (disk full, database busy): never let a worker die
-                self.reporter.say(f"warning: worker {worker}: {type(e).__name__}: {e}; retrying in 5 s")
+                full = " (no space left for the job queue: free some space there)" if says_disk_full(e) else ""
+                self.reporter.say(f"warning: worker {worker}: {type(e).__name__}: {e}{full}; retrying in 5 s")
                 stop.wait(5)
                 continue
             if until_idle and not self._waiting(ids):
@@ -216,6 +223,9 @@ class Runner:
         self.reporter.started(job)
         try:
             _check_input(job)
+            if writers := open_for_writing(job.input):  # e.g. a batch input still being copied, or a waiting job
+                raise StillBeingWritten(f"{job.input.name} is still open for writing by {describe_writers(writers)}; waiting "
+                                        "for it to be closed")
             staged = self.staging.prepare(job)
             result = self.job_fn(job.input, staged, **self._job_kwargs(job))
             duration = staging.verify(staged)
@@ -232,6 +242,7 @@ class Runner:
             self.staging.discard(job)
             with self._active_lock:
                 self._active.pop(job.id, None)
+        self._waits.pop(job.id, None)
         done = self.queue.get(job.id)
         self.reporter.done(done, seconds, backends)
         self._log(done, DONE)
@@ -255,9 +266,27 @@ class Runner:
                                 dispose_to=dispose_to)
 
     def _handle_error(self, job: Job, worker: str, exc: Exception, seconds: float) -> str:
-        error = describe(exc)
         policy = self.config.retry
-        if is_transient(exc) and job.attempts < policy.max_attempts:
+        wait = self._reason_to_wait(job, exc)
+        if wait is None and not isinstance(exc, InputChanged) and not self._will_retry(job, exc):
+            # About to blame the input. A copy that paused longer than the stability window looks truncated: if
+            # it grew meanwhile its new version is a new job, if a writer still holds it open we wait for it.
+            changed = _changed_since_queued(job)
+            if changed is not None:
+                exc = changed
+            elif writers := open_for_writing(job.input):
+                wait = StillBeingWritten(f"{job.input.name} looks incomplete ({describe(exc)}) and is still open "
+                                         f"for writing by {describe_writers(writers)}; waiting for the copy to finish")
+        if wait is not None:  # not the input's fault: wait however long it takes, the attempt is not counted
+            n = self._waits[job.id] = self._waits.get(job.id, 0) + 1
+            delay = policy.delay(n)
+            self.queue.postpone(job.id, worker, describe(wait), retry_at=time.time() + delay)
+            self.reporter.waiting(job, str(wait), delay)
+            self.wake()
+            return QUEUED
+        self._waits.pop(job.id, None)
+        error = describe(exc)
+        if self._will_retry(job, exc):
             delay = policy.delay(job.attempts)
             self.queue.fail(job.id, worker, error, seconds=seconds, retry_at=time.time() + delay)
             self.reporter.retrying(job, error, delay, policy.max_attempts)
@@ -272,6 +301,18 @@ class Runner:
                         dispose_to=dispose_to)
         self._finish_failure(self.queue.get(job.id), error, touch_input=touch_input)
         return FAILED
+
+    def _will_retry(self, job: Job, exc: Exception) -> bool:
+        return is_transient(exc) and job.attempts < self.config.retry.max_attempts
+
+    def _reason_to_wait(self, job: Job, exc: Exception) -> DubkitError | None:
+        """Why the job must wait rather than count a failure: its input is still being written, or the disk it
+        writes to is full (the output copies the input's video stream: it needs at least the input's size)."""
+        if isinstance(exc, StillBeingWritten):
+            return exc
+        if isinstance(exc, InputChanged):
+            return None
+        return out_of_space(exc, job.output.parent, needed=job.size)
 
     def _finish_failure(self, job: Job, error: str, *, touch_input: bool = True) -> None:
         self.reporter.failed(job, error, job.dispose_to)
@@ -303,6 +344,18 @@ def _check_input(job: Job) -> None:
         raise InputChanged(f"{job.input} disappeared before it could be dubbed") from None
     if (now.size, now.mtime_ns, now.digest) != (job.size, job.mtime_ns, job.digest):
         raise InputChanged(f"{job.input} changed after it was queued; its new version is a new job")
+
+
+def _changed_since_queued(job: Job) -> InputChanged | None:
+    """An ``InputChanged`` if the input was rewritten, grew or vanished while its job ran, else None."""
+    try:
+        _check_input(job)
+    except InputChanged as e:
+        return InputChanged(str(e).replace("changed after it was queued", "changed while it was being dubbed")
+                            .replace("before it could be dubbed", "while it was being dubbed"))
+    except OSError:
+        return None
+    return None
 
 
 def _accepts_kwarg(fn: Callable, name: str) -> bool:

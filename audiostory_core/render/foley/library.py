@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -224,7 +225,9 @@ class SoundLibrary:
                 self._note(f"{missing} clip(s) listed in {root / MANIFEST} are missing; reinstall with "
                            f"`dubkit library add {manifest.get('source', root.name)}`")
             return out
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        # Hidden folders are work in progress (a source being extracted) or not the user's sounds.
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
         return [(p, None) for p in files]
 
     def _index_root(self, root: Path):
@@ -267,7 +270,7 @@ class SoundLibrary:
         if changed:
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_name(cache_file.stem + f".{os.getpid()}.tmp.npz")
+                tmp = cache_file.with_name(cache_file.stem + f".{os.getpid()}-{threading.get_ident()}.tmp.npz")
                 np.savez(tmp, meta=np.array(json.dumps([asdict(s) for s in sounds])), vectors=vec,
                          alias_vectors=alias_vec)
                 os.replace(tmp, cache_file)

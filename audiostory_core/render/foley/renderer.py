@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -184,7 +185,7 @@ class FoleyRenderer(Renderer):
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npy")
+                tmp = path.with_name(path.stem + f".{os.getpid()}-{threading.get_ident()}.tmp.npy")
                 np.save(tmp, vecs)
                 os.replace(tmp, path)
             except OSError:

@@ -14,6 +14,8 @@ that inherits the licence, so they are only installed by name and only used with
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +126,23 @@ def read_manifest(folder: Path) -> dict:
 
 # --- install / remove ---------------------------------------------------------------------------------------------
 
+_INSTALL_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _install_lock(dest_root: Path):
+    """One installer at a time per library, across threads (a watch folder's workers on a cold cache) and
+    processes (an exclusive lock file), so no one extracts into or renames a folder another is building."""
+    with _INSTALL_LOCK:
+        dest_root.mkdir(parents=True, exist_ok=True)
+        with open(dest_root / ".install.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def install(source: Source, cache: Path, *, fetch: bool = True, log: Callable[[str], None] = lambda _m: None
             ) -> SourceStatus:
     """Extract ``source`` into ``<cache>/library/sources/<name>/`` (replacing an older copy atomically).
@@ -131,7 +151,7 @@ def install(source: Source, cache: Path, *, fetch: bool = True, log: Callable[[s
     that is deleted afterwards. Failure is a status with the reason, never an exception.
     """
     dest_root = sources_dir(cache)
-    with tempfile.TemporaryDirectory(prefix=f"dubkit-{source.name}-") as tmp:
+    with _install_lock(dest_root), tempfile.TemporaryDirectory(prefix=f"dubkit-{source.name}-") as tmp:
         try:
             root, version = _package_root(source, Path(tmp), fetch, log)
         except RenderError as exc:
