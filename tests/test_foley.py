@@ -377,3 +377,29 @@ def test_unmatched_bed_falls_back_to_room_tone(renderer):
     ev = SubEvent("ambience: a beige scene, something slams shut", 0.0, 2.0, layer="ambience", kind="bed")
     clip = renderer.render(Plan("", [ev], 2.0), seed=0)[0]
     assert clip.source == "synth:room_tone"
+
+
+def test_siren_sweeps_between_two_pitches_with_harmonics():
+    """A siren is heard as one only when its pitch moves over a wide range (a wail or a hi-lo) and it is rich in
+    harmonics (a pure-ish tone reads as a flute): the dominant pitch per 50 ms frame spans at least a fourth, and
+    the second harmonic band carries real energy."""
+    from audiostory_core.render.foley.bank import synthesize
+
+    sr = 16000
+    for seed in range(4):
+        x = synthesize("siren", 6.0, sr, seed)[0].astype(np.float64)
+        hop = sr // 20
+        peaks = []
+        for k in range(0, len(x) - hop, hop):
+            frame = x[k:k + hop] * np.hanning(hop)
+            spec = np.abs(np.fft.rfft(frame))
+            freqs = np.fft.rfftfreq(hop, 1 / sr)
+            band = (freqs > 400) & (freqs < 1800)
+            peaks.append(freqs[band][np.argmax(spec[band])])
+        peaks = np.array(peaks[5:-5])
+        assert np.percentile(peaks, 90) / np.percentile(peaks, 10) > 2 ** (5 / 12), seed
+        spec = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(len(x), 1 / sr)
+        fundamental = spec[(freqs > 500) & (freqs < 1800)].sum()
+        upper = spec[(freqs > 1800) & (freqs < 6000)].sum()
+        assert upper > 0.05 * fundamental, seed

@@ -83,7 +83,7 @@ DURATION = 5.0
 def render_all(out_dir: Path, *, use_library: bool, licence: str, cache_dir: str | None) -> dict[str, dict]:
     """Render every caption through the offline story path; returns caption -> {path, sources, seconds}."""
     from audiostory_core.pipeline import AudioStoryPipeline
-    from audiostory_core.plan.text_planner import AutoPlanner
+    from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.render.foley.renderer import FoleyRenderer
     from audiostory_core.request import StoryRequest
     import soundfile as sf

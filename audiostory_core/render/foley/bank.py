@@ -505,20 +505,25 @@ def _engine_idle(n, sr, rng):
 @_register("siren", "texture", "a police siren or ambulance wailing as it speeds through the city",
            ("siren", "police siren", "ambulance", "fire truck siren", "emergency"))
 def _siren(n, sr, rng):
+    # A horn driver: a saw-like tone rich in harmonics, driven into a little distortion, so it reads as a siren
+    # and not as a flute; the pitch either wails (a slow rise, a quicker fall, over about an octave) or
+    # alternates between two tones (hi-lo) about a fourth apart.
     t = times(n, sr)
     if rng.random() < 0.5:  # wail
-        period = rng.uniform(3, 6)
-        lfo = 0.5 - 0.5 * np.cos(TAU * t / period + rng.uniform(0, TAU))
-        f = rng.uniform(550, 700) * 2 ** (lfo * rng.uniform(0.9, 1.3))
+        period = rng.uniform(2.0, 3.5)
+        u = (t / period + rng.uniform(0, 1)) % 1.0
+        lfo = np.where(u < 0.6, np.sin(np.pi / 2 * u / 0.6), np.cos(np.pi / 2 * (u - 0.6) / 0.4))
+        f = rng.uniform(650, 750) * 2 ** (lfo * rng.uniform(0.9, 1.1))
     else:  # hi-lo
-        period = rng.uniform(1.0, 1.5)
-        sq = np.tanh(12 * np.sin(TAU * t / period))
-        f = rng.uniform(600, 750) * 2 ** (0.25 * (sq + 1) * rng.uniform(0.6, 0.9))
+        period = rng.uniform(1.0, 1.4)
+        sq = lowpass(np.sign(np.sin(TAU * t / period)), 30, sr)
+        f = rng.uniform(650, 750) * 2 ** ((sq + 1) / 2 * rng.uniform(0.35, 0.45))
     ph = TAU * np.cumsum(f) / sr
-    tone = sum(np.sin(k * ph) / k for k in (1, 3, 5, 7))
-    tone = bandpass(tone, 300, 5000, sr)
+    tone = sum(np.sin(k * ph) / k * (1.0 if k % 2 else 0.6) for k in range(1, 12))
+    tone = bandpass(np.tanh(1.5 * tone), 400, 6000, sr)
     x = tone * (1 + 0.1 * smooth_curve(n, sr, 0.5, rng))
-    return reverb(stereo(x, x, 0), sr, rng, 1.0, 0.3)
+    street = 0.08 * lowpass(pink(n, rng), 800, sr)
+    return reverb(stereo(x + street, x + street, 0.1), sr, rng, 1.5, 0.35)
 
 
 @_register("birds", "texture", "birds chirping and singing in the morning",
