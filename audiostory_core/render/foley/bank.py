@@ -457,16 +457,20 @@ def _rain(n, sr, rng):
 @_register("wind", "texture", "strong wind blowing and howling in gusts",
            ("wind", "windy", "gusts of wind", "howling wind", "breeze"))
 def _wind(n, sr, rng):
+    # Gusts of broadband noise with a howl: a resonance whose pitch rises with each gust (air over edges). A low
+    # brown-noise rumble without the howl is heard as traffic or a train.
     out = []
+    blk = seconds(sr, 0.05)
     for _ in range(2):
-        noise = brown(n, rng, sr) + 0.3 * pink(n, rng)
-        gust = 0.6 + 0.4 * smooth_curve(n, sr, rng.uniform(0.15, 0.35), rng)
-        gust2 = 0.6 + 0.4 * smooth_curve(n, sr, rng.uniform(0.3, 0.6), rng)
-        low = lowpass(noise, 300, sr) * gust
-        mid = bandpass(noise, 300, 1200, sr) * gust ** 2
-        high = bandpass(noise, 1200, 4000, sr) * gust2 ** 3 * 0.5
-        whistle = resonator(pink(n, rng), rng.uniform(500, 1100), 25, sr) * gust ** 3 * 2.0
-        out.append(low + mid + high + whistle)
+        noise = pink(n, rng)
+        gust = np.clip(0.5 + 0.5 * smooth_curve(n, sr, rng.uniform(0.3, 0.6), rng), 0.05, None)
+        fc = rng.uniform(350, 600) * (1 + 0.6 * gust)
+        howl = np.zeros(n)
+        for k in range(0, n, blk):  # the resonance follows the gust, 50 ms at a time (with a tail to settle)
+            howl[k:k + blk] = resonator(noise[k:k + blk + 2000], float(fc[k]), 8, sr)[:min(blk, n - k)]
+        body = bandpass(noise, 200, 2500, sr)
+        howl *= np.abs(body).max() / (np.abs(howl).max() + 1e-9)
+        out.append((0.6 * body + 1.2 * howl) * gust ** 1.5 + 0.05 * highpass(noise, 3000, sr) * gust ** 2)
     return stereo(out[0], out[1], 0.8)
 
 
