@@ -63,7 +63,10 @@ class PlanResult:
     backends: dict[str, str]
 
     def to_dict(self) -> dict:
+        from audiostory_core.plan.io import PLAN_FILE_VERSION
+
         return {
+            "version": PLAN_FILE_VERSION,  # `dub --plan` checks it
             "video": self.info.to_dict(),
             "shots": [{"index": s.index, "start": s.start, "end": s.end} for s in self.shots],
             "scenes": [s.to_dict() for s in self.scenes],
@@ -208,6 +211,7 @@ def dub(
     finishing: FinishingOptions | None = None,
     backends: Backends | None = None,
     progress: Progress | None = None,
+    plan_file: str | Path | None = None,
     **keywords: Any,
 ) -> DubResult:
     """Give ``video`` a soundtrack and write ``output`` (default ``<name>.dubbed.<ext>``); the input is never modified.
@@ -216,6 +220,7 @@ def dub(
     change at each cut with a short ``crossfade`` (0.25 s: the new scene's sound is at full level within six
     frames of the cut, and the old one does not linger). ``captions`` is your shot list for this video;
     ``keywords`` are fields of the option groups by name (``mix="duck"``, ``loudness=-14``, ``model=DIR``).
+    ``plan_file``: an edited ``dubkit plan`` file, rendered as given instead of planning (validated first).
     """
     from .deliver.mux import check_container
 
@@ -226,6 +231,10 @@ def dub(
     stages = _Stages(progress)
     backends, seen = _analyse(video, stages, backends, models, captioning, captions,
                               check=lambda i: check_container(out, i.video_codec))
+    if plan_file is not None:
+        from audiostory_core.plan.io import FixedPlanner, load_plan
+
+        backends.planner = FixedPlanner(load_plan(plan_file, duration=seen.info.duration))
     request = StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction)
     soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
                            total_samples=to_samples(seen.info.duration, MIX_RATE))

@@ -506,6 +506,24 @@ def _engine_idle(n, sr, rng):
     return stereo(x, x + 0.05 * lowpass(pink(n, rng), 1500, sr), 0.3)
 
 
+@_register("engine_revving", "texture", "a car engine revving, the motor roars up to high revs and drops back",
+           ("engine revving", "revving engine", "car accelerating", "engine roar", "vroom", "motorbike revving"))
+def _engine_revving(n, sr, rng):
+    # The firing rate of a four-cylinder engine (two firings per revolution) swept by throttle blips from idle to
+    # a few thousand rpm, as a harmonic-rich tone (saturated), with exhaust noise that grows with the revs.
+    t = times(n, sr)
+    rpm = np.full(n, rng.uniform(800, 1000))
+    for c in np.arange(rng.uniform(0.3, 0.8), n / sr, rng.uniform(1.4, 2.0)):
+        u = t - c
+        rpm += rng.uniform(2500, 4000) * np.where(u < 0, 0, np.where(u < 0.5, u / 0.5, np.exp(-(u - 0.5) / 0.5)))
+    ph = TAU * np.cumsum(rpm / 60 * 2) / sr
+    tone = sum(np.sin(k * ph + rng.uniform(0, TAU)) / k ** 0.8 for k in range(1, 16))
+    tone = np.tanh(1.2 * tone) * (0.6 + 0.4 * np.clip(rpm / 4000, 0, 1))
+    noise = bandpass(pink(n, rng), 200, 3000, sr) * 0.3 * np.clip(rpm / 3000, 0.3, 1.5)
+    x = lowpass(tone, 4000, sr) + noise
+    return reverb(stereo(x, x, 0.1), sr, rng, 0.6, 0.2)
+
+
 @_register("siren", "texture", "a police siren or ambulance wailing as it speeds through the city",
            ("siren", "police siren", "ambulance", "fire truck siren", "emergency"))
 def _siren(n, sr, rng):
