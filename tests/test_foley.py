@@ -422,3 +422,25 @@ def test_engine_revving_sweeps_its_firing_rate():
         peaks = np.array([freqs[band][np.argmax(np.abs(np.fft.rfft(x[k:k + hop] * np.hanning(hop)))[band])]
                           for k in range(0, len(x) - hop, hop // 2)])
         assert np.percentile(peaks, 90) > 2 * np.percentile(peaks, 10), seed
+
+
+def test_typing_is_irregular_noisy_clicks_not_pings():
+    """Keystrokes are struck plastic: broadband clicks with no pitch (pitched pings were heard as glass), dozens
+    in 8 s at uneven intervals (bursts of words and pauses, never a metronome)."""
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import find_peaks
+
+    from audiostory_core.render.foley.bank import synthesize
+
+    sr = 16000
+    for seed in range(3):
+        x = synthesize("keyboard_typing", 8.0, sr, seed)[0].astype(np.float64)
+        spec = np.abs(np.fft.rfft(x))
+        freqs = np.fft.rfftfreq(len(x), 1 / sr)
+        band = uniform_filter1d(spec[(freqs > 500) & (freqs < 6000)], int(20 / freqs[1]))
+        assert band.max() / np.median(band) < 4.0, seed  # no spectral line stands out
+        env = uniform_filter1d(np.abs(x), sr // 200)
+        strokes, _ = find_peaks(env, height=0.2 * env.max(), distance=sr // 25)
+        gaps = np.diff(strokes) / sr
+        assert len(strokes) >= 25, seed
+        assert gaps.std() / gaps.mean() > 0.4, seed

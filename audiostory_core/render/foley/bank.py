@@ -708,27 +708,29 @@ def _ocean_waves(n, sr, rng):
 @_register("keyboard_typing", "texture", "someone typing quickly on a computer keyboard, keys clicking",
            ("typing", "keyboard", "typewriter", "computer keys"))
 def _keyboard_typing(n, sr, rng):
-    times_ = []
-    t = rng.uniform(0.05, 0.3)
+    # Bursts of 6-14 keystrokes about 0.1 s apart (log-normal spread: no two alike), short pauses between words.
+    # Each stroke is a short band-limited noise click (a key is struck plastic, not a pitched ping: tonal clicks
+    # were heard as glass) with the softer click of the key's return 30-60 ms later, in a small room.
+    strokes = []
+    t = rng.uniform(0.05, 0.2)
     while t < n / sr:
-        for _ in range(int(rng.integers(3, 9))):
-            times_.append(t)
-            t += rng.uniform(0.08, 0.16)
-        t += rng.uniform(0.15, 0.4) + (rng.exponential(1.0) if rng.random() < 0.15 else 0)
-    on = (np.array(times_) * sr).astype(int)
-    k_len = seconds(sr, 0.12)
+        for _ in range(int(rng.integers(6, 15))):
+            strokes.append(t)
+            t += rng.lognormal(np.log(0.1), 0.35)
+        t += rng.uniform(0.2, 0.6)
+    on = (np.array(strokes) * sr).astype(int)
+    on = on[on < n]
+    k_len = seconds(sr, 0.3)
     x = np.zeros((2, n))
-    for _ in range(4):
-        f = rng.uniform(1500, 4000)
-        kernel = decaying_partials(k_len, sr, [f, f * 1.5], [1, 0.4], [0.006, 0.004])
-        kernel += 0.8 * burst(k_len, sr, rng, 0.002, lo=2000)
-        rel = seconds(sr, rng.uniform(0.06, 0.09))
-        kernel[rel:] += 0.4 * decaying_partials(k_len - rel, sr, [f * 0.8], [1.0], [0.004])
-        kernel = lowpass(kernel, 7000, sr)  # plastic keys, not needle-sharp digital clicks
-        pick = rng.random(len(on)) < 0.25
-        x += place_stereo(n, on[pick], rng.uniform(0.6, 1.0, pick.sum()), rng.uniform(-0.3, 0.3, pick.sum()),
+    for _ in range(6):  # six keys, each with its own click
+        kernel = burst(k_len, sr, rng, 0.005, lo=600, hi=6000)
+        at = seconds(sr, rng.uniform(0.03, 0.06))
+        kernel[at:] += 0.5 * burst(k_len - at, sr, rng, 0.0035, lo=900, hi=6000)
+        pick = rng.random(len(on)) < 1 / 6
+        x += place_stereo(n, on[pick], rng.uniform(0.4, 1.0, pick.sum()), rng.uniform(-0.3, 0.3, pick.sum()),
                           kernel)
-    return reverb(x, sr, rng, 0.3, 0.15)
+    x += 0.02 * lowpass(pink((2, n), rng), 3000, sr)
+    return reverb(x, sr, rng, 0.4, 0.2)
 
 
 @_register("heartbeat", "texture", "a heart beating, a steady thumping heartbeat pulse",
