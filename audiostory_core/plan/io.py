@@ -1,4 +1,4 @@
-"""Plan files: what ``dubkit plan VIDEO -o x.plan.json`` writes and ``dubkit dub VIDEO --plan x.plan.json`` renders.
+"""Plan files: what the plan command writes and the dub command renders from a plan file, without re-planning.
 
 An editor reviews the plan, edits captions, times, layers, the chosen clip per event (``sound``: a foley bank name
 or a library file) and music per scene (the "score" layer's events), and renders it as given, without
