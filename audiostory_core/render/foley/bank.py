@@ -542,7 +542,7 @@ def _siren(n, sr, rng):
         f = rng.uniform(650, 750) * 2 ** ((sq + 1) / 2 * rng.uniform(0.35, 0.45))
     ph = TAU * np.cumsum(f) / sr
     tone = sum(np.sin(k * ph) / k * (1.0 if k % 2 else 0.6) for k in range(1, 12))
-    tone = bandpass(np.tanh(1.5 * tone), 400, 6000, sr)
+    tone = bandpass(np.tanh(1.5 * tone), 400, 3500, sr, order=4)  # bright, but not hiss: little above 4 kHz
     x = tone * (1 + 0.1 * smooth_curve(n, sr, 0.5, rng))
     street = 0.08 * lowpass(pink(n, rng), 800, sr)
     return reverb(stereo(x + street, x + street, 0.1), sr, rng, 1.5, 0.35)
