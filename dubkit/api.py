@@ -21,6 +21,7 @@ import soundfile as sf
 
 from audiostory_core.assemble import Soundtrack, to_samples
 from audiostory_core.pipeline import AudioStoryPipeline
+from audiostory_core.plan.base import Planner
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
 
@@ -63,7 +64,10 @@ class PlanResult:
     backends: dict[str, str]
 
     def to_dict(self) -> dict:
+        from audiostory_core.plan.io import PLAN_FILE_VERSION
+
         return {
+            "version": PLAN_FILE_VERSION,  # `dub --plan` checks it
             "video": self.info.to_dict(),
             "shots": [{"index": s.index, "start": s.start, "end": s.end} for s in self.shots],
             "scenes": [s.to_dict() for s in self.scenes],
@@ -190,9 +194,11 @@ def _listen(video: Path, seen: _Seen, backends: Backends, stages: _Stages, *, mi
 
 
 def _generate(backends: Backends, request: StoryRequest, stages: _Stages, *, seed: int, crossfade: float,
-              sample_rate: int | None = None, total_samples: int | None = None) -> Soundtrack:
-    """Plan, render and assemble through the pipeline, its three stages timed."""
-    pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=sample_rate)
+              sample_rate: int | None = None, total_samples: int | None = None,
+              planner: Planner | None = None) -> Soundtrack:
+    """Plan (with ``planner``, else the backends' own), render and assemble through the pipeline, timed."""
+    pipe = AudioStoryPipeline(planner or backends.planner, backends.renderer, crossfade=crossfade,
+                              sample_rate=sample_rate)
     track = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total_samples)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
     return track
@@ -237,6 +243,7 @@ def dub(
     finishing: FinishingOptions | None = None,
     backends: Backends | None = None,
     progress: Progress | None = None,
+    plan_file: str | Path | None = None,
     **keywords: Any,
 ) -> DubResult:
     """Give ``video`` a soundtrack and write ``output`` (default ``<name>.dubbed.<ext>``); the input is never modified.
@@ -246,6 +253,7 @@ def dub(
     beds change at each cut with a short ``crossfade`` (0.25 s: the new scene's sound is at full level within
     six frames of the cut, and the old one does not linger). ``captions`` is your shot list for this video;
     ``keywords`` are fields of the option groups by name (``mix="duck"``, ``loudness=-14``, ``model=DIR``).
+    ``plan_file``: an edited ``dubkit plan`` file, rendered as given instead of planning (validated first).
     """
     from .deliver.mux import check_container
 
@@ -259,9 +267,14 @@ def dub(
     backends, seen = _analyse(video, stages, backends, models, captioning, music, captions,
                               check=lambda i: check_container(out, i.video_codec))
     _listen(video, seen, backends, stages, mix=finishing.mix, speech_model=finishing.speech_model)
+    planner = backends.planner
+    if plan_file is not None:  # an edited plan is rendered as given (per call: the backends stay as built)
+        from audiostory_core.plan.io import FixedPlanner, load_plan
+
+        planner = FixedPlanner(load_plan(plan_file, duration=seen.info.duration))
     request = StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction)
     soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
-                           total_samples=to_samples(seen.info.duration, MIX_RATE))
+                           total_samples=to_samples(seen.info.duration, MIX_RATE), planner=planner)
     return _finish(video, out, seen, soundtrack, backends, stages, finishing)
 
 

@@ -183,6 +183,9 @@ def dub(
         "--keep-original-audio", help="Keep the input's audio as a second track.", rich_help_panel=IO)] = False,
     stems: Annotated[bool, typer.Option(
         "--stems", help="Write 48 kHz 24-bit WAV stems per layer.", rich_help_panel=IO)] = False,
+    plan_file: Annotated[Optional[Path], typer.Option(
+        "--plan", help="Render this edited `dubkit plan` file as given instead of planning.",
+        rich_help_panel=SOUND)] = None,
     quiet: Quiet = False,
 ) -> None:
     """Give VIDEO a soundtrack that follows the picture; writes the dubbed video and its deliverables."""
@@ -196,7 +199,7 @@ def dub(
         scoring=_music(music, music_style, soundfont),
         finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
                                    keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
-        progress=_Progress(quiet),
+        progress=_Progress(quiet), plan_file=plan_file,
     )
     total = sum(res.timings.values())
     extra = f"; deliverables in {res.deliverables.folder}" if res.deliverables else ""

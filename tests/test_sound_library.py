@@ -427,3 +427,27 @@ def test_library_commands(tmp_path):
     assert bad.returncode == 1 and "neither a known source" in bad.stderr and "Traceback" not in bad.stderr
     assert _library("remove", str(mine), cache=cache).returncode == 0
     assert str(mine.resolve()) not in _library("list", cache=cache).stdout
+
+
+def test_caption_words_pick_between_similar_descriptions():
+    """The caption's own words (by stem) separate clips an embedding blurs: "slams" favours "slamming shut" over
+    "close"; stop words count for nothing."""
+    from audiostory_core.render.foley.renderer import _stems
+
+    caption = _stems("a door slams shut")
+    assert caption == {"door", "slam", "shut"}
+    assert len(caption & _stems("fast door slamming shut")) == 3
+    assert len(caption & _stems("door close")) == 1
+    assert _stems("the of a on") == frozenset()
+
+
+def test_long_ongoing_event_fills_with_a_short_oneshot_but_a_cue_plays_once():
+    from audiostory_core.plan.types import SubEvent
+    from audiostory_core.render.foley.library import LibrarySound
+    from audiostory_core.render.foley.renderer import _fills
+
+    gust = LibrarySound(path="/x/wind.wav", text="wind", duration=2.7, kind="oneshot", size=1, mtime_ns=1)
+    assert _fills(SubEvent(caption="wind blowing", start=0.0, duration=5.0), gust)
+    assert not _fills(SubEvent(caption="a door slams shut", start=0.0, duration=5.0), gust)
+    assert not _fills(SubEvent(caption="wind blowing", start=0.0, duration=5.0, kind="impact"), gust)
+    assert not _fills(SubEvent(caption="wind blowing", start=0.0, duration=2.0), gust)

@@ -97,7 +97,7 @@ def _silero_model():
 
     The model is stateful (its recurrent state and audio context live inside the TorchScript module and are
     reset and updated chunk by chunk), so two threads on one instance corrupt each other's state; with
-    ``dubkit watch --workers 2`` that crashed the process (SIGSEGV, heap corruption). Each worker thread
+    a watch folder running two workers that crashed the process (SIGSEGV, heap corruption). Each worker thread
     therefore gets its own instance; a thread keeps it for all its later calls.
     """
     model = getattr(_SILERO, "model", None)

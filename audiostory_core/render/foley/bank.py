@@ -457,16 +457,20 @@ def _rain(n, sr, rng):
 @_register("wind", "texture", "strong wind blowing and howling in gusts",
            ("wind", "windy", "gusts of wind", "howling wind", "breeze"))
 def _wind(n, sr, rng):
+    # Gusts of broadband noise with a howl: a resonance whose pitch rises with each gust (air over edges). A low
+    # brown-noise rumble without the howl is heard as traffic or a train.
     out = []
+    blk = seconds(sr, 0.05)
     for _ in range(2):
-        noise = brown(n, rng, sr) + 0.3 * pink(n, rng)
-        gust = 0.6 + 0.4 * smooth_curve(n, sr, rng.uniform(0.15, 0.35), rng)
-        gust2 = 0.6 + 0.4 * smooth_curve(n, sr, rng.uniform(0.3, 0.6), rng)
-        low = lowpass(noise, 300, sr) * gust
-        mid = bandpass(noise, 300, 1200, sr) * gust ** 2
-        high = bandpass(noise, 1200, 4000, sr) * gust2 ** 3 * 0.5
-        whistle = resonator(pink(n, rng), rng.uniform(500, 1100), 25, sr) * gust ** 3 * 2.0
-        out.append(low + mid + high + whistle)
+        noise = pink(n, rng)
+        gust = np.clip(0.5 + 0.5 * smooth_curve(n, sr, rng.uniform(0.3, 0.6), rng), 0.05, None)
+        fc = rng.uniform(350, 600) * (1 + 0.6 * gust)
+        howl = np.zeros(n)
+        for k in range(0, n, blk):  # the resonance follows the gust, 50 ms at a time (with a tail to settle)
+            howl[k:k + blk] = resonator(noise[k:k + blk + 2000], float(fc[k]), 8, sr)[:min(blk, n - k)]
+        body = bandpass(noise, 200, 2500, sr)
+        howl *= np.abs(body).max() / (np.abs(howl).max() + 1e-9)
+        out.append((0.6 * body + 1.2 * howl) * gust ** 1.5 + 0.05 * highpass(noise, 3000, sr) * gust ** 2)
     return stereo(out[0], out[1], 0.8)
 
 
@@ -502,23 +506,46 @@ def _engine_idle(n, sr, rng):
     return stereo(x, x + 0.05 * lowpass(pink(n, rng), 1500, sr), 0.3)
 
 
+@_register("engine_revving", "texture", "a car engine revving, the motor roars up to high revs and drops back",
+           ("engine revving", "revving engine", "car accelerating", "engine roar", "vroom", "motorbike revving"))
+def _engine_revving(n, sr, rng):
+    # The firing rate of a four-cylinder engine (two firings per revolution) swept by throttle blips from idle to
+    # a few thousand rpm, as a harmonic-rich tone (saturated), with exhaust noise that grows with the revs.
+    t = times(n, sr)
+    rpm = np.full(n, rng.uniform(800, 1000))
+    for c in np.arange(rng.uniform(0.3, 0.8), n / sr, rng.uniform(1.4, 2.0)):
+        u = t - c
+        rpm += rng.uniform(2500, 4000) * np.where(u < 0, 0, np.where(u < 0.5, u / 0.5, np.exp(-(u - 0.5) / 0.5)))
+    ph = TAU * np.cumsum(rpm / 60 * 2) / sr
+    tone = sum(np.sin(k * ph + rng.uniform(0, TAU)) / k ** 0.8 for k in range(1, 16))
+    tone = np.tanh(1.2 * tone) * (0.6 + 0.4 * np.clip(rpm / 4000, 0, 1))
+    noise = bandpass(pink(n, rng), 200, 3000, sr) * 0.3 * np.clip(rpm / 3000, 0.3, 1.5)
+    x = lowpass(tone, 4000, sr) + noise
+    return reverb(stereo(x, x, 0.1), sr, rng, 0.6, 0.2)
+
+
 @_register("siren", "texture", "a police siren or ambulance wailing as it speeds through the city",
            ("siren", "police siren", "ambulance", "fire truck siren", "emergency"))
 def _siren(n, sr, rng):
+    # A horn driver: a saw-like tone rich in harmonics, driven into a little distortion, so it reads as a siren
+    # and not as a flute; the pitch either wails (a slow rise, a quicker fall, over about an octave) or
+    # alternates between two tones (hi-lo) about a fourth apart.
     t = times(n, sr)
     if rng.random() < 0.5:  # wail
-        period = rng.uniform(3, 6)
-        lfo = 0.5 - 0.5 * np.cos(TAU * t / period + rng.uniform(0, TAU))
-        f = rng.uniform(550, 700) * 2 ** (lfo * rng.uniform(0.9, 1.3))
+        period = rng.uniform(2.0, 3.5)
+        u = (t / period + rng.uniform(0, 1)) % 1.0
+        lfo = np.where(u < 0.6, np.sin(np.pi / 2 * u / 0.6), np.cos(np.pi / 2 * (u - 0.6) / 0.4))
+        f = rng.uniform(650, 750) * 2 ** (lfo * rng.uniform(0.9, 1.1))
     else:  # hi-lo
-        period = rng.uniform(1.0, 1.5)
-        sq = np.tanh(12 * np.sin(TAU * t / period))
-        f = rng.uniform(600, 750) * 2 ** (0.25 * (sq + 1) * rng.uniform(0.6, 0.9))
+        period = rng.uniform(1.0, 1.4)
+        sq = lowpass(np.sign(np.sin(TAU * t / period)), 30, sr)
+        f = rng.uniform(650, 750) * 2 ** ((sq + 1) / 2 * rng.uniform(0.35, 0.45))
     ph = TAU * np.cumsum(f) / sr
-    tone = sum(np.sin(k * ph) / k for k in (1, 3, 5, 7))
-    tone = bandpass(tone, 300, 5000, sr)
+    tone = sum(np.sin(k * ph) / k * (1.0 if k % 2 else 0.6) for k in range(1, 12))
+    tone = bandpass(np.tanh(1.5 * tone), 400, 3500, sr, order=4)  # bright, but not hiss: little above 4 kHz
     x = tone * (1 + 0.1 * smooth_curve(n, sr, 0.5, rng))
-    return reverb(stereo(x, x, 0), sr, rng, 1.0, 0.3)
+    street = 0.08 * lowpass(pink(n, rng), 800, sr)
+    return reverb(stereo(x + street, x + street, 0.1), sr, rng, 1.5, 0.35)
 
 
 @_register("birds", "texture", "birds chirping and singing in the morning",
@@ -681,27 +708,29 @@ def _ocean_waves(n, sr, rng):
 @_register("keyboard_typing", "texture", "someone typing quickly on a computer keyboard, keys clicking",
            ("typing", "keyboard", "typewriter", "computer keys"))
 def _keyboard_typing(n, sr, rng):
-    times_ = []
-    t = rng.uniform(0.05, 0.3)
+    # Bursts of 6-14 keystrokes about 0.1 s apart (log-normal spread: no two alike), short pauses between words.
+    # Each stroke is a short band-limited noise click (a key is struck plastic, not a pitched ping: tonal clicks
+    # were heard as glass) with the softer click of the key's return 30-60 ms later, in a small room.
+    strokes = []
+    t = rng.uniform(0.05, 0.2)
     while t < n / sr:
-        for _ in range(int(rng.integers(3, 9))):
-            times_.append(t)
-            t += rng.uniform(0.08, 0.16)
-        t += rng.uniform(0.15, 0.4) + (rng.exponential(1.0) if rng.random() < 0.15 else 0)
-    on = (np.array(times_) * sr).astype(int)
-    k_len = seconds(sr, 0.12)
+        for _ in range(int(rng.integers(6, 15))):
+            strokes.append(t)
+            t += rng.lognormal(np.log(0.1), 0.35)
+        t += rng.uniform(0.2, 0.6)
+    on = (np.array(strokes) * sr).astype(int)
+    on = on[on < n]
+    k_len = seconds(sr, 0.3)
     x = np.zeros((2, n))
-    for _ in range(4):
-        f = rng.uniform(1500, 4000)
-        kernel = decaying_partials(k_len, sr, [f, f * 1.5], [1, 0.4], [0.006, 0.004])
-        kernel += 0.8 * burst(k_len, sr, rng, 0.002, lo=2000)
-        rel = seconds(sr, rng.uniform(0.06, 0.09))
-        kernel[rel:] += 0.4 * decaying_partials(k_len - rel, sr, [f * 0.8], [1.0], [0.004])
-        kernel = lowpass(kernel, 7000, sr)  # plastic keys, not needle-sharp digital clicks
-        pick = rng.random(len(on)) < 0.25
-        x += place_stereo(n, on[pick], rng.uniform(0.6, 1.0, pick.sum()), rng.uniform(-0.3, 0.3, pick.sum()),
+    for _ in range(6):  # six keys, each with its own click
+        kernel = burst(k_len, sr, rng, 0.005, lo=600, hi=6000)
+        at = seconds(sr, rng.uniform(0.03, 0.06))
+        kernel[at:] += 0.5 * burst(k_len - at, sr, rng, 0.0035, lo=900, hi=6000)
+        pick = rng.random(len(on)) < 1 / 6
+        x += place_stereo(n, on[pick], rng.uniform(0.4, 1.0, pick.sum()), rng.uniform(-0.3, 0.3, pick.sum()),
                           kernel)
-    return reverb(x, sr, rng, 0.3, 0.15)
+    x += 0.02 * lowpass(pink((2, n), rng), 3000, sr)
+    return reverb(x, sr, rng, 0.4, 0.2)
 
 
 @_register("heartbeat", "texture", "a heart beating, a steady thumping heartbeat pulse",

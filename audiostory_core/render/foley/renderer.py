@@ -61,6 +61,11 @@ _ITERATIVE = re.compile(
     r"caw|hoot|croak|neigh|whinn|crow|tap|bang|chop|bounc|peck|snap|click|clink|clank|gunshot|shot|ding|buzz|"
     r"splash|foot ?step|step|stomp|thud|woof|growl|squeak|creak|rattl|whistl|blip)(?:s|es|ed|ing|ping|ming)\b",
     re.IGNORECASE)
+HEAD_WORD_WEIGHT = 0.1  # bonus for a recording whose description uses the caption's own words ("slams" → "slamming")
+FILL_SHARE = 0.9  # a oneshot shorter than this share of a long event without a cue is repeated to fill it
+_STOP = frozenset("a an the of on in at to into onto over from with and or by for its it is are someone something "
+                  "some very loud soft quiet distant close far away up down out off".split())
+_ONGOING = re.compile(r"\b[a-z]{3,}ing\b", re.IGNORECASE)  # "wind blowing": a state that lasts, not one event
 _REGULAR = re.compile(r"\b(?:tick|tock|metronome|clock)", re.IGNORECASE)  # strokes that keep time
 
 
@@ -157,9 +162,19 @@ class FoleyRenderer(Renderer):
         self._usable = np.array([c.sound is None or c.sound.licence_class in self._allowed for c in cands])
         self._loopable = np.array([c.sound.loopable if c.sound is not None else 0.0 for c in cands], np.float32)
         self._cartoon = np.array([c.sound is not None and "cartoon" in c.sound.categories for c in cands])
+        self._stems = [_stems(c.sound.text) if c.sound is not None
+                       else _stems(" ".join(BANK[c.source.split(":", 1)[1]].phrases)) for c in cands]
         self._texture_seconds = np.array([c.sound.duration - c.sound.onset if c.sound is not None
                                           and c.kind == "texture" and c.sound.loop != "exact" else np.inf
                                           for c in cands])
+
+    def _word_overlap(self, caption: str) -> np.ndarray:
+        """Per candidate, the share of the caption's content words (by stem) that its description uses: embeddings
+        blur "door close" and "door slamming shut"; the caption's own words tell them apart."""
+        words = _stems(matching_text(caption))
+        if not words:
+            return np.zeros(len(self._candidates), np.float32)
+        return np.array([len(words & stems) / len(words) for stems in self._stems], np.float32)
 
     @property
     def recordings(self) -> list[LibrarySound]:
@@ -223,6 +238,8 @@ class FoleyRenderer(Renderer):
                 best[i] -= CARTOON_MALUS * self._cartoon
             ratio = np.maximum(ev.render_duration / np.maximum(self._texture_seconds, 1e-3), 1.0)
             best[i] -= SHORT_LOOP_MALUS * np.minimum(np.log2(ratio) / 3.0, 1.0)
+        for i, ev in enumerate(events):
+            best[i] += HEAD_WORD_WEIGHT * self._word_overlap(ev.caption)
         best[weak] = -np.inf
         best[:, ~self._usable] = -np.inf
         return best
@@ -262,7 +279,8 @@ class FoleyRenderer(Renderer):
             n = event_samples(ev, self.sample_rate)
             seed_i = event_seed(seed, i)
             used: list[Candidate] = [cand]
-            if cand.sound is not None and cand.kind == "oneshot" and _continuing(ev, cand.sound):
+            if cand.sound is not None and cand.kind == "oneshot" and (_continuing(ev, cand.sound)
+                                                                      or _fills(ev, cand.sound)):
                 audio, used = self._repeat(cand, pool, n, seed_i, ev.caption)
             else:
                 audio = self._render_candidate(cand, n / self.sample_rate, seed_i, from_start=not _is_bed(ev))
@@ -423,6 +441,26 @@ def _continuing(ev: SubEvent, sound: LibrarySound) -> bool:
     if ev.kind in ONSET_KINDS or _is_bed(ev) or not _ITERATIVE.search(ev.caption):
         return False
     return ev.render_duration >= 1.5 * _active_seconds(sound)
+
+
+def _fills(ev: SubEvent, sound: LibrarySound) -> bool:
+    """A long event with no cue that says something goes on ("wind blowing" for 5 s) that a short oneshot recording would leave mostly silent:
+    the recording repeats to fill it. A cued spot (a slam, an impact) still plays once, on its frame."""
+    if ev.kind in ONSET_KINDS or _is_bed(ev) or _preferred_kind(ev) != "texture" or not _ONGOING.search(ev.caption):
+        return False
+    return _active_seconds(sound) < FILL_SHARE * ev.render_duration
+
+
+def _stems(text: str) -> frozenset[str]:
+    """Content words cut to a crude stem ("slams", "slamming" → "slam"), for :data:`HEAD_WORD_WEIGHT`."""
+    out = set()
+    for w in re.findall(r"[a-z]+", text.lower()):
+        if w in _STOP or len(w) < 3:
+            continue
+        w = re.sub(r"(?:ing|ed|es|s)$", "", w) if len(w) > 4 else w
+        w = re.sub(r"(.)\1$", r"\1", w)  # slamm → slam
+        out.add(w)
+    return frozenset(out)
 
 
 _LABEL_PREFIX = re.compile(r"^\s*(ambience|bed|fx|narrative)\s*:\s*", re.IGNORECASE)
