@@ -90,3 +90,15 @@ def onset_times(audio: np.ndarray, sr: int, rise_db: float = 9.0) -> np.ndarray:
         if energy[i] - before > rise_db and energy[i] > -50 and (not onsets or i - onsets[-1] > 8):
             onsets.append(i)
     return np.asarray(onsets, dtype=float) * hop / sr
+
+
+class CountingEmbedder:
+    """Wraps a real text embedder and records every batch it is asked to encode (tests count model calls)."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.dim, self.model_id = inner.dim, inner.model_id
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)

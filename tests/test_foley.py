@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from .conftest import CountingEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -29,18 +30,6 @@ ONESHOTS = [n for n, s in BANK.items() if s.kind == "oneshot"]
 
 def db(x: float) -> float:
     return 20 * np.log10(max(x, 1e-12))
-
-
-class CountingEmbedder:
-    """Wraps the real embedder and records every batch it is asked to encode."""
-
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-        self.dim, self.model_id = inner.dim, inner.model_id
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
 
 
 @pytest.fixture(scope="session")

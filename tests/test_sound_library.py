@@ -21,6 +21,7 @@ from audiostory_core.plan.types import Plan, SubEvent
 from audiostory_core.render.foley import formats as F
 from audiostory_core.render.foley import sources as S
 from audiostory_core.render.foley.library import SoundLibrary, loop_to
+from .conftest import CountingEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 44100
@@ -31,16 +32,6 @@ def embedder():
     from audiostory_core.embeddings import TextEmbedder
 
     return TextEmbedder()
-
-
-class CountingEmbedder:
-    def __init__(self, inner):
-        self.inner, self.calls = inner, []
-        self.dim, self.model_id = inner.dim, inner.model_id
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
 
 
 # --- audio the tests build ----------------------------------------------------------------------------------------
