@@ -283,16 +283,16 @@ def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, mastered: Mas
 
 def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered, backends: Backends,
              stages: _Stages, *, stems: bool) -> Deliverables:
-    from .deliver.package import Picture, write_deliverables
+    from .deliver.package import Picture, package_folder, write_deliverables
 
-    name = out.stem.removesuffix(".dubbed")
+    name, package = out.stem.removesuffix(".dubbed"), package_folder(out).name
     shots = seen.scan.shots
-    with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
+    with stages.stage("deliverables", f"writing {package}/ (timeline, captions, report{', stems' if stems else ''})"):
         # One thumbnail per shot (its middle keyframe), drawn from the shot's first frame on the time axis.
         thumbs = [(shot.start, fr.keyframes[len(fr.keyframes) // 2])
                   for shot, fr in zip(shots, seen.scan.frames) if fr.keyframes]
         picture = Picture(out, seen.info.duration, seen.info.fps or 24.0, [s.start for s in shots[1:]], thumbs)
-        return write_deliverables(out.parent, name, picture=picture, plan=soundtrack.plan, mastered=mastered,
+        return write_deliverables(out.parent, name, package=package, picture=picture, plan=soundtrack.plan, mastered=mastered,
                                   stems=soundtrack.stems if stems else None, backends=seen.summary,
                                   timings=dict(stages.timings))
 

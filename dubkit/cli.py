@@ -306,6 +306,40 @@ _CLICK_ERRORS = tuple({next(c for c in typer.BadParameter.__mro__ if c.__name__ 
                        click.ClickException})
 
 
+def _operands_after_dashes(args: list[str]) -> list[str]:
+    """``dubkit batch -- -take.mp4 --out DONE``: after ``--`` a name starting with '-' is a file, yet the options
+    written after it still count (click alone would take ``--out`` for a file name). For commands whose operands
+    are all paths, the ``--`` is dropped and each such name becomes ``./name``, unless it is one of the command's
+    own options and no file of that name exists."""
+    if "--" not in args:
+        return args
+    cut = args.index("--")
+    names = [a for a in args[:cut] if not a.startswith("-")]
+    command = typer.main.get_command(app)
+    for name in names[:2]:  # `dub`, or a group and its command (`models pull`)
+        command = getattr(command, "commands", {}).get(name, command)
+    params = getattr(command, "params", [])
+    operands = [p for p in params if p.param_type_name == "argument"]
+    if not operands or not all("Path" in str(getattr(p, "type_descriptor", None) and p.type_descriptor.annotation)
+                               for p in operands):
+        return args
+    takes_value = {o: not p.is_flag for p in params if p.param_type_name == "option"
+                   for o in [*p.opts, *p.secondary_opts]}
+    rest, out, i = args[cut + 1:], args[:cut], 0
+    while i < len(rest):
+        tok = rest[i]
+        option = tok.split("=", 1)[0]
+        if option in takes_value and not os.path.lexists(tok):
+            out.append(tok)
+            if takes_value[option] and "=" not in tok and i + 1 < len(rest):
+                i += 1
+                out.append(rest[i])
+        else:
+            out.append(f"./{tok}" if tok.startswith("-") and tok != "-" else tok)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
@@ -314,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--debug" in args:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
+    args = _operands_after_dashes(args)
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)

@@ -33,6 +33,12 @@ def require_tool(name: str) -> str:
     return path
 
 
+def tool_path(path: str | Path) -> str:
+    """``path`` as ffmpeg/ffprobe must get it: absolute, so a name starting with '-' is never read as an option
+    (pathlib turns ``./-take.mp4`` back into ``-take.mp4``) and one with a colon never as a protocol."""
+    return os.path.abspath(os.fspath(path))
+
+
 def check_input(path: str | Path) -> Path:
     """The file-level checks every input gets before any tool reads it, each with what to do about it."""
     p = Path(path)
@@ -120,7 +126,7 @@ def ffprobe(path: str | Path, *, cmd: str = "ffprobe", want: str = "a video file
     failure turned into one error saying what to do; ``want`` names the kind of file the caller needs."""
     p = Path(path)
     try:
-        return ffmpeg.probe(str(p), cmd=cmd, **entries)
+        return ffmpeg.probe(tool_path(p), cmd=cmd, **entries)
     except FileNotFoundError as e:
         raise MediaToolError(f"ffprobe was not found ({cmd!r}) — {_INSTALL_HINT}") from e
     except PermissionError as e:
@@ -194,7 +200,7 @@ def _audio_stream(path: Path, index: int) -> dict:
 
 def _ffmpeg_decode(path: str | Path, sample_rate: int, channels: int, stream: int) -> np.ndarray:
     cmd = [
-        require_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
+        require_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", tool_path(path), "-map", f"0:a:{stream}",
         "-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     proc = subprocess.run(cmd, capture_output=True)

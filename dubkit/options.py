@@ -75,7 +75,7 @@ class FinishingOptions:
     """``mix``: "replace" the original audio, lay the soundtrack "under" it, "duck" it under speech, or "auto"
     (duck when the video has speech). ``duck_db``: how far it dips (≤ 0). ``loudness``: target LUFS or a preset
     ("broadcast" -23, "streaming" -14), None to skip. ``keep_original_audio`` adds the input's audio as a second
-    track; ``deliverables`` writes ``<name>.dubkit/`` (timeline, cue sheet, plan, report); ``stems`` adds
+    track; ``deliverables`` writes ``<output file name>.dubkit/`` (timeline, cue sheet, plan, report); ``stems`` adds
     per-layer WAVs to it; ``speech_model`` is a local pyannote checkpoint for speech detection."""
 
     mix: MixMode = "auto"

@@ -7,7 +7,7 @@ from pathlib import Path
 import ffmpeg
 
 from ..errors import MediaToolError, OutputError
-from ..io import atomic_output, require_tool
+from ..io import atomic_output, require_tool, tool_path
 
 # Audio codec per output container: AAC where players expect it, PCM/lossless where the container allows, what
 # broadcast containers require (MXF: PCM; MPEG program streams: MP2).
@@ -56,8 +56,9 @@ def mux(
     out = Path(output)
     kind = (container or out.suffix).lower()
     codec = _AUDIO_CODECS[kind]
-    src = ffmpeg.input(str(video))
-    snd = ffmpeg.input(str(soundtrack_wav), itsoffset=video_start) if video_start else ffmpeg.input(str(soundtrack_wav))
+    src = ffmpeg.input(tool_path(video))
+    wav = tool_path(soundtrack_wav)
+    snd = ffmpeg.input(wav, itsoffset=video_start) if video_start else ffmpeg.input(wav)
     streams = [src["v:0"], snd["a:0"]]
     opts: dict = {
         "c:v": "copy",
@@ -77,9 +78,9 @@ def mux(
         opts["movflags"] = "+faststart"
     if atomic:
         with atomic_output(out) as tmp:
-            _run(ffmpeg.output(*streams, str(tmp), **opts), kind)
+            _run(ffmpeg.output(*streams, tool_path(tmp), **opts), kind)
     else:
-        _run(ffmpeg.output(*streams, str(out), **opts), kind)
+        _run(ffmpeg.output(*streams, tool_path(out), **opts), kind)
     return out
 
 

@@ -1,9 +1,11 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
+"""The deliverables folder ``<output file name>.dubkit/`` (``clip.dubbed.mp4.dubkit/``): stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
 the dub has music) and report, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
-renamed in, and the old one deleted — if the swap fails the old package is put back.
+renamed in, and the old one deleted — if the swap fails the old package is put back. The folder is named after
+the whole output file name, so ``clip.mp4`` and ``clip.mov`` dubbed into one folder never share (and overwrite)
+one package.
 """
 from __future__ import annotations
 
@@ -63,10 +65,17 @@ class Picture:
     thumbnails: Sequence[tuple[float, np.ndarray]] = ()
 
 
+def package_folder(output: str | Path) -> Path:
+    """The deliverables folder of the dubbed video ``output``: ``<folder>/<output file name>.dubkit``."""
+    out = Path(output)
+    return out.with_name(f"{out.name}.dubkit")
+
+
 def write_deliverables(
     folder: str | Path,
     name: str,
     *,
+    package: str | None = None,
     picture: Picture,
     plan: Plan,
     mastered: Mastered,
@@ -75,7 +84,8 @@ def write_deliverables(
     timings: dict[str, float] | None = None,
     extra: dict | None = None,
 ) -> Deliverables:
-    """Write ``<folder>/<name>.dubkit/`` and return its paths.
+    """Write ``<folder>/<package>`` (default ``<name>.dubkit``) and return its paths; the files in it are named
+    after ``name``.
 
     ``mastered`` holds the mix before loudness normalisation (``mix``), the delivered audio (``audio``), the
     loudness report and the speech regions; ``stems`` are the assembled soundtrack's layers — when given, stems
@@ -85,8 +95,8 @@ def write_deliverables(
     folder = Path(folder)
     if not folder.is_dir():
         raise OutputError(f"deliverables folder {folder} does not exist: create it or choose another output folder")
-    final = folder / f"{name}.dubkit"
-    tmp = folder / f".{name}.dubkit.tmp-{uuid.uuid4().hex[:8]}"
+    final = folder / (package or f"{name}.dubkit")
+    tmp = folder / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     run = {"backends": backends or {}, "timings": timings or {}}
     try:
         tmp.mkdir()

@@ -65,7 +65,7 @@ def _open_reader(path: str, width: int, height: int):
     import decord
 
     try:
-        return decord.VideoReader(path, ctx=decord.cpu(0), width=width, height=height)
+        return decord.VideoReader(os.path.abspath(path), ctx=decord.cpu(0), width=width, height=height)
     except (decord.DECORDError, RuntimeError) as e:
         raise InputError(f"{path}: the video cannot be decoded ({str(e).splitlines()[0][:120]}) — re-export it") from e
 
