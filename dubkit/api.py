@@ -23,11 +23,15 @@ from audiostory_core.pipeline import AudioStoryPipeline
 from audiostory_core.audio import fit_length
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
+from audiostory_core.tracks import TrackStore
 
 from .backends import Backends, build_backends, build_captioner, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, decode_audio, read_audio, scratch_file, write_wav
+from .heap import keep_large_buffers_out_of_the_heap
+from .deliver.space import check_dub_space
+from .io import (WavTrack, atomic_output, check_input, check_output, decode_audio, decode_audio_into,
+                 no_space_named, scratch_file, write_wav)
 from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, apply_keywords
 from .scenes.base import describe_scenes
 from .soundtrack.loudness import LoudnessReport
@@ -35,6 +39,7 @@ from .soundtrack.master import Mastered
 from .video.types import MediaInfo, Shot, VideoScan
 
 MIX_RATE = 48000  # video post standard; every soundtrack is mixed and delivered at 48 kHz stereo
+keep_large_buffers_out_of_the_heap()  # memory flat in the video's length: see dubkit.heap
 Progress = Callable[[str], None]
 
 
@@ -166,10 +171,11 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
 
 
 def _generate(backends: Backends, request: StoryRequest, stages: _Stages, *, seed: int, crossfade: float,
-              sample_rate: int | None = None, total_samples: int | None = None) -> Soundtrack:
-    """Plan, render and assemble through the pipeline, its three stages timed."""
+              sample_rate: int | None = None, total_samples: int | None = None,
+              store: TrackStore | None = None) -> Soundtrack:
+    """Plan, render and assemble through the pipeline, its three stages timed (into ``store``'s tracks if given)."""
     pipe = AudioStoryPipeline(backends.planner, backends.renderer, crossfade=crossfade, sample_rate=sample_rate)
-    track = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total_samples)
+    track = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total_samples, store=store)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
     return track
 
@@ -223,27 +229,40 @@ def dub(
     out = check_output(output or default_output(video), video)
     models, captioning, finishing = apply_keywords(
         "dub", keywords, [(ModelOptions, models), (CaptionOptions, captioning), (FinishingOptions, finishing)])
+    finishing = finishing or FinishingOptions()
     stages = _Stages(progress)
-    backends, seen = _analyse(video, stages, backends, models, captioning, captions,
-                              check=lambda i: check_container(out, i.video_codec))
+
+    def vet(info: MediaInfo) -> None:  # before any model loads: the container, and room on the output's disk
+        check_container(out, info.video_codec)
+        check_dub_space(out, video, info, finishing)
+
+    backends, seen = _analyse(video, stages, backends, models, captioning, captions, check=vet)
     request = StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction)
-    soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
-                           total_samples=to_samples(seen.info.duration, MIX_RATE))
-    return _finish(video, out, seen, soundtrack, backends, stages, finishing or FinishingOptions())
+    # The soundtrack's layers and the original audio live in scratch files beside the output, worked on block by
+    # block: memory stays flat whatever the video's length. The files go when the dub ends, however it ends.
+    with no_space_named(out.parent, f"dubbing {video.name}"), TrackStore(out.parent) as store:
+        soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
+                               total_samples=to_samples(seen.info.duration, MIX_RATE), store=store)
+        return _finish(video, out, seen, soundtrack, backends, stages, finishing, store)
 
 
 def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backends: Backends, stages: _Stages,
-            finishing: FinishingOptions) -> DubResult:
+            finishing: FinishingOptions, store: TrackStore) -> DubResult:
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     info = seen.info
-    mastered = _master(video, info, soundtrack, stages, finishing)
     package = None
-    # The video is muxed under a temporary name, the deliverables are written, and only then is the video renamed
-    # into place: a failure anywhere leaves neither a video nor a half-new package behind.
-    with atomic_output(out) as tmp_video:
-        _mux(video, out, tmp_video, info, mastered, stages, keep_original_audio=finishing.keep_original_audio)
-        if finishing.deliverables or finishing.stems:
-            package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+    with scratch_file(out.parent, ".wav") as wav_path:
+        wav = WavTrack(wav_path, 2, soundtrack.audio.shape[-1], MIX_RATE)
+        try:
+            mastered = _master(video, info, soundtrack, stages, finishing, store, wav)
+            # The video is muxed under a temporary name and checked, the deliverables are written, and only then
+            # is the video renamed into place: a failure anywhere leaves neither a video nor a half-new package.
+            with atomic_output(out) as tmp_video:
+                _mux(video, out, tmp_video, info, wav, stages, keep_original_audio=finishing.keep_original_audio)
+                if finishing.deliverables or finishing.stems:
+                    package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+        finally:
+            wav.close()
     if finishing.keep_original_audio and not info.has_audio:
         stages.say("the video has no audio track: nothing to keep as a second track")
     return DubResult(out, soundtrack.plan, seen.scenes, seen.scan.shots, info, stages.timings,
@@ -251,34 +270,35 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
 
 
 def _master(video: Path, info: MediaInfo, soundtrack: Soundtrack, stages: _Stages,
-            finishing: FinishingOptions) -> Mastered:
-    """The soundtrack against the original audio on the video's clock: mixed, then brought to loudness."""
+            finishing: FinishingOptions, store: TrackStore, out: WavTrack) -> Mastered:
+    """The soundtrack against the original audio on the video's clock: mixed, then brought to loudness (into ``out``)."""
     from .soundtrack.master import master_soundtrack
 
     original, mix, loudness = None, finishing.mix, finishing.loudness
     if info.has_audio:
         with stages.stage("read_original", "reading the original audio"):
-            original = align_to_video(read_audio(video, MIX_RATE, 2), info.audio_start - info.video_start,
-                                      soundtrack.audio.shape[-1])
+            original = decode_audio_into(store.new("original", 2, soundtrack.audio.shape[-1]), video, MIX_RATE,
+                                         shift=to_samples(info.audio_start - info.video_start, MIX_RATE))
     elif mix in ("under", "duck"):
         stages.say(f"the video has no audio track: `mix` {mix!r} falls back to 'replace'")
         mix = "replace"
     stages.say(f"mixing ({mix})" + (f", loudness {loudness:g} LUFS / -1 dBTP" if loudness is not None else ""))
     mastered = master_soundtrack(soundtrack.audio, original, MIX_RATE, mode=mix, duck_db=finishing.duck_db,
-                                 loudness=loudness, speech_model=finishing.speech_model)
+                                 loudness=loudness, speech_model=finishing.speech_model, out=out)
+    out.finish()
     stages.timings.update(mastered.timings)
     return mastered
 
 
-def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, mastered: Mastered, stages: _Stages, *,
+def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, wav: WavTrack, stages: _Stages, *,
          keep_original_audio: bool) -> None:
-    from .deliver.mux import mux
+    from .deliver.mux import mux, verify_muxed
 
+    keep = keep_original_audio and info.has_audio
     with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
-        with scratch_file(out.parent, ".wav") as wav:
-            sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
-            mux(video, wav, tmp_video, keep_original_audio=keep_original_audio and info.has_audio,
-                video_start=info.video_start, atomic=False, container=out.suffix)
+        mux(video, wav.path, tmp_video, keep_original_audio=keep, video_start=info.video_start, atomic=False,
+            container=out.suffix)
+        verify_muxed(tmp_video, info, audio_streams=2 if keep else 1, shown_as=out)
 
 
 def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered, backends: Backends,

@@ -5,7 +5,9 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from importlib.metadata import entry_points
@@ -340,6 +342,35 @@ def _operands_after_dashes(args: list[str]) -> list[str]:
     return out
 
 
+class _Signalled(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM. Not a KeyboardInterrupt (typer would turn that into a silent
+    exit code) and not an Exception (nothing may swallow it): it unwinds through every ``finally`` and
+    ``except BaseException`` that removes a temporary file, then ``main`` says what happened."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNAL_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    for s in _SIGNAL_WORDS:  # the clean-up that follows is short: a second signal must not cut it off
+        signal.signal(s, signal.SIG_IGN)
+    raise _Signalled(signum)
+
+
+def _catch_signals() -> None:
+    """Turn SIGINT and SIGTERM into ``_Signalled`` — unless the parent ignores them (``cmd &`` in a script ignores
+    SIGINT, as every Unix tool does), or this is not the main thread (signals are the caller's business then)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in _SIGNAL_WORDS:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            signal.signal(s, _on_signal)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
@@ -349,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
     args = _operands_after_dashes(args)
+    _catch_signals()
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)
@@ -358,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
             e.show()
         return e.exit_code
+    except _Signalled as e:
+        err.print(f"dubkit: {_SIGNAL_WORDS.get(e.signum, 'stopped by a signal')}", markup=False)
+        return 128 + e.signum
     except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
-        err.print("dubkit: interrupted")
+        err.print("dubkit: interrupted", markup=False)
         return 130
     except DubkitError as e:
         if os.environ.get("DUBKIT_DEBUG"):

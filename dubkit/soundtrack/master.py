@@ -2,6 +2,10 @@
 
 Kept separate from the steps themselves so each stays testable alone; this only decides which steps apply
 (speech detection only when a mode needs it, loudness only when a target is given) and times them.
+
+Arrays in, arrays out. Tracks in (a long soundtrack in scratch files) and an ``out`` track to write: the mix is
+computed as it is read, normalised block by block into ``out``, and speech is found in a 16 kHz mono copy of the
+original (a ninth of its stereo float size) made block by block — the only full-length array of the stage.
 """
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .dialogue import detect_speech
+from audiostory_core.tracks import ArrayTrack, Track, blocks, resample_track
+
+from .dialogue import VAD_RATE, detect_speech
 from .loudness import LoudnessReport, normalize_loudness
 from ..options import MixMode
 from .mix import MixResult, mix_tracks
@@ -22,7 +28,7 @@ from .mix import MixResult, mix_tracks
 class Mastered:
     """``audio`` is what gets muxed; ``mix`` the pre-loudness mix (for stems); ``speech`` the regions used."""
 
-    audio: np.ndarray
+    audio: np.ndarray | Track
     mix: MixResult
     loudness: LoudnessReport | None
     speech: list[tuple[float, float]]
@@ -30,8 +36,8 @@ class Mastered:
 
 
 def master_soundtrack(
-    new: np.ndarray,
-    original: np.ndarray | None,
+    new: np.ndarray | Track,
+    original: np.ndarray | Track | None,
     sample_rate: int,
     *,
     mode: MixMode = "auto",
@@ -41,17 +47,19 @@ def master_soundtrack(
     true_peak_db: float = -1.0,
     speech_model: str | Path | None = None,
     speech: Sequence[tuple[float, float]] | None = None,
+    out: Track | None = None,
 ) -> Mastered:
     """Mix ``new`` with ``original`` (both (channels, samples) at ``sample_rate``, same length) and normalise.
 
     Speech is detected in ``original`` (silero-vad, or pyannote from ``speech_model``) when the mode is "auto" or
     "duck" and no ``speech`` is given. ``loudness`` is a LUFS target or preset name; None skips normalisation.
+    With tracks, ``out`` receives the mastered audio (and is ``Mastered.audio``).
     """
     timings: dict[str, float] = {}
     regions: list[tuple[float, float]] = list(speech) if speech is not None else []
     if speech is None and original is not None and mode in ("auto", "duck"):
         t0 = time.perf_counter()
-        regions = detect_speech(original, sample_rate, model_dir=speech_model)
+        regions = detect_speech(*_speech_input(original, sample_rate), model_dir=speech_model)
         timings["speech"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mixed = mix_tracks(new, original, sample_rate, mode=mode, speech=regions, duck_db=duck_db, under_db=under_db)
@@ -60,6 +68,33 @@ def master_soundtrack(
     audio = mixed.audio
     if loudness is not None:
         t0 = time.perf_counter()
-        audio, report = normalize_loudness(mixed.audio, sample_rate, target_lufs=loudness, true_peak_db=true_peak_db)
+        audio, report = normalize_loudness(mixed.audio, sample_rate, target_lufs=loudness, true_peak_db=true_peak_db,
+                                           out=out)
         timings["loudness"] = time.perf_counter() - t0
+    elif out is not None:
+        for start, stop in blocks(mixed.audio.shape[-1]):
+            out.write(start, mixed.audio.read(start, stop))
+        audio = out
     return Mastered(audio=audio, mix=mixed, loudness=report, speech=regions, timings=timings)
+
+
+def _speech_input(original: np.ndarray | Track, sample_rate: int) -> tuple[np.ndarray, int]:
+    """What speech detection reads: the array itself, or for a track its mono mix at the detector's rate."""
+    if isinstance(original, np.ndarray) or not hasattr(original, "read"):
+        return original, sample_rate
+    mono = _Mono(original)
+    n16 = -(-mono.samples * VAD_RATE // sample_rate)
+    return resample_track(mono, ArrayTrack(np.zeros((1, n16), np.float32)), sample_rate, VAD_RATE).audio[0], VAD_RATE
+
+
+class _Mono:
+    """The channel mean of a track, read block by block."""
+
+    def __init__(self, track: Track):
+        self.track, self.channels, self.samples = track, 1, track.samples
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.track.read(start, stop).mean(axis=0, keepdims=True)
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        raise TypeError("read-only")

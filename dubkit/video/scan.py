@@ -126,7 +126,14 @@ def scan_video(
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
-    _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys)
+    # OpenCV's thread pool on frames this small costs more than it gains, and its threads' allocations made the
+    # scan's memory grow with the video's length (60 min at 160x90: 1.16 GB with it, 0.32 GB without, and faster).
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys)
+    finally:
+        cv2.setNumThreads(threads)
     cut_frames = cuts.finish()
     return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
 

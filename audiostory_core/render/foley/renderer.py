@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -163,20 +163,22 @@ class FoleyRenderer(Renderer):
     # --- rendering ---------------------------------------------------------------------------------------------
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
+        return list(self.render_iter(plan, conditioning, seed=seed))
+
+    def render_iter(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> Iterator[Clip]:
+        """The clips of ``render``, one at a time (a long plan's audio then never sits in memory all at once)."""
         events = list(plan.events)
         if not events:
-            return []
+            return
         for ev in events:
             if not np.isfinite(ev.render_duration) or ev.render_duration < 0:
                 raise RenderError(f"event {ev.caption!r} has an invalid duration {ev.render_duration!r}; "
                                   "durations must be finite seconds >= 0")
-        clips = []
         for i, (ev, cand) in enumerate(zip(events, self._choose_all(events))):
             n = event_samples(ev, self.sample_rate)
             audio = self._render_candidate(cand, n / self.sample_rate, event_seed(seed, i))
             audio = fit_length(audio, n).astype(np.float32, copy=False)
-            clips.append(Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source))
-        return clips
+            yield Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source)
 
     def _choose_all(self, events: Sequence[SubEvent]) -> list[Candidate]:
         """The planner's ``sound`` where an event names one, else the best match for its caption."""
