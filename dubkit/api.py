@@ -32,7 +32,8 @@ from .heap import keep_large_buffers_out_of_the_heap
 from .deliver.space import check_dub_space
 from .io import (WavTrack, atomic_output, check_input, check_output, decode_audio, decode_audio_into,
                  no_space_named, scratch_file, write_wav)
-from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, apply_keywords
+from .options import (CROSSFADE_SECONDS, SEEDS, STORY_SECONDS, CaptionOptions, FinishingOptions, MixMode,
+                      ModelOptions, apply_keywords, check_range)
 from .scenes.base import describe_scenes
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
@@ -225,6 +226,8 @@ def dub(
     """
     from .deliver.mux import check_container
 
+    check_range("seed", seed, *SEEDS, integer=True)
+    check_range("crossfade", crossfade, *CROSSFADE_SECONDS, " s")
     video = check_input(video)
     out = check_output(output or default_output(video), video)
     models, captioning, finishing = apply_keywords(
@@ -340,6 +343,9 @@ def story(
     **keywords: Any,
 ) -> AudioResult:
     """Text → long-form audio of exactly ``duration`` seconds, written as 24-bit WAV when ``output`` is given."""
+    check_range("duration", duration, *STORY_SECONDS, " s", above_low=True)
+    check_range("seed", seed, *SEEDS, integer=True)
+    check_range("crossfade", crossfade, *CROSSFADE_SECONDS, " s")
     if output is not None:
         check_output(output)
     (models,) = apply_keywords("story", keywords, [(ModelOptions, models)])
@@ -370,6 +376,8 @@ def continue_audio(
     sample for sample. Offline: matched sounds from the foley bank; with a model: the input enters the LLM
     through its audio encoder and the DiT renders the continuation. Either way the seam is level-matched and
     crossfaded from the input's tail."""
+    check_range("duration", duration, *STORY_SECONDS, " s", above_low=True)
+    check_range("seed", seed, *SEEDS, integer=True)
     path = check_input(audio_path)
     if output is not None:
         check_output(output, path)

@@ -371,6 +371,19 @@ def _catch_signals() -> None:
             signal.signal(s, _on_signal)
 
 
+def _no_space(exc: BaseException) -> DubkitError | None:
+    """The full-disk message for an error caused by ENOSPC/EDQUOT (on the folder of the file it names)."""
+    from .io import is_no_space, space_error
+
+    if not is_no_space(exc):
+        return None
+    cause = exc
+    while not isinstance(cause, OSError) and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    name = getattr(cause, "filename", None)
+    return space_error(Path(name).parent if name else Path("."), "the output")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
@@ -396,14 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         err.print("dubkit: interrupted", markup=False)
         return 130
-    except DubkitError as e:
-        if os.environ.get("DUBKIT_DEBUG"):
-            traceback.print_exc()
-        err.print(f"dubkit: error: {in_flags(str(e))}", markup=False, soft_wrap=True)
-        return 1
     except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if os.environ.get("DUBKIT_DEBUG"):
             traceback.print_exc()
+        if not isinstance(e, DubkitError) and _no_space(e) is not None:
+            e = _no_space(e)  # a full disk met where nothing named it: still say so, not "internal error"
+        if isinstance(e, DubkitError):
+            err.print(f"dubkit: error: {in_flags(str(e))}", markup=False, soft_wrap=True)
+            return 1
         err.print(f"dubkit: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
                   markup=False, soft_wrap=True)
         return 3

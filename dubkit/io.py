@@ -290,13 +290,15 @@ def _nearly_full(folder: Path) -> bool:
 
 @contextlib.contextmanager
 def no_space_named(folder: str | Path, what: str) -> Iterator[None]:
-    """Turn a full disk or quota met anywhere inside into the one ``space_error`` line."""
+    """Turn a full disk or quota met anywhere inside (an ``OSError``, or an error raised from one) into the one
+    ``space_error`` line; a message that already names it passes unchanged."""
     try:
         yield
-    except OSError as e:
-        if not is_no_space(e):
+    except (OSError, OutputError) as e:
+        if not is_no_space(e) or str(e).startswith(("no space left on", "disk quota exceeded on")):
             raise
-        raise space_error(getattr(e, "folder", None) or folder, what, getattr(e, "needed", None), e) from e
+        cause = next((c for c in _chain(e) if isinstance(c, OSError)), e)
+        raise space_error(getattr(cause, "folder", None) or folder, what, getattr(cause, "needed", None), e) from e
 
 
 # --- long audio in and out -------------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class WavTrack:
         self.sample_rate = int(sample_rate)
         width = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}.get(subtype, 4)
         self.needed = self.samples * self.channels * width + 64
-        check_space(self.path.parent, self.needed, f"the soundtrack ({self.path.name})")
+        check_space(self.path.parent, self.needed, "the mixed soundtrack (a 24-bit WAV, removed after the mux)")
         self._writer: sf.SoundFile | None = sf.SoundFile(str(self.path), "w", self.sample_rate, self.channels,
                                                          subtype=subtype, format="WAV")
         self._reader: sf.SoundFile | None = None
@@ -327,7 +329,7 @@ class WavTrack:
         try:
             self._writer.write(np.ascontiguousarray(np.asarray(block, np.float32).T))
         except (OSError, RuntimeError) as e:
-            raise write_failure(self.path, e, f"the soundtrack ({self.path.name})", needed=self.needed) from e
+            raise write_failure(self.path, e, "the mixed soundtrack", needed=self.needed) from e
         self._written += block.shape[-1]
 
     def finish(self) -> None:
@@ -338,11 +340,11 @@ class WavTrack:
             self._writer.close()
             frames = sf.info(str(self.path)).frames
         except (OSError, RuntimeError) as e:
-            raise write_failure(self.path, e, f"the soundtrack ({self.path.name})", needed=self.needed) from e
+            raise write_failure(self.path, e, "the mixed soundtrack", needed=self.needed) from e
         finally:
             self._writer = None
         if frames != self.samples:
-            raise write_failure(self.path, None, f"the soundtrack ({self.path.name})", needed=self.needed,
+            raise write_failure(self.path, None, "the mixed soundtrack", needed=self.needed,
                                 detail=f"{frames} of {self.samples} frames in the file")
 
     def read(self, start: int, stop: int) -> np.ndarray:

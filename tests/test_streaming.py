@@ -3,6 +3,7 @@ and a long mastering pass holds a few blocks, not copies of the audio."""
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
@@ -20,6 +21,7 @@ from dubkit.soundtrack.mix import mix_tracks
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
 SR = 48000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _noisy(seconds: float, seed: int = 0, peaks: bool = True) -> np.ndarray:
@@ -172,3 +174,19 @@ def test_mastering_memory_is_flat_in_the_soundtrack_s_length(tmp_path):
     assert long < 1.15 * short + 2e6, (short, long)
     assert long < copy / 2, f"peak {long / 1e6:.0f} MB for a {copy / 1e6:.0f} MB soundtrack"
     assert abs(lufs + 23.0) <= 0.5
+
+
+def test_speech_in_a_long_track_is_found_window_by_window_like_in_one_piece(tmp_path, monkeypatch):
+    """The talk sample's four lines, detected with 6 s windows overlapping by 2 s (two lines straddle a join):
+    the same regions as one call over the whole recording, to a frame of the detector."""
+    import dubkit.soundtrack.master as master
+    from dubkit.soundtrack.dialogue import detect_speech
+
+    audio = read_audio(ROOT / "samples" / "talk.mp4", SR, 2)
+    whole = detect_speech(audio, SR)
+    monkeypatch.setattr(master, "SPEECH_CHUNK", 6.0)
+    monkeypatch.setattr(master, "SPEECH_OVERLAP", 2.0)
+    with TrackStore(tmp_path) as store:
+        windowed = master._speech(_file_track(store, audio), SR, None)
+    assert len(windowed) == len(whole) == 4
+    np.testing.assert_allclose(np.array(windowed), np.array(whole), atol=0.04)

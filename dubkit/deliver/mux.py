@@ -93,7 +93,7 @@ def _run(stream, kind: str, out: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True)
     text = proc.stderr.decode(errors="replace")
     if any(s in text for s in _NO_SPACE):  # ffmpeg can exit 0 after a failed write (e.g. in the faststart pass)
-        raise space_error(out.parent if str(out.parent) else Path("."), f"the dubbed video {out.name}")
+        raise space_error(out.parent if str(out.parent) else Path("."), f"the dubbed video ({kind})")
     if proc.returncode != 0:
         lines = [line for line in text.splitlines() if line.strip()]
         # ffmpeg's last line is often a generic "Error initializing output stream"; the first says why.

@@ -20,6 +20,7 @@ import numpy as np
 
 from audiostory_core.plan.types import Plan
 from dubkit.errors import OutputError
+from dubkit.io import no_space_named
 from dubkit.soundtrack.master import Mastered
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
@@ -99,8 +100,9 @@ def write_deliverables(
     tmp = folder / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     run = {"backends": backends or {}, "timings": timings or {}}
     try:
-        tmp.mkdir()
-        written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {})
+        with no_space_named(folder, f"the deliverables {final.name}/"):
+            tmp.mkdir()
+            written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {})
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

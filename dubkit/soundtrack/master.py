@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from math import gcd
 from typing import Sequence
 
 import numpy as np
@@ -59,7 +60,7 @@ def master_soundtrack(
     regions: list[tuple[float, float]] = list(speech) if speech is not None else []
     if speech is None and original is not None and mode in ("auto", "duck"):
         t0 = time.perf_counter()
-        regions = detect_speech(*_speech_input(original, sample_rate), model_dir=speech_model)
+        regions = _speech(original, sample_rate, speech_model)
         timings["speech"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     mixed = mix_tracks(new, original, sample_rate, mode=mode, speech=regions, duck_db=duck_db, under_db=under_db)
@@ -78,13 +79,51 @@ def master_soundtrack(
     return Mastered(audio=audio, mix=mixed, loudness=report, speech=regions, timings=timings)
 
 
-def _speech_input(original: np.ndarray | Track, sample_rate: int) -> tuple[np.ndarray, int]:
-    """What speech detection reads: the array itself, or for a track its mono mix at the detector's rate."""
+SPEECH_CHUNK = 600.0  # seconds of audio per speech-detection call: its memory does not grow with the length
+SPEECH_OVERLAP = 30.0  # seconds two calls share, so a line of dialogue across a join is found whole
+
+
+def _speech(original: np.ndarray | Track, sample_rate: int, model_dir: str | Path | None) -> list[tuple[float, float]]:
+    """Speech regions of the original. An array goes to the detector as it is; a track is cut into overlapping
+    10-minute windows, each resampled to the detector's 16 kHz mono (exactly the samples a whole-signal resample
+    would give) and searched on its own, and the regions are joined: a 10-minute video gets exactly one call,
+    an hour no more memory than that."""
     if isinstance(original, np.ndarray) or not hasattr(original, "read"):
-        return original, sample_rate
-    mono = _Mono(original)
-    n16 = -(-mono.samples * VAD_RATE // sample_rate)
-    return resample_track(mono, ArrayTrack(np.zeros((1, n16), np.float32)), sample_rate, VAD_RATE).audio[0], VAD_RATE
+        return detect_speech(original, sample_rate, model_dir=model_dir)
+    down = sample_rate // gcd(sample_rate, VAD_RATE)
+    chunk = int(SPEECH_CHUNK * sample_rate) // down * down
+    step = chunk - int(SPEECH_OVERLAP * sample_rate) // down * down
+    mono, found = _Mono(original), []
+    for start in range(0, original.samples, step):
+        stop = min(start + chunk, original.samples)
+        window = _Window(mono, start, stop)
+        out = ArrayTrack(np.zeros((1, -(-(stop - start) * VAD_RATE // sample_rate)), np.float32))
+        audio = resample_track(window, out, sample_rate, VAD_RATE).audio[0]
+        found += [(a + start / sample_rate, b + start / sample_rate) for a, b in detect_speech(audio, VAD_RATE,
+                                                                                          model_dir=model_dir)]
+        if stop == original.samples:
+            break
+    joined: list[tuple[float, float]] = []
+    for a, b in sorted(found):
+        if joined and a <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], b))
+        else:
+            joined.append((a, b))
+    return joined
+
+
+class _Window:
+    """Samples ``[start, stop)`` of a track as a track of their own; reads past its ends see the real neighbours
+    (so resampling the window joins exactly onto resampling its neighbours)."""
+
+    def __init__(self, track: Track, start: int, stop: int):
+        self.track, self.start, self.channels, self.samples = track, start, track.channels, stop - start
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self.track.read(self.start + start, self.start + stop)
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        raise TypeError("read-only")
 
 
 class _Mono:

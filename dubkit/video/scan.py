@@ -10,6 +10,7 @@ Frame times come from decord's per-frame timestamps, so variable-frame-rate file
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ class FeatureAccumulator:
 def _open_reader(path: str, width: int, height: int):
     import decord
 
+    decord.logging.set_level(decord.logging.QUIET)  # libav's per-packet complaints: the error below says it once
     try:
         return decord.VideoReader(os.path.abspath(path), ctx=decord.cpu(0), width=width, height=height)
     except (decord.DECORDError, RuntimeError) as e:
@@ -131,7 +133,7 @@ def scan_video(
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys)
+        _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys, path)
     finally:
         cv2.setNumThreads(threads)
     cut_frames = cuts.finish()
@@ -139,12 +141,12 @@ def scan_video(
 
 
 def _decode_pass(reader, times: np.ndarray, size: _Sizes, batch_size: int, progress: Callable[[str], None] | None,
-                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> None:
+                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector, path: str) -> None:
     """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir."""
     n = len(times)
     next_report = 0.1
     for lo in range(0, n, batch_size):
-        batch = reader.get_batch(list(range(lo, min(n, lo + batch_size)))).asnumpy()
+        batch = _batch(reader, lo, min(n, lo + batch_size), times, path)
         turn = size.quarter if size.quarter % 2 and batch.shape[1:3] == (size.out_w, size.out_h) else 0
         for j, frame in enumerate(batch):
             i = lo + j
@@ -160,6 +162,30 @@ def _decode_pass(reader, times: np.ndarray, size: _Sizes, batch_size: int, progr
             done = min(n, lo + batch_size)
             progress(f"scanning frames {done}/{n} ({100 * done // n}%)")
             next_report += 0.1
+
+
+def _batch(reader, lo: int, hi: int, times: np.ndarray, path: str) -> np.ndarray:
+    """Frames ``lo..hi-1``, or an ``InputError`` saying where the stream is damaged (not decord's C++ trace)."""
+    import decord
+
+    try:
+        return reader.get_batch(list(range(lo, hi))).asnumpy()
+    except (decord.DECORDError, RuntimeError) as e:
+        raise InputError(f"{path}: the video stream is damaged near {_clock(float(times[lo]))} (frame {lo}: "
+                         f"{_decoder_said(str(e))}) — re-export it, or keep what is readable with "
+                         "`ffmpeg -err_detect ignore_err -i IN -c copy OUT`") from None
+
+
+def _decoder_said(message: str) -> str:
+    """decord's complaint without its source locations and check expressions: "Error sending packet"."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    said = first.split("Thread worker: ")[-1] if "Thread worker: " in first else re.sub(r"\[[^]]*\]\s*\S+:\d+:\s*", "", first)
+    return said.strip().rstrip(".")[:120] or "the decoder failed"
+
+
+def _clock(t: float) -> str:
+    m, sec = divmod(max(t, 0.0), 60)
+    return f"{int(m)}:{sec:04.1f}"
 
 
 def _assemble_scan(info: MediaInfo, times: np.ndarray, cut_frames: list[int], picks: list, feats: FrameFeatures) -> VideoScan:
