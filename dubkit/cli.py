@@ -361,14 +361,17 @@ def _on_signal(signum: int, _frame: object) -> None:
     raise _Signalled(signum)
 
 
-def _catch_signals() -> None:
+def _catch_signals() -> dict:
     """Turn SIGINT and SIGTERM into ``_Signalled`` — unless the parent ignores them (``cmd &`` in a script ignores
-    SIGINT, as every Unix tool does), or this is not the main thread (signals are the caller's business then)."""
+    SIGINT, as every Unix tool does), or this is not the main thread (signals are the caller's business then).
+    Returns the handlers it replaced."""
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
+    previous = {}
     for s in _SIGNAL_WORDS:
         if signal.getsignal(s) is not signal.SIG_IGN:
-            signal.signal(s, _on_signal)
+            previous[s] = signal.signal(s, _on_signal)
+    return previous
 
 
 def _no_space(exc: BaseException) -> DubkitError | None:
@@ -393,7 +396,16 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
     args = _operands_after_dashes(args)
-    _catch_signals()
+    previous = _catch_signals()
+    try:
+        return _run(args)
+    finally:  # called in-process (tests, scripts): leave the caller's signal handlers as they were
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(args: list[str]) -> int:
+    """The command, every way it can end turned into an exit code and at most one line."""
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)

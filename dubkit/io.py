@@ -1,8 +1,10 @@
-"""Files in and out: the input and output checks, the one ffprobe wrapper, the one audio decoder, 24-bit WAV
-writing, and atomic outputs.
+"""Files in and out: the input and output checks, the one ffprobe wrapper, the one audio decoder (whole, or
+streamed into a track), 24-bit WAV writing (whole, or block by block: ``WavTrack``), atomic outputs, and the one
+message for a full disk or quota.
 
 Every output dubkit writes goes to a temporary name in the destination folder and is renamed into place only when
-complete, so a crash or Ctrl-C never leaves a half-written file under the real name.
+complete, so a crash or Ctrl-C never leaves a half-written file under the real name. Paths reach ffmpeg and
+ffprobe absolute (``tool_path``): a file called ``-take.mp4`` is never read as an option.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import soundfile as sf
 from audiostory_core.audio import HOLD_SAMPLES, fit_length  # noqa: F401 - one rule for the whole project (used by api)
 from audiostory_core.tracks import BLOCK, Track, blocks
 
-from .errors import InputError, MediaToolError, OutputError
+from .errors import DiskFullError, InputError, MediaToolError, OutputError
 
 _INSTALL_HINT = "install ffmpeg (it provides ffprobe), e.g. `apt install ffmpeg` or `brew install ffmpeg`"
 
@@ -240,7 +242,7 @@ def is_no_space(exc: BaseException | None) -> bool:
 
 
 def space_error(folder: str | Path, what: str, needed: int | None = None,
-                exc: BaseException | None = None) -> OutputError:
+                exc: BaseException | None = None) -> DiskFullError:
     """The one message for a full disk (or quota): where, for what, how much was needed and is free, what to do."""
     folder = Path(folder)
     quota = any(isinstance(e, OSError) and e.errno == errno.EDQUOT for e in _chain(exc))
@@ -251,7 +253,7 @@ def space_error(folder: str | Path, what: str, needed: int | None = None,
     have = f", {_mb(free)} MB free" if free is not None else ""
     need = f": {_mb(needed)} MB needed{have}" if needed else (f" ({have[2:]})" if have else "")
     where = f"disk quota exceeded on {folder}" if quota else f"no space left on {folder}"
-    return OutputError(f"{where} for {what}{need} — free some space or write the output to another disk")
+    return DiskFullError(f"{where} for {what}{need} — free some space or write the output to another disk")
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import dubkit
-from dubkit.errors import InputError, OutputError
+from dubkit.errors import DiskFullError, InputError, OutputError
 from dubkit.options import FinishingOptions
 
 from .conftest import ffprobe_json
@@ -127,6 +127,7 @@ def test_injected_enospc_and_edquot_name_the_disk_and_leave_nothing(clip4, tmp_p
     """Where no tmpfs can be mounted: the kernel's answers injected where the scratch space is reserved and
     where it is written."""
     import audiostory_core.tracks as tracks
+    from workflows.failures import is_transient
 
     src = tmp_path / "in.mp4"
     shutil.copyfile(clip4, src)
@@ -135,9 +136,10 @@ def test_injected_enospc_and_edquot_name_the_disk_and_leave_nothing(clip4, tmp_p
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tracks.os, "posix_fallocate", full)
-    with pytest.raises(OutputError, match=f"^no space left on {tmp_path} for dubbing in.mp4: .* MB needed"):
+    with pytest.raises(DiskFullError, match=f"^no space left on {tmp_path} for dubbing in.mp4: .* MB needed") as exc:
         dubkit.dub(src, tmp_path / "out.mp4", backends=backends)
     assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+    assert is_transient(exc.value)  # a watch folder retries it instead of failing a good input
     monkeypatch.undo()
 
     real, calls = tracks.os.pwrite, []

@@ -9,9 +9,11 @@ Frame times come from decord's per-frame timestamps, so variable-frame-rate file
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -24,6 +26,29 @@ from .shots import CutDetector
 from .types import FrameFeatures, MediaInfo, Shot, ShotFrames, VideoScan
 
 CHANGED = 0.08  # a pixel whose luma moved by more than this (0..1) counts as "changed" for the motion centroid
+
+
+_cv_lock = threading.Lock()
+_cv_users = [0, 0]  # scans running, OpenCV's thread count before the first of them
+
+
+@contextlib.contextmanager
+def _opencv_single_threaded() -> Iterator[None]:
+    """OpenCV's thread pool on frames this small costs more than it gains, and its threads' allocations made the
+    scan's memory grow with the video's length (60 min at 160x90: 1.16 GB with it, 0.32 GB without, and faster).
+    The setting is process-wide: the first of concurrent scans sets it, the last one puts it back."""
+    with _cv_lock:
+        if _cv_users[0] == 0:
+            _cv_users[1] = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _cv_users[0] += 1
+    try:
+        yield
+    finally:
+        with _cv_lock:
+            _cv_users[0] -= 1
+            if _cv_users[0] == 0:
+                cv2.setNumThreads(_cv_users[1])
 
 
 def _even(v: float) -> int:
@@ -128,14 +153,8 @@ def scan_video(
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
-    # OpenCV's thread pool on frames this small costs more than it gains, and its threads' allocations made the
-    # scan's memory grow with the video's length (60 min at 160x90: 1.16 GB with it, 0.32 GB without, and faster).
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
+    with _opencv_single_threaded():
         _decode_pass(reader, times, size, batch_size, progress, cuts, features, keys, path)
-    finally:
-        cv2.setNumThreads(threads)
     cut_frames = cuts.finish()
     return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
 
