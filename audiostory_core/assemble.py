@@ -15,16 +15,18 @@ from .audio import fit_length, match_channels, resample
 from .plan.types import ONSET_KINDS, Plan, SubEvent, assign_tails  # noqa: F401 - assign_tails: its callers import it from here
 from .render.base import Clip, event_samples
 from .timing import to_samples
+from .tracks import SumTrack, Track, TrackStore, resample_track, to_array
 
 
 @dataclass
 class Soundtrack:
-    """The assembled result: ``audio`` is the sum of ``stems`` (one per layer), all ``samples`` long."""
+    """The assembled result: ``audio`` is the sum of ``stems`` (one per layer), all ``samples`` long — arrays, or
+    ``Track`` objects when assembled into a store (then ``clips`` is empty: their audio lives in the stems)."""
 
-    audio: np.ndarray
+    audio: np.ndarray | Track
     sample_rate: int
     plan: Plan
-    stems: dict[str, np.ndarray] = field(default_factory=dict)
+    stems: dict[str, np.ndarray | Track] = field(default_factory=dict)
     clips: list[Clip] = field(default_factory=list, repr=False)
 
     @property
@@ -39,6 +41,7 @@ def assemble(
     channels: int = 2,
     crossfade: float = 3.0,
     total_samples: int | None = None,
+    store: TrackStore | None = None,
 ) -> Soundtrack:
     """Place every clip at ``to_samples(start)`` on its layer and sum the layers.
 
@@ -47,54 +50,102 @@ def assemble(
     (equal-gain, so a constant signal stays constant); every other overlap, such as two spot effects ringing
     together, simply sums. Clips are laid out at their own rate and each stem is resampled once, so joins between
     clips never ring the way separately resampled clips would.
+
+    Without ``store`` the stems and the mix are arrays. With one (files in a scratch folder) the stems are its
+    tracks and ``audio`` is their sum computed when read (see ``Assembler``, which also takes clips one by one).
     """
-    n = total_samples if total_samples is not None else to_samples(plan.duration, sample_rate)
     rates = {int(c.sample_rate) for c in clips}
-    if len(rates) == 1 and sample_rate not in rates:
-        (native,) = rates
-        # A little extra so the resampler's edge stays past the end of the track.
-        longer = to_samples(n / sample_rate, native) + 64
-        built = _layout(clips, plan, native, channels, longer)
-        stems = {k: fit_length(resample(v, native, sample_rate), n) for k, v in built.items()}
-    else:
-        stems = _layout(clips, plan, sample_rate, channels, n)
-    mix = np.zeros((channels, n), dtype=np.float32)
-    for track in stems.values():
-        mix += track
-    return Soundtrack(audio=mix, sample_rate=sample_rate, plan=plan, stems=stems, clips=list(clips))
-
-
-def _layout(clips: list[Clip], plan: Plan, sample_rate: int, channels: int, n: int) -> dict[str, np.ndarray]:
-    """One track per layer at ``sample_rate``, ``n`` samples long."""
-    placed: dict[str, list[tuple[int, np.ndarray, int]]] = {}
+    layout = rates.pop() if len(rates) == 1 else sample_rate
+    asm = Assembler(plan, sample_rate, channels=channels, total_samples=total_samples, store=store,
+                    layout_rate=layout)
     for clip in clips:
-        audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, sample_rate), channels)
-        ev = clip.event
-        if ev.gain_db:
-            audio = audio * np.float32(10 ** (ev.gain_db / 20))
-        start = to_samples(ev.start, sample_rate)
-        want = event_samples(ev, sample_rate)
-        tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
-        placed.setdefault(ev.layer, []).append((start, fit_length(audio, want), tail))
+        asm.add(clip)
+    track = asm.finish()
+    if store is None:
+        track.clips = list(clips)
+    return track
 
-    stems: dict[str, np.ndarray] = {}
-    for layer, items in placed.items():
-        items.sort(key=lambda t: t[0])
-        track = np.zeros((channels, n), dtype=np.float32)
-        fade_in = 0  # samples of the current clip that crossfade with the previous clip's tail
-        for start, audio, tail in items:
-            audio = audio.copy()
-            if 0 < fade_in <= audio.shape[-1]:
-                audio[:, :fade_in] *= _ramp(fade_in)
-            fade_in = 0
-            if 0 < tail <= audio.shape[-1]:  # the tail overlaps the next clip, which starts where this one ends
-                audio[:, -tail:] *= _ramp(tail)[::-1]
-                fade_in = tail
-            lo, hi = max(start, 0), min(start + audio.shape[-1], n)
-            if hi > lo:
-                track[:, lo:hi] += audio[:, lo - start : hi - start]
-        stems[layer] = track
-    return stems
+
+class Assembler:
+    """Assembly one clip at a time, in any order: each clip is faded, placed and added to its layer's track as it
+    arrives, so a renderer that yields clips one by one never has the whole soundtrack's clips in memory.
+
+    The fades come from the plan (a clip fades in over the previous event's tail on its layer), which is why the
+    order of arrival does not matter. Clips are laid out at ``layout_rate`` (the renderer's rate) and each layer
+    is resampled to ``sample_rate`` once at the end when the two differ.
+    """
+
+    def __init__(self, plan: Plan, sample_rate: int, *, channels: int = 2, total_samples: int | None = None,
+                 store: TrackStore | None = None, layout_rate: int | None = None):
+        self.plan, self.sample_rate, self.channels = plan, int(sample_rate), channels
+        self.n = total_samples if total_samples is not None else to_samples(plan.duration, sample_rate)
+        self.rate = int(layout_rate or sample_rate)
+        # A little extra at a native rate so the resampler's edge stays past the end of the track.
+        self.length = self.n if self.rate == self.sample_rate else to_samples(self.n / sample_rate, self.rate) + 64
+        self.store, self.work = store, store or TrackStore()
+        self.fades = _fades(plan, self.rate)
+        self.tracks: dict[str, Track] = {}
+
+    def add(self, clip: Clip) -> None:
+        start, audio, _ = _prepared(clip, self.rate, self.channels)
+        fade_in, tail = self.fades.get(id(clip.event), (0, 0))
+        if fade_in:
+            audio[:, :fade_in] *= _ramp(fade_in)
+        if tail:  # the tail overlaps the next clip, which starts where this one ends
+            audio[:, -tail:] *= _ramp(tail)[::-1]
+        layer = clip.event.layer
+        if layer not in self.tracks:
+            self.tracks[layer] = self.work.new(layer, self.channels, self.length)
+        track = self.tracks[layer]
+        lo, hi = max(start, 0), min(start + audio.shape[-1], self.length)
+        if hi > lo:
+            track.write(lo, track.read(lo, hi) + audio[:, lo - start : hi - start])
+
+    def finish(self) -> Soundtrack:
+        stems = self.tracks
+        if self.rate != self.sample_rate:
+            stems = {k: resample_track(v, self.work.new(k, self.channels, self.n), self.rate, self.sample_rate)
+                     for k, v in stems.items()}
+        if self.store is not None:
+            return Soundtrack(audio=SumTrack(list(stems.values()), self.channels, self.n),
+                              sample_rate=self.sample_rate, plan=self.plan, stems=stems)
+        arrays = {k: to_array(v) for k, v in stems.items()}
+        mix = np.zeros((self.channels, self.n), dtype=np.float32)
+        for track in arrays.values():
+            mix += track
+        return Soundtrack(audio=mix, sample_rate=self.sample_rate, plan=self.plan, stems=arrays)
+
+
+def _fades(plan: Plan, sample_rate: int) -> dict[int, tuple[int, int]]:
+    """Per event (by id): (samples it fades in over the previous event's tail on its layer, samples of its own
+    tail that fade out under the next one). Joins shorter than a clip's length are skipped, as published."""
+    by_layer: dict[str, list[SubEvent]] = {}
+    for ev in plan.events:
+        by_layer.setdefault(ev.layer, []).append(ev)
+    fades: dict[int, tuple[int, int]] = {}
+    for events in by_layer.values():
+        events.sort(key=lambda e: to_samples(e.start, sample_rate))
+        previous = 0
+        for ev in events:
+            start, want = to_samples(ev.start, sample_rate), event_samples(ev, sample_rate)
+            tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
+            fade_in = previous if 0 < previous <= want else 0
+            previous = tail if 0 < tail <= want else 0
+            fades[id(ev)] = (fade_in, previous)
+    return fades
+
+
+def _prepared(clip: Clip, sample_rate: int, channels: int) -> tuple[int, np.ndarray, int]:
+    """(first sample, audio at ``sample_rate`` with the event's gain and exact length — a copy the caller may
+    change, crossfade tail in samples) of one clip."""
+    audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, sample_rate), channels)
+    ev = clip.event
+    if ev.gain_db:
+        audio = audio * np.float32(10 ** (ev.gain_db / 20))
+    start = to_samples(ev.start, sample_rate)
+    want = event_samples(ev, sample_rate)
+    tail = want - (to_samples(ev.end, sample_rate) - start) if ev.tail > 0 else 0
+    return start, np.array(fit_length(audio, want), dtype=np.float32, copy=True), tail
 
 
 def _ramp(length: int) -> np.ndarray:

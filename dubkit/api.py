@@ -24,18 +24,24 @@ from audiostory_core.pipeline import AudioStoryPipeline
 from audiostory_core.plan.base import Planner
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
+from audiostory_core.tracks import Track, TrackStore
 
 from .backends import Backends, build_backends, build_captioner, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
-from .io import atomic_output, check_input, check_output, decode_audio, scratch_file, write_wav
-from .options import CaptionOptions, FinishingOptions, MixMode, ModelOptions, MusicOptions, apply_keywords
+from .deliver.space import check_dub_space
+from .heap import keep_large_buffers_out_of_the_heap
+from .io import (WavTrack, atomic_output, check_input, check_output, decode_audio, decode_audio_into,
+                 no_space_named, scratch_file, write_wav)
+from .options import (CROSSFADE_SECONDS, SEEDS, STORY_SECONDS, CaptionOptions, FinishingOptions, MixMode,
+                      ModelOptions, MusicOptions, apply_keywords, check_range)
 from .scenes.base import describe_scenes, keyframe_width
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
 from .video.types import MediaInfo, Shot, VideoScan
 
 MIX_RATE = 48000  # video post standard; every soundtrack is mixed and delivered at 48 kHz stereo
+keep_large_buffers_out_of_the_heap()  # memory flat in the video's length: see dubkit.heap
 Progress = Callable[[str], None]
 
 
@@ -146,7 +152,7 @@ class _Seen:
     scan: VideoScan
     scenes: list[Scene]
     summary: dict[str, str]  # the backends by name, with the captioner that described the shots
-    original: np.ndarray | None = None  # the video's own audio at MIX_RATE on the video's clock (None: no audio)
+    original: Track | None = None  # the video's own audio at MIX_RATE on the video's clock (None: no audio)
     speech: list[tuple[float, float]] | None = None  # its speech regions, when the mix or the music needs them
 
 
@@ -172,34 +178,37 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
 
 
 def _listen(video: Path, seen: _Seen, backends: Backends, stages: _Stages, *, mix: MixMode | None,
-            speech_model: Path | None = None) -> None:
-    """Decode the original audio once, on the video's clock, and find its speech when the ``mix`` (auto, duck)
-    or the music needs it: "auto" music leaves live-action dialogue scenes alone, so each scene learns its
-    share of speech before planning. The mix reuses both; ``mix=None``: no mix follows (``plan``)."""
-    from .deliver.sync import original_audio
+            speech_model: Path | None = None, store: TrackStore | None = None) -> None:
+    """Decode the original audio once, on the video's clock (into a ``store`` track: block by block, never whole
+    in memory), and find its speech when the ``mix`` (auto, duck) or the music needs it: "auto" music leaves
+    live-action dialogue scenes alone, so each scene learns its share of speech before planning. The mix reuses
+    both; ``mix=None``: no mix follows (``plan``)."""
     from .scenes.look import mark_speech
-    from .soundtrack.dialogue import detect_speech
+    from .soundtrack.master import find_speech
 
     info = seen.info
     music_auto = backends.music.music == "auto"
     if not info.has_audio or (mix is None and not music_auto):
         return
+    samples = to_samples(info.duration, MIX_RATE)
     with stages.stage("read_original", "reading the original audio"):
-        seen.original = original_audio(video, info, MIX_RATE, to_samples(info.duration, MIX_RATE))
+        seen.original = decode_audio_into((store or TrackStore()).new("original", 2, samples), video, MIX_RATE,
+                                          shift=to_samples(info.audio_start - info.video_start, MIX_RATE))
     if mix in ("auto", "duck") or music_auto:
         with stages.stage("speech", "finding speech in the original audio"):
-            seen.speech = detect_speech(seen.original, MIX_RATE, model_dir=speech_model)
+            seen.speech = find_speech(seen.original, MIX_RATE, speech_model)
     if music_auto:
         mark_speech(seen.scenes, seen.speech or [])
 
 
 def _generate(backends: Backends, request: StoryRequest, stages: _Stages, *, seed: int, crossfade: float,
               sample_rate: int | None = None, total_samples: int | None = None,
-              planner: Planner | None = None) -> Soundtrack:
-    """Plan (with ``planner``, else the backends' own), render and assemble through the pipeline, timed."""
+              planner: Planner | None = None, store: TrackStore | None = None) -> Soundtrack:
+    """Plan (with ``planner``, else the backends' own), render and assemble through the pipeline, timed (into
+    ``store``'s tracks if given)."""
     pipe = AudioStoryPipeline(planner or backends.planner, backends.renderer, crossfade=crossfade,
                               sample_rate=sample_rate)
-    track = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total_samples)
+    track = pipe.generate(request, seed=seed, progress=stages.say, total_samples=total_samples, store=store)
     stages.timings.update(plan=pipe.timings.plan, render=pipe.timings.render, assemble=pipe.timings.assemble)
     return track
 
@@ -257,6 +266,8 @@ def dub(
     """
     from .deliver.mux import check_container
 
+    check_range("seed", seed, *SEEDS, integer=True)
+    check_range("crossfade", crossfade, *CROSSFADE_SECONDS, " s")
     video = check_input(video)
     out = check_output(output or default_output(video), video)
     models, captioning, music, finishing = apply_keywords(
@@ -264,41 +275,54 @@ def dub(
                           (FinishingOptions, finishing)])
     finishing = finishing or FinishingOptions()
     stages = _Stages(progress)
-    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions,
-                              check=lambda i: check_container(out, i.video_codec))
-    _listen(video, seen, backends, stages, mix=finishing.mix, speech_model=finishing.speech_model)
+
+    def vet(info: MediaInfo) -> None:  # before any model loads: the container, and room on the output's disk
+        check_container(out, info.video_codec)
+        check_dub_space(out, video, info, finishing)
+
+    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions, check=vet)
     planner = backends.planner
     if plan_file is not None:  # an edited plan is rendered as given (per call: the backends stay as built)
         from audiostory_core.plan.io import FixedPlanner, load_plan
 
         planner = FixedPlanner(load_plan(plan_file, duration=seen.info.duration))
     request = StoryRequest.from_scenes(seen.scenes, seen.info.duration, instruction)
-    soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
-                           total_samples=to_samples(seen.info.duration, MIX_RATE), planner=planner)
-    return _finish(video, out, seen, soundtrack, backends, stages, finishing)
+    # The soundtrack's layers and the original audio live in scratch files beside the output, worked on block by
+    # block: memory stays flat whatever the video's length. The files go when the dub ends, however it ends.
+    with no_space_named(out.parent, f"dubbing {video.name}"), TrackStore(out.parent) as store:
+        _listen(video, seen, backends, stages, mix=finishing.mix, speech_model=finishing.speech_model, store=store)
+        soundtrack = _generate(backends, request, stages, seed=seed, crossfade=crossfade, sample_rate=MIX_RATE,
+                               total_samples=to_samples(seen.info.duration, MIX_RATE), planner=planner, store=store)
+        return _finish(video, out, seen, soundtrack, backends, stages, finishing)
 
 
 def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backends: Backends, stages: _Stages,
             finishing: FinishingOptions) -> DubResult:
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     info = seen.info
-    mastered = _master(seen, soundtrack, stages, finishing)
     package = None
-    # The video is muxed under a temporary name, the deliverables are written, and only then is the video renamed
-    # into place: a failure anywhere leaves neither a video nor a half-new package behind.
-    with atomic_output(out) as tmp_video:
-        _mux(video, out, tmp_video, info, mastered, stages, keep_original_audio=finishing.keep_original_audio)
-        if finishing.deliverables or finishing.stems:
-            package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+    with scratch_file(out.parent, ".wav") as wav_path:
+        wav = WavTrack(wav_path, 2, soundtrack.audio.shape[-1], MIX_RATE)
+        try:
+            mastered = _master(seen, soundtrack, stages, finishing, wav)
+            # The video is muxed under a temporary name and checked, the deliverables are written, and only then
+            # is the video renamed into place: a failure anywhere leaves neither a video nor a half-new package.
+            with atomic_output(out) as tmp_video:
+                _mux(video, out, tmp_video, info, wav, stages, keep_original_audio=finishing.keep_original_audio)
+                if finishing.deliverables or finishing.stems:
+                    package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+        finally:
+            wav.close()
     if finishing.keep_original_audio and not info.has_audio:
         stages.say("the video has no audio track: nothing to keep as a second track")
     return DubResult(out, soundtrack.plan, seen.scenes, seen.scan.shots, info, stages.timings,
                      seen.summary, package, mastered.loudness, mastered.mix.mode, mastered.speech)
 
 
-def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: FinishingOptions) -> Mastered:
+def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: FinishingOptions,
+            out: WavTrack) -> Mastered:
     """The soundtrack against the original audio (decoded and searched for speech before planning, see
-    ``_listen``): mixed, then brought to loudness."""
+    ``_listen``): mixed, then brought to loudness, into ``out``."""
     from .soundtrack.master import master_soundtrack
 
     mix, loudness = finishing.mix, finishing.loudness
@@ -308,34 +332,40 @@ def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: Fin
     stages.say(f"mixing ({mix})" + (f", loudness {loudness:g} LUFS / -1 dBTP" if loudness is not None else ""))
     mastered = master_soundtrack(soundtrack.audio, seen.original, MIX_RATE, mode=mix, duck_db=finishing.duck_db,
                                  loudness=loudness, speech_model=finishing.speech_model,
-                                 speech=seen.speech if seen.original is not None else None)
+                                 speech=seen.speech if seen.original is not None else None, out=out)
+    out.finish()
     stages.timings.update(mastered.timings)
     return mastered
 
 
-def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, mastered: Mastered, stages: _Stages, *,
+def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, wav: WavTrack, stages: _Stages, *,
          keep_original_audio: bool) -> None:
-    from .deliver.mux import mux
+    from .deliver.mux import mux, verify_muxed
 
+    keep = keep_original_audio and info.has_audio
     with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
-        with scratch_file(out.parent, ".wav") as wav:
-            sf.write(str(wav), np.ascontiguousarray(mastered.audio.T), MIX_RATE, subtype="PCM_24")
-            mux(video, wav, tmp_video, keep_original_audio=keep_original_audio and info.has_audio,
-                info=info, say=stages.say, atomic=False, container=out.suffix)
+        mux(video, wav.path, tmp_video, keep_original_audio=keep, info=info, say=stages.say, atomic=False,
+            container=out.suffix)
+        verify_muxed(tmp_video, info, audio_streams=_audio_streams(info, keep), shown_as=out)
+
+
+def _audio_streams(info: MediaInfo, keep: bool) -> int:
+    """Audio streams the muxed file must hold: the soundtrack, and every original track when they are kept."""
+    return 1 + (sum(st.get("codec_type") == "audio" for st in info.streams) if keep else 0)
 
 
 def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered, backends: Backends,
              stages: _Stages, *, stems: bool) -> Deliverables:
-    from .deliver.package import Picture, write_deliverables
+    from .deliver.package import Picture, package_folder, write_deliverables
 
-    name = out.stem.removesuffix(".dubbed")
+    name, package = out.stem.removesuffix(".dubbed"), package_folder(out).name
     shots = seen.scan.shots
-    with stages.stage("deliverables", f"writing {name}.dubkit/ (timeline, captions, report{', stems' if stems else ''})"):
+    with stages.stage("deliverables", f"writing {package}/ (timeline, captions, report{', stems' if stems else ''})"):
         # One thumbnail per shot (its middle keyframe), drawn from the shot's first frame on the time axis.
         thumbs = [(shot.start, fr.keyframes[len(fr.keyframes) // 2])
                   for shot, fr in zip(shots, seen.scan.frames) if fr.keyframes]
         picture = Picture(out, seen.info.duration, seen.info.fps or 24.0, [s.start for s in shots[1:]], thumbs)
-        return write_deliverables(out.parent, name, picture=picture, plan=soundtrack.plan, mastered=mastered,
+        return write_deliverables(out.parent, name, package=package, picture=picture, plan=soundtrack.plan, mastered=mastered,
                                   stems=soundtrack.stems if stems else None, backends=seen.summary,
                                   timings=dict(stages.timings), clips=soundtrack.clips)
 
@@ -355,6 +385,9 @@ def story(
 ) -> AudioResult:
     """Text → long-form audio of exactly ``duration`` seconds, written as 24-bit WAV when ``output`` is given.
     With ``music="auto"`` the clauses that ask for music ("playful orchestral music, then rain") are composed."""
+    check_range("duration", duration, *STORY_SECONDS, " s", above_low=True)
+    check_range("seed", seed, *SEEDS, integer=True)
+    check_range("crossfade", crossfade, *CROSSFADE_SECONDS, " s")
     if output is not None:
         check_output(output)
     models, music = apply_keywords("story", keywords, [(ModelOptions, models), (MusicOptions, scoring)])
@@ -385,6 +418,8 @@ def continue_audio(
     sample for sample. Offline: matched sounds from the foley bank; with a model: the input enters the LLM
     through its audio encoder and the DiT renders the continuation. Either way the seam is level-matched and
     crossfaded from the input's tail."""
+    check_range("duration", duration, *STORY_SECONDS, " s", above_low=True)
+    check_range("seed", seed, *SEEDS, integer=True)
     path = check_input(audio_path)
     if output is not None:
         check_output(output, path)

@@ -5,7 +5,9 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 from importlib.metadata import entry_points
@@ -363,6 +365,85 @@ app.command("train")(train_command)
 app.add_typer(data_app, name="data")
 
 
+def _operands_after_dashes(args: list[str]) -> list[str]:
+    """``dubkit batch -- -take.mp4 --out DONE``: after ``--`` a name starting with '-' is a file, yet the options
+    written after it still count (click alone would take ``--out`` for a file name). For commands whose operands
+    are all paths, the ``--`` is dropped and each such name becomes ``./name``, unless it is one of the command's
+    own options and no file of that name exists."""
+    if "--" not in args:
+        return args
+    cut = args.index("--")
+    names = [a for a in args[:cut] if not a.startswith("-")]
+    command = typer.main.get_command(app)
+    for name in names[:2]:  # `dub`, or a group and its command (`models pull`)
+        command = getattr(command, "commands", {}).get(name, command)
+    params = getattr(command, "params", [])
+    operands = [p for p in params if p.param_type_name == "argument"]
+    if not operands or not all("Path" in str(getattr(p, "type_descriptor", None) and p.type_descriptor.annotation)
+                               for p in operands):
+        return args
+    takes_value = {o: not p.is_flag for p in params if p.param_type_name == "option"
+                   for o in [*p.opts, *p.secondary_opts]}
+    rest, out, i = args[cut + 1:], args[:cut], 0
+    while i < len(rest):
+        tok = rest[i]
+        option = tok.split("=", 1)[0]
+        if option in takes_value and not os.path.lexists(tok):
+            out.append(tok)
+            if takes_value[option] and "=" not in tok and i + 1 < len(rest):
+                i += 1
+                out.append(rest[i])
+        else:
+            out.append(f"./{tok}" if tok.startswith("-") and tok != "-" else tok)
+        i += 1
+    return out
+
+
+class _Signalled(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM. Not a KeyboardInterrupt (typer would turn that into a silent
+    exit code) and not an Exception (nothing may swallow it): it unwinds through every ``finally`` and
+    ``except BaseException`` that removes a temporary file, then ``main`` says what happened."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNAL_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    for s in _SIGNAL_WORDS:  # the clean-up that follows is short: a second signal must not cut it off
+        signal.signal(s, signal.SIG_IGN)
+    raise _Signalled(signum)
+
+
+def _catch_signals() -> dict:
+    """Turn SIGINT and SIGTERM into ``_Signalled`` — unless the parent ignores them (``cmd &`` in a script ignores
+    SIGINT, as every Unix tool does), or this is not the main thread (signals are the caller's business then).
+    Returns the handlers it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for s in _SIGNAL_WORDS:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            previous[s] = signal.signal(s, _on_signal)
+    return previous
+
+
+def _no_space(exc: BaseException) -> DubkitError | None:
+    """The full-disk message for an error caused by ENOSPC/EDQUOT (on the folder of the file it names)."""
+    from .io import is_no_space, space_error
+
+    if not is_no_space(exc):
+        return None
+    cause = exc
+    while not isinstance(cause, OSError) and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    name = getattr(cause, "filename", None)
+    return space_error(Path(name).parent if name else Path("."), "the output")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # Library progress bars and warnings would drown the stage lines; nothing here downloads anyway.
@@ -371,6 +452,17 @@ def main(argv: list[str] | None = None) -> int:
     if "--debug" in args:
         os.environ["DUBKIT_DEBUG"] = "1"
     _load_plugins()
+    args = _operands_after_dashes(args)
+    previous = _catch_signals()
+    try:
+        return _run(args)
+    finally:  # called in-process (tests, scripts): leave the caller's signal handlers as they were
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(args: list[str]) -> int:
+    """The command, every way it can end turned into an exit code and at most one line."""
     try:
         # Without standalone mode click returns a command's exit code instead of exiting with it.
         return int(app(args=args, prog_name="dubkit", standalone_mode=False) or 0)
@@ -380,17 +472,20 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
             e.show()
         return e.exit_code
+    except _Signalled as e:
+        err.print(f"dubkit: {_SIGNAL_WORDS.get(e.signum, 'stopped by a signal')}", markup=False)
+        return 128 + e.signum
     except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
-        err.print("dubkit: interrupted")
+        err.print("dubkit: interrupted", markup=False)
         return 130
-    except DubkitError as e:
-        if os.environ.get("DUBKIT_DEBUG"):
-            traceback.print_exc()
-        err.print(f"dubkit: error: {in_flags(str(e))}", markup=False, soft_wrap=True)
-        return 1
     except Exception as e:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if os.environ.get("DUBKIT_DEBUG"):
             traceback.print_exc()
+        if not isinstance(e, DubkitError) and _no_space(e) is not None:
+            e = _no_space(e)  # a full disk met where nothing named it: still say so, not "internal error"
+        if isinstance(e, DubkitError):
+            err.print(f"dubkit: error: {in_flags(str(e))}", markup=False, soft_wrap=True)
+            return 1
         err.print(f"dubkit: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
                   markup=False, soft_wrap=True)
         return 3

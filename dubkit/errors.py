@@ -10,8 +10,16 @@ class OutputError(DubkitError):
     """An output cannot be written (folder missing or not writable, same path as the input, ...)."""
 
 
+class DiskFullError(OutputError):
+    """The output's disk is full or over quota (ENOSPC/EDQUOT). Not the input's fault, so worth retrying once
+    there is room: ``transient`` tells a watch folder to retry it rather than fail the input."""
+
+    transient = True
+
+
 class MediaToolError(DubkitError):
     """ffmpeg/ffprobe is missing or failed on a file that looked valid."""
 
 
-__all__ = ["CheckpointError", "DubkitError", "InputError", "MediaToolError", "OutputError", "PlanError", "RenderError"]
+__all__ = ["CheckpointError", "DiskFullError", "DubkitError", "InputError", "MediaToolError", "OutputError", "PlanError",
+           "RenderError"]

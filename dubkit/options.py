@@ -45,6 +45,36 @@ def _path(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+# The ranges numeric options are checked against (a value outside is refused with its range, before any work).
+STORY_SECONDS = (0.0, 3600.0)  # story and continue: more than 0 s, at most an hour
+CROSSFADE_SECONDS = (0.0, 30.0)
+SEEDS = (0, 2**32 - 1)
+STEPS = (1, 1000)
+DUCK_DB = (-60.0, 0.0)
+
+
+def check_range(name: str, value: Any, low: float, high: float, unit: str = "", *, above_low: bool = False,
+                integer: bool = False) -> Any:
+    """``value`` if it is a number within ``[low, high]`` (``(low, high]`` with ``above_low``), else an
+    ``InputError`` that names ```name``` and the range, so the user knows what to type instead."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    whole = not integer or (number.is_integer() and not isinstance(value, bool))
+    ok = whole and (low < number if above_low else low <= number) and number <= high
+    if not ok:
+        got = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+        if integer:
+            allowed = f"a whole number from {int(low)} to {int(high)}"
+        elif above_low:
+            allowed = f"more than {low:g}{unit} and at most {high:g}{unit}"
+        else:
+            allowed = f"between {low:g} and {high:g}{unit}"
+        raise InputError(f"`{name}` must be {allowed}, got {got}")
+    return int(number) if integer else value
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     """What plans and renders: ``model`` (a model folder; None = offline), ``t5`` (flan-t5 folder for a DiT-only
@@ -75,6 +105,8 @@ class ModelOptions:
         object.__setattr__(self, "library", tuple(Path(d) for d in ([library] if one else library)))
         object.__setattr__(self, "model", _path(self.model))
         object.__setattr__(self, "t5", _path(self.t5))
+        if self.steps is not None:
+            object.__setattr__(self, "steps", check_range("steps", self.steps, *STEPS, integer=True))
 
 
 @dataclass(frozen=True)
@@ -124,7 +156,7 @@ class FinishingOptions:
     """``mix``: "replace" the original audio, lay the soundtrack "under" it, "duck" it under speech, or "auto"
     (duck when the video has speech). ``duck_db``: how far it dips (≤ 0). ``loudness``: target LUFS or a preset
     ("broadcast" -23, "streaming" -14), None to skip. ``keep_original_audio`` adds the input's audio as a second
-    track; ``deliverables`` writes ``<name>.dubkit/`` (timeline, cue sheet, plan, report); ``stems`` adds
+    track; ``deliverables`` writes ``<output file name>.dubkit/`` (timeline, cue sheet, plan, report); ``stems`` adds
     per-layer WAVs to it; ``speech_model`` is a local pyannote checkpoint for speech detection."""
 
     mix: MixMode = "auto"
@@ -142,6 +174,7 @@ class FinishingOptions:
             raise InputError(f"unknown mix mode {self.mix!r}: use one of {', '.join(MIX_MODES)}")
         if not float(self.duck_db) <= 0:
             raise InputError(f"`duck_db` must be zero or negative (how far the soundtrack dips), got {self.duck_db:g}")
+        check_range("duck_db", self.duck_db, *DUCK_DB, " dB")
         object.__setattr__(self, "loudness", None if self.loudness is None else resolve_target(self.loudness))
         object.__setattr__(self, "speech_model", _path(self.speech_model))
 

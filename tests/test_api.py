@@ -140,7 +140,7 @@ def test_dub_result_carries_the_loudness_report_and_the_deliverables(clip, tmp_p
     res = dubkit.dub(clip, tmp_path / "clip.dubbed.mp4", finishing=FinishingOptions(mix="replace", loudness=-16))
     assert isinstance(res.loudness, LoudnessReport) and res.loudness.target_lufs == -16.0
     assert isinstance(res.deliverables, Deliverables) and res.deliverables.report.is_file()
-    assert res.deliverables.folder == tmp_path / "clip.dubkit" and res.mix_mode == "replace"
+    assert res.deliverables.folder == tmp_path / "clip.dubbed.mp4.dubkit" and res.mix_mode == "replace"
     off = dubkit.dub(clip, tmp_path / "off.mp4", loudness=None, deliverables=False)
     assert off.loudness is None and off.deliverables is None
     assert np.isfinite(res.loudness.output_lufs)

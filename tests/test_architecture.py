@@ -24,7 +24,7 @@ PACKAGE_MAY_IMPORT = {
 #: Inside audiostory_core: module (relative to the package, "" is the package itself) -> group; the first
 #: pattern that matches wins, so the exact names come before the wildcards of their folder.
 CORE_GROUPS = [
-    ("errors", "foundation"), ("timing", "foundation"), ("audio", "foundation"), ("request", "foundation"),
+    ("errors", "foundation"), ("timing", "foundation"), ("tracks", "foundation"), ("audio", "foundation"), ("request", "foundation"),
     ("embeddings", "foundation"), ("plan.types", "foundation"), ("cache", "foundation"), ("device", "foundation"),
     ("plan.base", "seams"), ("render.base", "seams"),
     ("models", "models"), ("models.*", "models"),

@@ -110,10 +110,10 @@ def test_usage_errors_exit_2_without_internal_error():
 def test_failed_mux_leaves_nothing_and_keeps_an_older_package(tmp_path, cartoon):
     """MXF cannot carry this H.264 profile: ffmpeg fails after the render. No video, no new package, and the
     deliverables an editor already had under that name survive."""
-    old = tmp_path / "take.dubkit"
+    old = tmp_path / "take.mxf.dubkit"
     old.mkdir()
     (old / "notes.txt").write_text("editor's notes")
     proc = run("dub", str(cartoon), "-o", str(tmp_path / "take.mxf"), "-q")
     assert_one_line_error(proc, "mxf")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.dubkit"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mxf.dubkit"]
     assert (old / "notes.txt").read_text() == "editor's notes"

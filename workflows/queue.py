@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from audiostory_core.errors import DubkitError
 from workflows.identity import FileKey
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -101,6 +102,10 @@ class Job:
         )
 
 
+class QueueDamaged(DubkitError):
+    """The queue file is not a readable SQLite database (overwritten, truncated, another program's file)."""
+
+
 class JobQueue:
     """The queue file ``path`` (created on first use). Safe to use from several threads."""
 
@@ -110,12 +115,19 @@ class JobQueue:
         self._timeout = timeout
         self._readonly = readonly
         self._local = threading.local()
-        if readonly:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn().executescript(_SCHEMA)
-        with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('queue_id', ?)", (uuid.uuid4().hex[:12],))
+        try:
+            if readonly:
+                self._conn().execute("PRAGMA schema_version").fetchone()  # reads the header: a damaged file fails here
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+            with self._tx() as db:
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('queue_id', ?)", (uuid.uuid4().hex[:12],))
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise QueueDamaged(
+                f"{self.path}: the job queue is damaged ({e}) — move it aside (the next run starts a new queue and "
+                "redoes the jobs it held) or restore it from a backup") from None
 
     # -- connection handling ------------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

@@ -30,7 +30,10 @@ class Clip:
 @runtime_checkable
 class Renderer(Protocol):
     """Renders every event of a plan to a clip. ``max_duration`` is the longest event (duration + crossfade tail)
-    it can render in seconds, ``None`` for no limit; assembly keeps tails within it."""
+    it can render in seconds, ``None`` for no limit; assembly keeps tails within it.
+
+    A renderer may also offer ``render_iter(plan, conditioning, *, seed)``: the same clips yielded one at a time,
+    which lets a long soundtrack be assembled clip by clip (``assemble.Assembler``) without holding them all."""
 
     name: str
     sample_rate: int

@@ -7,7 +7,7 @@ the plan's order.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..plan.types import Plan
 from .base import Clip, Renderer
@@ -29,6 +29,14 @@ class LayerRouter:
         return self.routes.get(layer, self.default)
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
+        clips: dict[int, Clip] = {}
+        index = {id(ev): i for i, ev in enumerate(plan.events)}
+        for clip in self.render_iter(plan, conditioning, seed=seed):
+            clips[index[id(clip.event)]] = clip
+        return [clips[i] for i in sorted(clips)]
+
+    def render_iter(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> Iterator[Clip]:
+        """Each renderer's clips as it makes them (one by one where it can: ``render_iter``), renderer by renderer."""
         for r in {id(r): r for r in (self.default, *self.routes.values())}.values():
             prepare = getattr(r, "prepare", None)  # a renderer that needs to see the whole plan first
             if prepare is not None:
@@ -37,14 +45,12 @@ class LayerRouter:
         for i, ev in enumerate(plan.events):
             r = self.renderer_for(ev.layer)
             groups.setdefault(id(r), (r, []))[1].append(i)
-        clips: dict[int, Clip] = {}
         for renderer, idx in groups.values():
             cond = [conditioning[i] for i in idx] if conditioning is not None else None
             sub = Plan(plan.reasoning, [plan.events[i] for i in idx], plan.duration, plan.planner,
                        conditioning=cond, score=plan.score)
-            got = renderer.render(sub, cond, seed=seed)
-            by_event = {id(c.event): c for c in got}
-            for i in idx:
-                if id(plan.events[i]) in by_event:
-                    clips[i] = by_event[id(plan.events[i])]
-        return [clips[i] for i in sorted(clips)]
+            mine = {id(plan.events[i]) for i in idx}
+            each = getattr(renderer, "render_iter", None)
+            for clip in (each(sub, cond, seed=seed) if each is not None else renderer.render(sub, cond, seed=seed)):
+                if id(clip.event) in mine:
+                    yield clip

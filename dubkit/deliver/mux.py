@@ -18,8 +18,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import MediaToolError, OutputError
-from ..io import atomic_output, require_tool
+from ..errors import DubkitError, MediaToolError, OutputError
+from ..io import atomic_output, ffprobe, require_tool, space_error, tool_path
 from ..video.types import MediaInfo
 
 # Audio codec per output container: AAC where players expect it, PCM/lossless where the container allows, what
@@ -184,10 +184,10 @@ def mux(
            *_output_args(info, kind, extra, audio_title)]  # fmt: skip
     if atomic:
         with atomic_output(out) as tmp:
-            _run([*cmd, str(tmp)], kind)
+            _run([*cmd, tool_path(tmp)], kind, out)
             missing = _missing(tmp, carried, kept, info)
     else:
-        _run([*cmd, str(out)], kind)
+        _run([*cmd, tool_path(out)], kind, out)
         missing = _missing(out, carried, kept, info)
     lost = dropped + missing
     if lost:
@@ -203,10 +203,10 @@ def _timing_args(info: MediaInfo, soundtrack_wav: str | Path, video: str | Path,
     delay = _OPUS_PRE_SKIP / 48000 if codec == "libopus" else 0.0
     return [
         "-nostdin", "-v", "error", "-y", "-copyts",
-        "-itsoffset", f"{start + delay:.6f}", "-i", str(soundtrack_wav),
+        "-itsoffset", f"{start + delay:.6f}", "-i", tool_path(soundtrack_wav),
         # 1 µs more than the origin (below any stream's tick, so no timestamp moves): ffmpeg 5 re-bases an MPEG-TS
         # input on its mapped streams' start when the offset equals minus the file's start exactly.
-        "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", str(video),
+        "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", tool_path(video),
     ]  # fmt: skip
 
 
@@ -237,7 +237,7 @@ def _missing(path: Path, carried: list[str], kept_audio: bool, info: MediaInfo) 
     import ffmpeg as ffmpeg_python
 
     try:
-        streams = ffmpeg_python.probe(str(path)).get("streams") or []
+        streams = ffmpeg_python.probe(tool_path(path)).get("streams") or []
     except ffmpeg_python.Error:
         return []
     have = {k: sum(s.get("codec_type") == k for s in streams) for k in ("subtitle", "attachment", "audio")}
@@ -253,10 +253,48 @@ def _missing(path: Path, carried: list[str], kept_audio: bool, info: MediaInfo) 
     return missing
 
 
-def _run(cmd: list[str], kind: str) -> None:
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def _run(cmd: list[str], kind: str, out: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True)
+    text = proc.stderr.decode(errors="replace")
+    if any(s in text for s in _NO_SPACE):  # ffmpeg can exit 0 after a failed write (e.g. in the faststart pass)
+        raise space_error(out.parent if str(out.parent) else Path("."), f"the dubbed video ({kind})")
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
+        lines = [line for line in text.splitlines() if line.strip()]
         # ffmpeg's last line is often a generic "Error initializing output stream"; the first says why.
         detail = "; ".join(dict.fromkeys(lines[:2])) if lines else "unknown error"
         raise MediaToolError(f"ffmpeg could not write the {kind} file: {detail} (try .mp4, .mov or .mkv)")
+
+
+def verify_muxed(path: str | Path, info: MediaInfo, *, audio_streams: int, shown_as: str | Path | None = None) -> None:
+    """Check a muxed file before it is renamed into place: ffprobe reads it, it has the copied video stream with
+    every one of the input's video packets (read from the file, so a file cut short is caught even when its
+    header is intact) and the expected audio streams, and it lasts as long as the input. ``OutputError`` if not,
+    naming ``shown_as`` (the final name)."""
+    name = Path(shown_as or path)
+    try:
+        data = ffprobe(path, want="a complete video", count_packets=None,
+                       show_entries="stream=codec_type,codec_name,nb_read_packets:format=duration")
+    except DubkitError as e:
+        raise _rejected(name, f"ffprobe cannot read it ({e})") from e
+    streams = data.get("streams") or []
+    video = [s for s in streams if s.get("codec_type") == "video"]
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    if not video or (info.video_codec and video[0].get("codec_name") != info.video_codec):
+        raise _rejected(name, f"its video stream is missing or not the input's {info.video_codec}")
+    packets = int(video[0].get("nb_read_packets") or 0)
+    if info.frame_count and packets < info.frame_count:
+        raise _rejected(name, f"it holds {packets} of the input's {info.frame_count} video frames")
+    if len(audio) != audio_streams or not all(int(a.get("nb_read_packets") or 0) > 0 for a in audio):
+        raise _rejected(name, f"it has {len(audio)} playable audio stream(s), {audio_streams} expected")
+    duration = float((data.get("format") or {}).get("duration") or 0.0)
+    slack = 0.5 + 2.0 / (info.fps or 24.0)  # audio frames and the video's last frame round either way
+    if abs(duration - info.duration) > slack:
+        raise _rejected(name, f"it lasts {duration:.2f} s, the input {info.duration:.2f} s")
+
+
+def _rejected(name: Path, why: str) -> OutputError:
+    return OutputError(f"{name}: the muxed file failed its check ({why}); nothing was written — if the disk is "
+                       "full free some space, else report this with the input file")

@@ -1,9 +1,11 @@
-"""The deliverables folder ``<name>.dubkit/``: stems, OTIO timeline, SRT cue sheet, plan JSON, the MIDI score (when
-the dub has music), report and credits, together.
+"""The deliverables folder ``<output file name>.dubkit/`` (``clip.dubbed.mp4.dubkit/``): stems, OTIO timeline,
+SRT cue sheet, plan JSON, the MIDI score (when the dub has music), report and credits, together.
 
 It is built in a hidden sibling folder and renamed into place only when every file is written, so a reader (an
 editor, a watch-folder job) never sees a half-written package; an existing package is moved aside, the new one
-renamed in, and the old one deleted — if the swap fails the old package is put back.
+renamed in, and the old one deleted — if the swap fails the old package is put back. The folder is named after
+the whole output file name, so ``clip.mp4`` and ``clip.mov`` dubbed into one folder never share (and overwrite)
+one package.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 from audiostory_core.plan.types import Plan
 from audiostory_core.render.base import Clip
 from dubkit.errors import OutputError
+from dubkit.io import no_space_named
 from dubkit.soundtrack.master import Mastered
 from dubkit.soundtrack.stems import mix_stems, write_stems
 
@@ -70,10 +73,17 @@ class Picture:
     thumbnails: Sequence[tuple[float, np.ndarray]] = ()
 
 
+def package_folder(output: str | Path) -> Path:
+    """The deliverables folder of the dubbed video ``output``: ``<folder>/<output file name>.dubkit``."""
+    out = Path(output)
+    return out.with_name(f"{out.name}.dubkit")
+
+
 def write_deliverables(
     folder: str | Path,
     name: str,
     *,
+    package: str | None = None,
     picture: Picture,
     plan: Plan,
     mastered: Mastered,
@@ -83,7 +93,8 @@ def write_deliverables(
     extra: dict | None = None,
     clips: Sequence[Clip] | None = None,
 ) -> Deliverables:
-    """Write ``<folder>/<name>.dubkit/`` and return its paths.
+    """Write ``<folder>/<package>`` (default ``<name>.dubkit``) and return its paths; the files in it are named
+    after ``name``.
 
     ``mastered`` holds the mix before loudness normalisation (``mix``), the delivered audio (``audio``), the
     loudness report and the speech regions; ``stems`` are the assembled soundtrack's layers — when given, stems
@@ -95,12 +106,13 @@ def write_deliverables(
     folder = Path(folder)
     if not folder.is_dir():
         raise OutputError(f"deliverables folder {folder} does not exist: create it or choose another output folder")
-    final = folder / f"{name}.dubkit"
-    tmp = folder / f".{name}.dubkit.tmp-{uuid.uuid4().hex[:8]}"
+    final = folder / (package or f"{name}.dubkit")
+    tmp = folder / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     run = {"backends": backends or {}, "timings": timings or {}}
     try:
-        tmp.mkdir()
-        written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {}, clips)
+        with no_space_named(folder, f"the deliverables {final.name}/"):
+            tmp.mkdir()
+            written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {}, clips)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from audiostory_core.music.types import ScorePlan
+from audiostory_core.tracks import Track, as_track
 from audiostory_core.plan.types import LAYERS, SubEvent
 from dubkit.errors import OutputError
 from dubkit.soundtrack.loudness import LoudnessReport, short_term_loudness
@@ -36,7 +37,7 @@ def write_report(
     thumbnails: Sequence[tuple[float, np.ndarray]],
     events: Iterable[SubEvent],
     cuts: Sequence[float],
-    audio: np.ndarray,
+    audio: np.ndarray | Track,
     sample_rate: int,
     loudness: LoudnessReport | None,
     backends: dict[str, str],
@@ -147,8 +148,9 @@ def _layer_rows(events: list[SubEvent], speech, duration: float) -> str:
     return "".join(rows)
 
 
-def _audio_section(audio: np.ndarray, sample_rate: int, duration: float, loudness: LoudnessReport | None) -> str:
-    spec, loud = _audio_figures(np.asarray(audio, dtype=np.float32), sample_rate, duration, loudness)
+def _audio_section(audio: np.ndarray | Track, sample_rate: int, duration: float,
+                   loudness: LoudnessReport | None) -> str:
+    spec, loud = _audio_figures(as_track(audio), sample_rate, duration, loudness)
     # The plots span their lane edge to edge, so their time axis lines up with the timeline above.
     return (
         '<section><h2>Soundtrack</h2><div class="timeline">'
@@ -214,39 +216,73 @@ def _loudness_rows(rep: LoudnessReport) -> list[tuple[str, str]]:
 # images
 
 
+SPEC_SIZE = (1200, 240)  # the spectrogram's pixels: it is computed at this resolution, not drawn from every frame
+_NFFT = 2048
+
+
 def _audio_figures(
-    audio: np.ndarray, sample_rate: int, duration: float, loudness: LoudnessReport | None
+    audio: Track, sample_rate: int, duration: float, loudness: LoudnessReport | None
 ) -> tuple[str, str]:
     """(spectrogram PNG, loudness PNG), base64; axes fill the image so x maps linearly onto the lane."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.signal import spectrogram
+    from matplotlib.scale import SymmetricalLogTransform
 
-    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
-    fig = plt.figure(figsize=(12, 2.4), dpi=100)
+    width, height = SPEC_SIZE
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
-    if mono.size >= 1024:
-        nper = 2048 if mono.size >= 2048 else 1024
-        f, t, sxx = spectrogram(mono, fs=sample_rate, nperseg=nper, noverlap=nper // 2, scaling="spectrum")
-        db = 10 * np.log10(sxx + 1e-12)
-        top = float(db.max())
-        ax.pcolormesh(t, f, db, shading="auto", cmap="magma", vmin=top - 90, vmax=top, rasterized=True)
+    symlog = SymmetricalLogTransform(10, 200, 1)
+    lo, hi = (float(v) for v in symlog.transform([20.0, sample_rate / 2]))
+    if audio.samples >= 1024:
+        ax.imshow(_spectrogram_image(audio, sample_rate, width, height, symlog), extent=(0, duration, lo, hi),
+                  aspect="auto", origin="lower", interpolation="nearest")
     else:
         ax.set_facecolor("black")
-    ax.set_yscale("symlog", linthresh=200)
-    ax.set_ylim(20, sample_rate / 2)
+    ax.set_ylim(lo, hi)
     ax.set_xlim(0, duration)
-    ax.set_yticks([100, 1000, 10000], ["100 Hz", "1 kHz", "10 kHz"])
+    ax.set_yticks(symlog.transform([100, 1000, 10000]), ["100 Hz", "1 kHz", "10 kHz"])
     _inside_ticks(ax, "white")
-    spec = _png(fig)
+    return _png(fig), _loudness_figure(audio, sample_rate, duration, loudness)
+
+
+def _spectrogram_image(audio: Track, sample_rate: int, width: int, height: int, symlog) -> np.ndarray:
+    """RGB (height, width) image of the mono mix's power spectrum in dB, magma, 90 dB range, on the symlog
+    frequency axis: per pixel column the mean power of the Hann-windowed 2048-point frames in its time span
+    (hop 1024; at least one frame), read column by column so memory does not grow with the length."""
+    from matplotlib import colormaps
+
+    n = audio.samples
+    nper = _NFFT if n >= _NFFT else 1024
+    window = np.hanning(nper + 1)[:-1].astype(np.float32)
+    columns = np.zeros((width, nper // 2 + 1))
+    edges = np.linspace(0, n, width + 1).astype(np.int64)
+    for c in range(width):
+        a, b = int(edges[c]), int(max(edges[c + 1], edges[c] + 1))
+        starts = np.arange(a, max(b - nper, a) + 1, nper // 2)
+        centre = (a + b) // 2 - nper // 2
+        starts = starts if b - a >= nper else np.array([min(max(centre, 0), max(n - nper, 0))])
+        chunk = audio.read(int(starts[0]), int(starts[-1]) + nper).mean(axis=0)
+        frames = np.lib.stride_tricks.sliding_window_view(chunk, nper)[:: nper // 2][: starts.size]
+        columns[c] = (np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2).mean(axis=0)
+    db = 10 * np.log10(columns / (sample_rate * float((window**2).sum())) + 1e-12)
+    lo, hi = (float(v) for v in symlog.transform([20.0, sample_rate / 2]))
+    rows = symlog.inverted().transform(np.linspace(lo, hi, height))  # each pixel row's frequency
+    bins = np.clip(np.rint(rows / (sample_rate / nper)).astype(int), 0, nper // 2)
+    top = float(db.max())
+    scaled = np.clip((db[:, bins].T - (top - 90)) / 90, 0, 1)  # (height, width), row 0 = 20 Hz
+    return (colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def _loudness_figure(audio: Track, sample_rate: int, duration: float, loudness: LoudnessReport | None) -> str:
+    import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(12, 1.5), dpi=100)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_facecolor("#fafafa")
     lo, hi = -40.0, -5.0
-    if mono.size >= int(0.4 * sample_rate):
+    if audio.samples >= int(0.4 * sample_rate):
         times, st = short_term_loudness(audio, sample_rate)
         st = np.where(np.isfinite(st), st, np.nan)
         ax.fill_between(times, st, lo - 10, color="#457b9d", alpha=0.25, lw=0)
@@ -262,7 +298,7 @@ def _audio_figures(
     ax.set_yticks([v for v in range(int(np.ceil(lo / 10)) * 10, int(hi) + 1, 10) if lo + 3 < v < hi - 2])
     ax.grid(axis="y", alpha=0.3)
     _inside_ticks(ax, "#1d2430")
-    return spec, _png(fig)
+    return _png(fig)
 
 
 def _inside_ticks(ax, colour: str) -> None:

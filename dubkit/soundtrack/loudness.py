@@ -5,6 +5,11 @@ limiter shaves just those peaks (gain curve = sliding minimum of the required re
 window no wider than the look-ahead, so it never lets a peak through and has no hard gain steps). Limiting lowers
 the loudness a little, so the static gain is raised and the limiter rerun until the loudness is back within
 ``tolerance`` of the target, or it stops improving (a signal that is all peaks cannot be made louder).
+
+Everything runs block by block over a ``Track`` (an array is wrapped in one), so an hour of audio costs a few
+blocks of memory: the BS.1770 K-weighting filters carry their state from block to block, the 400 ms gating
+blocks are measured from running sums of squares at exactly pyloudnorm's block bounds (same figure to 1e-9 LU),
+and the limiter sees enough of each block's neighbours that its result does not depend on where blocks join.
 """
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import oaconvolve, resample_poly
+from scipy.signal import lfilter, oaconvolve, resample_poly
 
+from audiostory_core.tracks import ArrayTrack, Track, as_track, blocks
 from dubkit.errors import InputError
 from dubkit.options import LoudnessPreset
 
@@ -58,74 +64,194 @@ def resolve_target(target: str | float) -> float:
     return value
 
 
-def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
+def integrated_loudness(audio: np.ndarray | Track, sample_rate: int) -> float:
     """BS.1770 integrated loudness in LUFS; -inf for silence or audio shorter than one 400 ms gating block."""
-    a = _as_audio(audio)
-    if a.shape[-1] < int(0.4 * sample_rate) + 1 or not np.any(a):
-        return float("-inf")
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(a.T.astype(np.float64)))
+    track = _checked(audio)
+    meter = _Meter(track.channels, track.samples, sample_rate)
+    for start, stop in blocks(track.samples):
+        meter.feed(track.read(start, stop))
+    return meter.loudness()
 
 
-def true_peak_dbtp(audio: np.ndarray) -> float:
+class _KSums:
+    """Running sums of the K-weighted signal's squares, per channel, taken at given sample counts, from blocks
+    fed in order: pyloudnorm's filters and pass-band gains in float64, their state carried across blocks."""
+
+    def __init__(self, channels: int, sample_rate: int, positions: np.ndarray):
+        self.stages = [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(sample_rate)._filters.values()]
+        self.state = [np.zeros((channels, max(len(b), len(a)) - 1)) for b, a, _ in self.stages]
+        self.order = np.argsort(positions, kind="stable")
+        self.wanted = positions[self.order]
+        self.sums = np.zeros((channels, positions.size))
+        self.total = np.zeros(channels)
+        self.done = 0
+        self.k = int(np.searchsorted(self.wanted, 0, side="right"))  # positions at 0 have sum 0
+
+    def feed(self, block: np.ndarray) -> None:
+        x = np.asarray(block, dtype=np.float64)
+        for i, (b, a, gain) in enumerate(self.stages):
+            y, self.state[i] = lfilter(b, a, x, axis=-1, zi=self.state[i])
+            x = gain * y
+        csum = np.cumsum(x * x, axis=-1) + self.total[:, None]
+        stop = self.done + x.shape[-1]
+        k = int(np.searchsorted(self.wanted, stop, side="right"))
+        self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1]
+        self.k, self.done = k, stop
+        if x.shape[-1]:
+            self.total = csum[:, -1]
+
+
+class _Meter:
+    """Integrated loudness of ``samples`` samples fed in order (the gating needs only the 400 ms block sums)."""
+
+    def __init__(self, channels: int, samples: int, sample_rate: int):
+        self.short = samples < int(0.4 * sample_rate) + 1
+        self.lo, self.hi = _gating_bounds(samples, sample_rate)
+        self.rate = sample_rate
+        self.sums = _KSums(channels, sample_rate, np.concatenate([self.lo, self.hi]))
+        self.nonzero = False
+
+    def feed(self, block: np.ndarray) -> None:
+        if not np.all(np.isfinite(block)):
+            raise InputError("audio contains NaN or infinite samples; cannot measure loudness")
+        self.nonzero = self.nonzero or bool(np.any(block))
+        if not self.short:
+            self.sums.feed(block)
+
+    def loudness(self) -> float:
+        if self.short or not self.nonzero:
+            return float("-inf")
+        s = self.sums.sums
+        return _gated((s[:, self.lo.size :] - s[:, : self.lo.size]) / (0.4 * self.rate))
+
+
+def _gating_bounds(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """pyloudnorm's 400 ms blocks with 75 % overlap, computed with its float expressions (same samples)."""
+    t_g, step = 0.4, 0.25
+    count = max(int(np.round(((n / sample_rate - t_g) / (t_g * step)))) + 1, 0)
+    j = np.arange(count)
+    lo = (t_g * (j * step) * sample_rate).astype(np.int64)
+    hi = (t_g * (j * step + 1) * sample_rate).astype(np.int64)
+    return np.minimum(lo, n), np.minimum(hi, n)
+
+
+def _gated(z: np.ndarray) -> float:
+    """The gating of BS.1770-4 (absolute -70 LUFS, relative -10 LU) over block mean squares ``z`` (channels, blocks)."""
+    g = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[: z.shape[0], None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block = -0.691 + 10.0 * np.log10((g * z).sum(axis=0))
+        above = block >= -70.0
+        if not above.any():
+            return float("-inf")
+        relative = -0.691 + 10.0 * np.log10((g[:, 0] * z[:, above].mean(axis=1)).sum()) - 10.0
+        kept = (block > relative) & (block > -70.0)
+        if not kept.any():
+            return float("-inf")
+        return float(-0.691 + 10.0 * np.log10((g[:, 0] * z[:, kept].mean(axis=1)).sum()))
+
+
+def true_peak_dbtp(audio: np.ndarray | Track) -> float:
     """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale)."""
-    a = _as_audio(audio)
-    sample_peak = float(np.max(np.abs(a), initial=0.0))
-    peak = float(np.max(_true_peak_envelope(a, floor=sample_peak), initial=0.0))
+    track = _checked(audio)
+    sample_peak = max((float(np.max(np.abs(track.read(a, b)), initial=0.0)) for a, b in blocks(track.samples)),
+                      default=0.0)
+    peak = 0.0
+    for start, stop in blocks(track.samples):
+        lo, hi = max(start - _CONTEXT, 0), min(stop + _CONTEXT, track.samples)
+        env = _true_peak_envelope(track.read(lo, hi), floor=sample_peak)
+        peak = max(peak, float(np.max(env[start - lo : stop - lo], initial=0.0)))
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
 
 
 def normalize_loudness(
-    audio: np.ndarray,
+    audio: np.ndarray | Track,
     sample_rate: int,
     *,
     target_lufs: float | str = -23.0,
     true_peak_db: float = -1.0,
     tolerance: float = 0.5,
     max_iterations: int = 8,
-) -> tuple[np.ndarray, LoudnessReport]:
+    out: Track | None = None,
+) -> tuple[np.ndarray | Track, LoudnessReport]:
     """Bring ``audio`` (channels, samples) to ``target_lufs`` (LUFS or a preset name) with true peak ≤ ``true_peak_db``.
 
-    Returns the normalised audio (float32, same shape) and a report. Silent or too-short audio is returned
-    unchanged (gain 0 dB) and reported as -inf LUFS.
+    Returns the normalised audio and a report: a float32 array of the same shape for an array, else ``out`` (a
+    track the result is written to in order, block by block). Silent or too-short audio gets no gain (only the
+    ceiling is kept) and is reported as -inf LUFS.
     """
-    a = _as_audio(audio)
+    track = _checked(audio)
+    sink = out if out is not None else ArrayTrack(np.zeros(track.shape, np.float32))
     target_lufs = resolve_target(target_lufs)
-    l_in = integrated_loudness(a, sample_rate)
-    if not np.isfinite(l_in):  # nothing to measure: no gain; still keep peaks under the ceiling
-        out, reduction = _limit(a, sample_rate, true_peak_db)
-        return out, LoudnessReport(
-            l_in, l_in, float(true_peak_dbtp(out)), 0.0, reduction < 0, target_lufs, true_peak_db, reduction
-        )
-
-    gain_db = target_lufs - l_in
-    best = None
-    for _ in range(max_iterations):
-        scaled = a * np.float32(10 ** (gain_db / 20))
-        out, reduction = _limit(scaled, sample_rate, true_peak_db)
-        l_out = integrated_loudness(out, sample_rate)
-        if best is None or abs(l_out - target_lufs) < abs(best[2] - target_lufs) - 0.01:
-            best = (out, gain_db, l_out, reduction)
-        else:  # raising the gain no longer brings the loudness closer: the limiter eats it all
-            break
-        if reduction == 0.0 or l_out >= target_lufs - tolerance / 5:
-            break
-        gain_db += target_lufs - l_out
-    out, gain_db, l_out, reduction = best
+    l_in = integrated_loudness(track, sample_rate)
+    gain_db = 0.0  # nothing to measure (silence): no gain, but peaks are still kept under the ceiling
+    if np.isfinite(l_in):
+        gain_db, _, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
+                                                 max_iterations)
+    l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink)
+    result = sink.audio if out is None else sink
     report = LoudnessReport(
         input_lufs=l_in,
         output_lufs=l_out,
-        true_peak_dbtp=float(true_peak_dbtp(out)),
+        true_peak_dbtp=float(true_peak_dbtp(result)),
         gain_db=float(gain_db),
         limited=reduction < 0,
         target_lufs=target_lufs,
         ceiling_dbtp=true_peak_db,
         limiter_reduction_db=float(reduction),
     )
-    return out, report
+    return result, report
 
 
-def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float) -> tuple[np.ndarray, float]:
-    """Look-ahead true-peak limiter. Returns (limited audio, deepest reduction in dB, 0 when untouched)."""
+def _search_gain(track: Track, sample_rate: int, l_in: float, target: float, ceiling: float, tolerance: float,
+                 max_iterations: int) -> tuple[float, float, float]:
+    """(static gain, loudness after limiting, deepest limiter reduction) closest to ``target``: the limiter
+    lowers the loudness, so the gain is raised until the loudness is back or stops improving."""
+    gain_db = target - l_in
+    best = None
+    for _ in range(max_iterations):
+        l_out, reduction = _limited_pass(track, sample_rate, gain_db, ceiling)
+        if best is None or abs(l_out - target) < abs(best[1] - target) - 0.01:
+            best = (gain_db, l_out, reduction)
+        else:  # raising the gain no longer brings the loudness closer: the limiter eats it all
+            break
+        if reduction == 0.0 or l_out >= target - tolerance / 5:
+            break
+        gain_db += target - l_out
+    assert best is not None
+    return best
+
+
+def _limited_pass(track: Track, sample_rate: int, gain_db: float, ceiling_db: float,
+                  write: Track | None = None) -> tuple[float, float]:
+    """One pass of static gain + limiter over ``track``: (integrated loudness of the result, deepest reduction),
+    the result written to ``write`` when given. Each block is limited with ``_limiter_context`` samples of its
+    neighbours, so the joins are what one whole-signal pass would give."""
+    g = np.float32(10 ** (gain_db / 20))
+    n = track.samples
+    ctx = _limiter_context(sample_rate)
+    meter = _Meter(track.channels, n, sample_rate)
+    deepest = 0.0
+    for start, stop in blocks(n):
+        lo, hi = max(start - ctx, 0), min(stop + ctx, n)
+        limited, reduction = _limit(track.read(lo, hi) * g, sample_rate, ceiling_db, keep=slice(start - lo, stop - lo))
+        block = limited[:, start - lo : stop - lo]
+        deepest = min(deepest, reduction)
+        meter.feed(block)
+        if write is not None:
+            write.write(start, block)
+    return meter.loudness(), deepest
+
+
+def _limiter_context(sample_rate: int) -> int:
+    """Samples either side of a block that its limited output depends on: per limiter pass the true-peak filter
+    (``_CONTEXT``) plus the gain curve's sliding minimum and smoothing (2 look-aheads + hold); up to 4 passes."""
+    half = max(int(round(LOOKAHEAD * sample_rate)), 1)
+    return 4 * (2 * half + int(round(HOLD * sample_rate)) + _CONTEXT + 2)
+
+
+def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float, keep: slice = slice(None)) -> tuple[np.ndarray, float]:
+    """Look-ahead true-peak limiter. Returns (limited audio, deepest reduction in dB over ``keep``, 0 when
+    untouched)."""
     aim = 10 ** ((ceiling_db - _MARGIN_DB) / 20)
     ceiling = 10 ** (ceiling_db / 20)
     out = audio
@@ -137,7 +263,9 @@ def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float) -> tuple[np.n
         need = np.minimum(1.0, aim / np.maximum(env, 1e-12))
         gain = _smooth_gain(need, sample_rate)
         out = (out * gain[None, :]).astype(np.float32)
-        deepest = min(deepest, float(20 * np.log10(max(gain.min(), 1e-12))))
+        kept = gain[keep]
+        if kept.size:
+            deepest = min(deepest, float(20 * np.log10(max(kept.min(), 1e-12))))
     return out.astype(np.float32, copy=False), deepest
 
 
@@ -212,6 +340,11 @@ def _overshoot_bound() -> float:
     return float(max(np.abs(h[k::OVERSAMPLE]).sum() for k in range(OVERSAMPLE))) * 1.001
 
 
+def _checked(audio: np.ndarray | Track) -> Track:
+    """Arrays are checked (shape, finite) and wrapped; tracks are checked block by block as they are measured."""
+    return as_track(_as_audio(audio)) if isinstance(audio, np.ndarray) or not hasattr(audio, "read") else audio
+
+
 def _as_audio(audio: np.ndarray) -> np.ndarray:
     a = np.asarray(audio, dtype=np.float32)
     if a.ndim == 1:
@@ -224,23 +357,22 @@ def _as_audio(audio: np.ndarray) -> np.ndarray:
 
 
 def short_term_loudness(
-    audio: np.ndarray, sample_rate: int, window: float = 3.0, hop: float = 0.1
+    audio: np.ndarray | Track, sample_rate: int, window: float = 3.0, hop: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
     """EBU R128 short-term loudness (3 s window, K-weighted, ungated) every ``hop`` s → (times, LUFS).
 
     ``times`` are window centres. K-weighting reuses pyloudnorm's BS.1770 filter stages, so this curve and the
-    integrated figure come from the same filters.
+    integrated figure come from the same filters; one pass over the audio, block by block.
     """
-    a = _as_audio(audio).astype(np.float64)
-    meter = pyloudnorm.Meter(sample_rate)
-    for stage in meter._filters.values():  # the BS.1770 pre-filter (high shelf) and RLB high-pass
-        a = np.stack([stage.apply_filter(ch) for ch in a])
-    power = np.cumsum(np.concatenate([np.zeros((a.shape[0], 1)), a**2], axis=1), axis=1)
+    track = _checked(audio)
+    n = track.samples
     w, h = max(int(window * sample_rate), 1), max(int(hop * sample_rate), 1)
-    if a.shape[1] < w:
-        w = a.shape[1]
-    starts = np.arange(0, a.shape[1] - w + 1, h)
-    mean_sq = (power[:, starts + w] - power[:, starts]).sum(axis=0) / w
+    w = min(w, n)
+    starts = np.arange(0, n - w + 1, h)
+    sums = _KSums(track.channels, sample_rate, np.concatenate([starts, starts + w]))
+    for lo, hi in blocks(n):
+        sums.feed(track.read(lo, hi))
+    mean_sq = (sums.sums[:, starts.size :] - sums.sums[:, : starts.size]).sum(axis=0) / max(w, 1)
     with np.errstate(divide="ignore"):
         lufs = -0.691 + 10 * np.log10(mean_sq)
     return (starts + w / 2) / sample_rate, lufs

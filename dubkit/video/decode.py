@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import InputError
-from ..io import require_tool
+from ..io import require_tool, tool_path
 from .types import MediaInfo
 
 _CONFIG = re.compile(r"config in time_base: (\d+)/(\d+)")
@@ -83,7 +83,7 @@ def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: 
                   and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
     select = f"0:{index}" if index is not None else "0:v:0"
     cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info", "-copyts", "-i", path,
+        ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info", "-copyts", "-i", tool_path(path),
         "-map", select, "-an", "-sn", "-dn",
         "-vf", f"scale={width}:{height}:flags=bilinear,showinfo", "-fps_mode", "passthrough",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",

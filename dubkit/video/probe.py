@@ -94,6 +94,7 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
     if video is None:
         what = "it has only audio" if audio is not None else "it has no video stream"
         raise InputError(f"{p}: no video stream ({what}) — dubkit needs a video file; for audio use `dubkit continue`")
+    _refuse_raw_stream(p, fmt, video)
     packets = [pk for pk in data.get("packets") or [] if pk.get("stream_index") == video.get("index")]
     fps = _rate(video.get("avg_frame_rate")) or _rate(video.get("r_frame_rate"))
     pts, first, end = _presentation(packets, _rate(video.get("time_base")), fps)
@@ -126,6 +127,23 @@ def probe(path: str | os.PathLike, *, ffprobe: str = "ffprobe") -> MediaInfo:
         format_name=str(fmt.get("format_name") or ""),
         streams=streams,
     )
+
+
+# Elementary streams without a container: no timestamps, so no trustworthy duration or frame times.
+_RAW_STREAMS = {"h264": "H.264", "hevc": "H.265 (HEVC)", "m4v": "MPEG-4 part 2", "mpegvideo": "MPEG video",
+                "obu": "AV1", "vc1": "VC-1", "cavsvideo": "CAVS", "rawvideo": "raw video"}
+
+
+def _refuse_raw_stream(p: Path, fmt: dict, video: dict) -> None:
+    kind = _RAW_STREAMS.get(str(fmt.get("format_name") or ""))
+    if kind is None:
+        return
+    rate = _rate(video.get("r_frame_rate"))
+    hint = f"{rate:g}" if 0 < rate < 1000 else "25"
+    raise InputError(
+        f"{p}: is a bare {kind} stream with no container, so it has no timestamps to put sound against — wrap it "
+        f"first at the frame rate it was recorded at, e.g. `ffmpeg -framerate {hint} -i {p.name} -c copy "
+        f"{p.stem}.mp4`, then dub the .mp4")
 
 
 def _origin(fmt: dict, streams: list[dict]) -> float:

@@ -501,7 +501,8 @@ def _ffprobe_tags(path: Path) -> tuple[dict[str, str], float | None]:
 
     try:
         out = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration:format_tags", "-of", "json", str(path)],
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration:format_tags", "-of", "json",
+             os.path.abspath(path)],
             capture_output=True, text=True, timeout=30, check=True).stdout
         fmt = json.loads(out).get("format", {})
         return {k.lower(): v for k, v in fmt.get("tags", {}).items()}, float(fmt["duration"])
@@ -558,7 +559,7 @@ def decode(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         import ffmpeg
 
         try:
-            raw, _ = (ffmpeg.input(str(path)).output("pipe:", format="f32le", ac=2, ar=int(sample_rate))
+            raw, _ = (ffmpeg.input(os.path.abspath(path)).output("pipe:", format="f32le", ac=2, ar=int(sample_rate))
                       .run(capture_stdout=True, capture_stderr=True, quiet=True))
         except ffmpeg.Error as exc:
             msg = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] if exc.stderr else []

@@ -24,7 +24,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -265,15 +265,18 @@ class FoleyRenderer(Renderer):
     # --- rendering ---------------------------------------------------------------------------------------------
 
     def render(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[Clip]:
+        return list(self.render_iter(plan, conditioning, seed=seed))
+
+    def render_iter(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> Iterator[Clip]:
+        """The clips of ``render``, one at a time (a long plan's audio then never sits in memory all at once)."""
         events = list(plan.events)
         if not events:
-            return []
+            return
         for ev in events:
             if not np.isfinite(ev.render_duration) or ev.render_duration < 0:
                 raise RenderError(f"event {ev.caption!r} has an invalid duration {ev.render_duration!r}; "
                                   "durations must be finite seconds >= 0")
         chosen = self._choose_all(events, seed)
-        clips: list[Clip] = []
         for i, ev in enumerate(events):
             cand, pool = chosen[i]
             n = event_samples(ev, self.sample_rate)
@@ -289,9 +292,7 @@ class FoleyRenderer(Renderer):
             for c in used:
                 if c.sound is not None and c.sound.credit() not in credits:
                     credits.append(c.sound.credit())
-            clips.append(Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source,
-                              credits=credits))
-        return clips
+            yield Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source, credits=credits)
 
     def _choose_all(self, events: Sequence[SubEvent], seed: int) -> dict[int, tuple[Candidate, list[int]]]:
         """Per event, the planner's ``sound`` where it names one, else a seeded pick among the best matches for
