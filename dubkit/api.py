@@ -172,6 +172,8 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     stages.say(backends.line("video", captioner))
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info, keyframe_width=keyframe_width(captioner))
+    for warning in scan.warnings:
+        stages.say(f"warning: {warning}")
     with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
         scenes = describe_scenes(scan, captioner)
     return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))

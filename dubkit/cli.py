@@ -51,7 +51,10 @@ class _Progress:
         self.quiet = quiet
 
     def __call__(self, message: str) -> None:
-        if not self.quiet:
+        if message.startswith("warning:"):  # said even with --quiet: the result is usable but not what was asked
+            err.print(f"[yellow]warning:[/yellow] {escape(in_flags(message.removeprefix('warning:').strip()))}",
+                      soft_wrap=True)  # one line, whatever the terminal's width: scripts grep for it
+        elif not self.quiet:
             err.print(f"[dim]{time.perf_counter() - self.t0:7.2f}s[/dim] {escape(in_flags(message))}")
 
 

@@ -40,6 +40,9 @@ class _Log(threading.Thread):
         self.time_base: Fraction | None = None
         self.pts: list[int | None] = []
         self.other: deque[str] = deque(maxlen=20)
+        self.errors = 0  # decoder errors (damaged packets ffmpeg concealed) and the frame they came before
+        self.first_error_frame: int | None = None
+        self.first_error = ""
         self.ready = threading.Condition()
         self.done = False
 
@@ -55,6 +58,11 @@ class _Log(threading.Thread):
                     self.time_base = Fraction(int(c.group(1)), int(c.group(2)))
                 elif line.strip():
                     self.other.append(line)
+                    if line.startswith("[error]"):
+                        self.errors += 1
+                        if self.first_error_frame is None:
+                            self.first_error_frame = len(self.pts)
+                            self.first_error = re.sub(r"^\[\w+\]\s*(\[[^]]*\]\s*)?", "", line)[:100]
         with self.ready:
             self.done = True
             self.ready.notify_all()
@@ -66,16 +74,20 @@ class _Log(threading.Thread):
             return self.pts[i] if len(self.pts) > i else None
 
     def reason(self) -> str:
+        if self.first_error:  # the decoder's own complaint, not ffmpeg's closing "Conversion failed!"
+            return self.first_error
         errors = [ln for ln in self.other if ln.startswith("[error]") or ln.startswith("[fatal]")] or list(self.other)
         text = errors[-1] if errors else "ffmpeg failed"
         return re.sub(r"^\[\w+\]\s*", "", text)[:160]
 
 
-def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: int) -> Iterator[tuple[float, np.ndarray]]:
+def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: int,
+                  damage: list[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(time, rgb)`` for every shown frame of the video stream, in presentation order: ``time`` in seconds
     after the first shown frame, ``rgb`` (height, width, 3) uint8, display orientation, scaled by the decoder.
 
-    Raises ``InputError`` when ffmpeg cannot decode the stream (with ffmpeg's own reason).
+    Raises ``InputError`` when ffmpeg cannot decode the stream (with ffmpeg's own reason). A stream damaged in
+    places still decodes (ffmpeg conceals the broken frames); ``damage`` then receives one line saying where.
     """
     ffmpeg = require_tool("ffmpeg")
     path = os.fspath(path)
@@ -118,6 +130,11 @@ def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: 
         proc.stderr.close()
     if i == 0 or (proc.returncode not in (0, None) and proc.returncode > 0):
         raise InputError(f"{path}: the video cannot be decoded ({log.reason()}) — re-export it")
+    if log.errors and damage is not None:
+        at = (log.first_error_frame or 0) * step
+        damage.append(f"{path}: the video stream is damaged near {int(at // 60)}:{at % 60:04.1f} ({log.errors} "
+                      f"decoder errors, the first: {log.first_error}); the shots there were seen through ffmpeg's concealment — "
+                      "re-export the video for a clean analysis")
 
 
 def _read_exactly(stream, size: int) -> bytes | None:

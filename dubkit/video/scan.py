@@ -102,20 +102,24 @@ def scan_video(
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
+    damage: list[str] = []
     with _opencv_single_threaded():
-        times = _decode_pass(path, info, size, progress, cuts, features, keys)
+        times = _decode_pass(path, info, size, progress, cuts, features, keys, damage)
     cut_frames = cuts.finish()
-    return _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
+    scan = _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
+    scan.warnings.extend(damage)
+    return scan
 
 
 def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
-                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector) -> np.ndarray:
+                 cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector,
+                 damage: list[str] | None = None) -> np.ndarray:
     """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir; the
     frames' presentation times."""
     expected = max(1, info.frame_count)
     stamps: list[float] = []
     next_report = 0.1
-    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h)):
+    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h, damage)):
         # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
         small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
         cuts.push(i, small)

@@ -130,3 +130,4 @@ class VideoScan:
     shots: list[Shot]
     features: FrameFeatures
     frames: list[ShotFrames]  # one per shot, same order
+    warnings: list[str] = field(default_factory=list)  # what the user should know (a damaged stream)
