@@ -7,7 +7,7 @@ mix exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +21,8 @@ from .tracks import SumTrack, Track, TrackStore, resample_track, to_array
 @dataclass
 class Soundtrack:
     """The assembled result: ``audio`` is the sum of ``stems`` (one per layer), all ``samples`` long — arrays, or
-    ``Track`` objects when assembled into a store (then ``clips`` is empty: their audio lives in the stems)."""
+    ``Track`` objects when assembled into a store (then ``clips`` hold no audio: it lives in the stems; they still
+    say what made each event and whose recordings it holds)."""
 
     audio: np.ndarray | Track
     sample_rate: int
@@ -85,15 +86,42 @@ class Assembler:
         self.store, self.work = store, store or TrackStore()
         self.fades = _fades(plan, self.rate)
         self.tracks: dict[str, Track] = {}
+        self.records: dict[int, Clip] = {}  # per event (by id): its clip without audio, for credits and reports
 
     def add(self, clip: Clip) -> None:
+        self._record(clip)
+        if clip.offset is not None:
+            self._add_part(clip)
+            return
         start, audio, _ = _prepared(clip, self.rate, self.channels)
         fade_in, tail = self.fades.get(id(clip.event), (0, 0))
         if fade_in:
             audio[:, :fade_in] *= _ramp(fade_in)
         if tail:  # the tail overlaps the next clip, which starts where this one ends
             audio[:, -tail:] *= _ramp(tail)[::-1]
-        layer = clip.event.layer
+        self._sum(clip.event.layer, start, audio)
+
+    def _add_part(self, clip: Clip) -> None:
+        """A part of an event (``Clip.offset``): placed at its offset, with the share of the event's fades that
+        falls in it — the parts of one event add up to the whole clip exactly."""
+        ev = clip.event
+        audio = match_channels(resample(np.asarray(clip.audio, dtype=np.float32), clip.sample_rate, self.rate),
+                               self.channels)
+        audio = np.array(audio * np.float32(10 ** (ev.gain_db / 20)) if ev.gain_db else audio, np.float32)
+        offset = to_samples(clip.offset / clip.sample_rate, self.rate)
+        want = event_samples(ev, self.rate)
+        audio = audio[:, : max(0, want - offset)]
+        fade_in, tail = self.fades.get(id(ev), (0, 0))
+        m = audio.shape[-1]
+        if fade_in and offset < fade_in:
+            k = min(m, fade_in - offset)
+            audio[:, :k] *= _ramp(fade_in)[offset : offset + k]
+        if tail and offset + m > want - tail:
+            k = max(0, want - tail - offset)
+            audio[:, k:] *= _ramp(tail)[::-1][offset + k - (want - tail) : offset + m - (want - tail)]
+        self._sum(ev.layer, to_samples(ev.start, self.rate) + offset, audio)
+
+    def _sum(self, layer: str, start: int, audio: np.ndarray) -> None:
         if layer not in self.tracks:
             self.tracks[layer] = self.work.new(layer, self.channels, self.length)
         track = self.tracks[layer]
@@ -101,14 +129,21 @@ class Assembler:
         if hi > lo:
             track.write(lo, track.read(lo, hi) + audio[:, lo - start : hi - start])
 
+    def _record(self, clip: Clip) -> None:
+        """What made each event and whose recordings it holds (the credits), without its audio."""
+        if id(clip.event) not in self.records:
+            self.records[id(clip.event)] = replace(clip, audio=np.zeros((self.channels, 0), np.float32), offset=None)
+
     def finish(self) -> Soundtrack:
         stems = self.tracks
         if self.rate != self.sample_rate:
             stems = {k: resample_track(v, self.work.new(k, self.channels, self.n), self.rate, self.sample_rate)
                      for k, v in stems.items()}
+        order = {id(ev): i for i, ev in enumerate(self.plan.events)}
+        records = sorted(self.records.values(), key=lambda c: order.get(id(c.event), len(order)))
         if self.store is not None:
             return Soundtrack(audio=SumTrack(list(stems.values()), self.channels, self.n),
-                              sample_rate=self.sample_rate, plan=self.plan, stems=stems)
+                              sample_rate=self.sample_rate, plan=self.plan, stems=stems, clips=records)
         arrays = {k: to_array(v) for k, v in stems.items()}
         mix = np.zeros((self.channels, self.n), dtype=np.float32)
         for track in arrays.values():

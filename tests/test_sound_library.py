@@ -293,6 +293,26 @@ def test_lookups_are_fast_and_known_captions_need_no_model(tmp_path, embedder):
 
 # --- matching, roles, credits, licences -----------------------------------------------------------------------------
 
+def test_a_streamed_soundtrack_keeps_every_clip_s_credits(tmp_path, embedder):
+    """``dub`` assembles clip by clip into file tracks: the audio goes, but what made each event and whose
+    recordings it holds must still reach credits.txt — the same as the in-memory path."""
+    from audiostory_core.pipeline import AudioStoryPipeline
+    from audiostory_core.plan.io import FixedPlanner
+    from audiostory_core.request import StoryRequest
+    from audiostory_core.tracks import TrackStore
+
+    make_source(tmp_path)
+    plan = Plan("", [SubEvent("a dog barking", 0.0, 3.0), SubEvent("the door slams shut", 3.5, 1.0, kind="slam"),
+                     SubEvent("rain falling on the roof", 0.0, 6.0, layer="ambience")], 6.0)
+    pipe = AudioStoryPipeline(FixedPlanner(plan), renderer(tmp_path, embedder, licence="any"), sample_rate=SR)
+    memory = pipe.generate(StoryRequest.from_text("x", 6.0), seed=0)
+    with TrackStore(tmp_path) as store:
+        streamed = pipe.generate(StoryRequest.from_text("x", 6.0), seed=0, store=store)
+    assert [c.event.caption for c in streamed.clips] == [e.caption for e in plan.events]
+    assert [c.credits for c in streamed.clips] == [c.credits for c in memory.clips]
+    assert any(c.credits for c in streamed.clips)
+
+
 def test_every_used_clip_is_in_the_credits_with_its_licence(tmp_path, embedder):
     from dubkit.deliver.credits import write_credits
 

@@ -25,6 +25,9 @@ class Clip:
     # every recording heard in it, for the credits: {"clip", "path", "source", "licence", "licence_class",
     # "attribution", "url"}; empty for synthesised or generated audio
     credits: list[dict] = field(default_factory=list)
+    # None: the whole event. Else this is a part of it, ``offset`` samples after the event's start: a renderer
+    # that plays a long event block by block (the score) hands it over in parts; assembly places and fades each.
+    offset: int | None = None
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -99,52 +99,86 @@ def synthesize(
     ``exclude`` leaves out the notes it is true for (e.g. the hits), so a part can be heard on its own as the
     difference of two renders (FluidSynth mixes voices linearly).
     """
+    out = np.zeros((2, to_samples(comp.score.duration, sample_rate)), dtype=np.float32)
+    for pos, block in synthesize_blocks(comp, soundfont, sample_rate, gain=gain, exclude=exclude):
+        out[:, pos : pos + block.shape[-1]] = block
+    return out
+
+
+SYNTH_BLOCK = 1 << 18  # samples per block of ``synthesize_blocks``: 5.5 s at 48 kHz
+
+
+def synthesize_blocks(
+    comp: Composition,
+    soundfont: str | os.PathLike,
+    sample_rate: int = 48000,
+    *,
+    gain: float = DEFAULT_GAIN,
+    exclude: Callable[[Note], bool] | None = None,
+    block: int = SYNTH_BLOCK,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``synthesize`` as ``(first sample, (2, m) float32)`` blocks in order: an hour's score is played without
+    ever being whole in memory (the samples are the same: FluidSynth renders sequentially either way)."""
     fluidsynth, write = _fluidsynth()
     n = to_samples(comp.score.duration, sample_rate)
-    out = np.zeros((2, n), dtype=np.float32)
+    fade = min(n, to_samples(END_FADE, sample_rate))
+    synth = _open_synth(fluidsynth, comp, soundfont, sample_rate, gain)
+    try:
+        pending = iter(_events(comp, channels(comp), sample_rate, exclude))
+        nxt = next(pending, None)
+        for lo in range(0, n, block):
+            hi = min(lo + block, n)
+            buf = np.zeros((2, hi - lo), dtype=np.float32)
+            pos = lo
+            while nxt is not None and min(nxt[0], n) < hi:
+                if nxt[0] > pos:
+                    _render(write, synth.synth, buf[0], buf[1], pos - lo, nxt[0] - lo)
+                    pos = nxt[0]
+                _send(synth, nxt)
+                nxt = next(pending, None)
+            if pos < hi:
+                _render(write, synth.synth, buf[0], buf[1], pos - lo, hi - lo)
+            if hi > n - fade:  # the last END_FADE seconds fade out
+                k = max(lo, n - fade)
+                buf[:, k - lo :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[k - (n - fade) : hi - (n - fade)]
+            yield lo, buf
+    finally:
+        synth.delete()
+
+
+def _open_synth(fluidsynth, comp: Composition, soundfont: str | os.PathLike, sample_rate: int, gain: float):
+    """A FluidSynth with the SoundFont loaded and every instrument of ``comp`` on its channel."""
     # Samples load when a program is selected (all at time 0, so rendering is unaffected): a 148 MB SoundFont
     # opens in milliseconds instead of a third of a second, a compressed .sf3 in a fraction of its 7 s.
     settings = {"synth.polyphony": 512, "synth.cpu-cores": 1, "synth.chorus.active": 0, "synth.reverb.active": 1,
                 "synth.dynamic-sample-loading": 1}
     synth = fluidsynth.Synth(gain=float(gain), samplerate=float(sample_rate), channels=16, **settings)
-    try:
-        sfid = synth.sfload(str(soundfont))
-        if sfid < 0:
-            raise RenderError(f"FluidSynth cannot load the SoundFont {soundfont}: is it a .sf2/.sf3 file?")
-        chans = channels(comp)
-        for name, ch in chans.items():
-            inst = INSTRUMENTS[name]
-            bank = 128 if inst.drum else 0
-            if synth.program_select(ch, sfid, bank, inst.program) != 0:
-                synth.program_select(ch, sfid, bank, 0)  # a SoundFont without this program: its first one
-            for control, value in initial_controls(name):
-                synth.cc(ch, control, value)
-            if inst.release:
-                fluidsynth._fl.fluid_synth_set_gen(synth.synth, ch, GEN_VOLENVRELEASE, float(inst.release))
-            if inst.linear:
-                fluidsynth._fl.fluid_synth_set_interp_method(synth.synth, ch, INTERP_LINEAR)
-        events = _events(comp, chans, sample_rate, exclude)
-        pos = 0
-        left, right = out[0], out[1]
-        for sample, _, kind, a, b, c in events:
-            sample = min(sample, n)
-            if sample > pos:
-                _render(write, synth.synth, left, right, pos, sample)
-                pos = sample
-            if kind == 0:
-                synth.noteoff(a, b)
-            elif kind == 1:
-                synth.cc(a, b, c)
-            else:
-                synth.noteon(a, b, c)
-        if pos < n:
-            _render(write, synth.synth, left, right, pos, n)
-    finally:
+    sfid = synth.sfload(str(soundfont))
+    if sfid < 0:
         synth.delete()
-    fade = min(n, to_samples(END_FADE, sample_rate))
-    if fade:
-        out[:, n - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    return out
+        raise RenderError(f"FluidSynth cannot load the SoundFont {soundfont}: is it a .sf2/.sf3 file?")
+    for name, ch in channels(comp).items():
+        inst = INSTRUMENTS[name]
+        bank = 128 if inst.drum else 0
+        if synth.program_select(ch, sfid, bank, inst.program) != 0:
+            synth.program_select(ch, sfid, bank, 0)  # a SoundFont without this program: its first one
+        for control, value in initial_controls(name):
+            synth.cc(ch, control, value)
+        if inst.release:
+            fluidsynth._fl.fluid_synth_set_gen(synth.synth, ch, GEN_VOLENVRELEASE, float(inst.release))
+        if inst.linear:
+            fluidsynth._fl.fluid_synth_set_interp_method(synth.synth, ch, INTERP_LINEAR)
+    return synth
+
+
+def _send(synth, event: tuple) -> None:
+    _, _, kind, a, b, c = event
+    if kind == 0:
+        synth.noteoff(a, b)
+    elif kind == 1:
+        synth.cc(a, b, c)
+    else:
+        synth.noteon(a, b, c)
 
 
 def _render(write, synth_ptr, left: np.ndarray, right: np.ndarray, lo: int, hi: int) -> None:
@@ -224,6 +258,26 @@ class MusicRenderer:
             clips.append(Clip(audio=np.ascontiguousarray(piece), sample_rate=self.sample_rate, event=ev,
                               source=f"composer:{plan.score.style} ({self.soundfont.name})"))
         return clips
+
+    def render_iter(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> Iterator[Clip]:
+        """The clips of ``render`` as parts (``Clip.offset``) played block by block: the score of an hour-long
+        video never sits in memory whole, nor does one of its events."""
+        events = sorted((e for e in plan.events if e.layer in self.layers), key=lambda e: e.start)
+        if not events:
+            return
+        self.prepare(plan)
+        comp = compose(plan.score, seed)
+        plan.score.seed = int(seed)
+        self.last_composition = comp
+        source = f"composer:{plan.score.style} ({self.soundfont.name})"
+        spans = [(to_samples(e.start, self.sample_rate), event_samples(e, self.sample_rate)) for e in events]
+        for lo, block in synthesize_blocks(comp, self.soundfont, self.sample_rate, gain=self.gain):
+            hi = lo + block.shape[-1]
+            for ev, (start, want) in zip(events, spans):
+                a, b = max(lo, start), min(hi, start + want)
+                if b > a:
+                    yield Clip(audio=block[:, a - lo : b - lo], sample_rate=self.sample_rate, event=ev,
+                               source=source, offset=a - start)
 
     def render_score(self, score: ScorePlan, seed: int = 0, *,
                      exclude: Callable[[Note], bool] | None = None) -> np.ndarray:
