@@ -44,7 +44,7 @@ def scored(tmp_path_factory, cartoon):
     shutil.copyfile(cartoon, work / "cartoon.mp4")
     proc = run_cli("dub", "cartoon.mp4", "--stems", "-q", cwd=work)
     assert proc.returncode == 0, proc.stderr
-    folder = work / "cartoon.dubkit"
+    folder = work / "cartoon.dubbed.mp4.dubkit"
     return {"folder": folder, "doc": json.loads((folder / "cartoon.plan.json").read_text()), "stdout": proc.stdout}
 
 
@@ -103,7 +103,7 @@ def test_music_off_writes_no_score(tmp_path, cartoon):
     shutil.copyfile(cartoon, tmp_path / "cartoon.mp4")
     proc = run_cli("dub", "cartoon.mp4", "--stems", "--music", "off", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    folder = tmp_path / "cartoon.dubkit"
+    folder = tmp_path / "cartoon.dubbed.mp4.dubkit"
     assert {p.stem for p in (folder / "stems").glob("*.wav")} == {"ambience", "fx"}
     assert not (folder / "cartoon.score.mid").exists()
     doc = json.loads((folder / "cartoon.plan.json").read_text())
@@ -159,7 +159,6 @@ def test_story_composes_the_clause_that_asks_for_music(tmp_path):
 def test_the_original_audio_is_decoded_and_searched_for_speech_once(tmp_path, monkeypatch):
     """Auto music needs each scene's share of speech before planning, the mix needs the regions after: one
     decode and one detection serve both."""
-    import dubkit.deliver.sync as sync
     import dubkit.soundtrack.dialogue as dialogue
     import dubkit.soundtrack.master as master
 
@@ -168,8 +167,10 @@ def test_the_original_audio_is_decoded_and_searched_for_speech_once(tmp_path, mo
                     "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-pix_fmt", "yuv420p", "-c:v", "libx264",
                     "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(src)], check=True)
     calls: list[str] = []
-    real_read, real_detect = sync.read_audio, dialogue.detect_speech
-    monkeypatch.setattr(sync, "read_audio", lambda *a, **k: (calls.append("decode"), real_read(*a, **k))[1])
+    import dubkit.api as api
+
+    real_read, real_detect = api.decode_audio_into, dialogue.detect_speech
+    monkeypatch.setattr(api, "decode_audio_into", lambda *a, **k: (calls.append("decode"), real_read(*a, **k))[1])
     spy = lambda *a, **k: (calls.append("speech"), real_detect(*a, **k))[1]  # noqa: E731
     monkeypatch.setattr(dialogue, "detect_speech", spy)
     monkeypatch.setattr(master, "detect_speech", spy)

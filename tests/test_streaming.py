@@ -133,14 +133,14 @@ def test_streamed_mix_stems_and_master_equal_the_array_path(tmp_path):
 
 
 def test_original_audio_decodes_onto_the_video_clock_like_align_to_video(tmp_path):
-    from dubkit.api import align_to_video
+    from dubkit.deliver.sync import align_to_video
 
     src = tmp_path / "orig.wav"
     sf.write(str(src), _noisy(3.0, 4, False).T, SR, subtype="FLOAT")
     whole = read_audio(src, SR, 2)
     for shift, n in ((1234, whole.shape[-1]), (-777, whole.shape[-1] - 100), (3, whole.shape[-1] + 5)):
         track = decode_audio_into(ArrayTrack(np.zeros((2, n), np.float32)), src, SR, shift=shift)
-        np.testing.assert_array_equal(track.audio, align_to_video(whole, shift / SR, n))
+        np.testing.assert_array_equal(track.audio, align_to_video(whole, shift / SR, n, SR))
 
 
 def _mastering_peak(folder, seconds: int) -> tuple[int, float]:
@@ -187,6 +187,6 @@ def test_speech_in_a_long_track_is_found_window_by_window_like_in_one_piece(tmp_
     monkeypatch.setattr(master, "SPEECH_CHUNK", 6.0)
     monkeypatch.setattr(master, "SPEECH_OVERLAP", 2.0)
     with TrackStore(tmp_path) as store:
-        windowed = master._speech(_file_track(store, audio), SR, None)
+        windowed = master.find_speech(_file_track(store, audio), SR, None)
     assert len(windowed) == len(whole) == 4
     np.testing.assert_allclose(np.array(windowed), np.array(whole), atol=0.04)

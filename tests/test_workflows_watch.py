@@ -51,11 +51,11 @@ def speech_clip(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def small_disk(tmp_path):
-    """A 1 MiB tmpfs, as a full output disk; skipped where this process may not mount one (not root)."""
+    """An 8 MiB tmpfs (a 1.5 s dub's scratch tracks, mix and package fit), as a full output disk; skipped where this process may not mount one (not root)."""
     d = tmp_path / "small disk"
     d.mkdir()
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(d)], capture_output=True, text=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8M", "tmpfs", str(d)], capture_output=True, text=True)
     except FileNotFoundError:
         pytest.skip("no mount command here")
     if r.returncode != 0:
@@ -341,14 +341,14 @@ def test_a_folder_moved_in_whole_is_picked_up_without_waiting_for_a_rescan(tmp_p
 
 
 def test_a_full_output_disk_is_waited_out_not_failed(tmp_path, speech_clip, small_disk):
-    """The real dub into a 1 MiB tmpfs with ~300 KB free fails (libsndfile, ffmpeg or a truncated mux, depending
+    """The real dub into an 8 MiB tmpfs with ~300 KB free fails (libsndfile, ffmpeg or a truncated mux, depending
     on where the space runs out). The watcher names it ("no space left on ..."), keeps the input where it is and
     retries with back-off, without giving up even with max_attempts = 1; once space is freed the job completes."""
     inbox, done = tmp_path / "in", small_disk / "done"
     inbox.mkdir()
     done.mkdir()
     ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * (1024 * 1024 - 300 * 1024))
+    ballast.write_bytes(b"\0" * (8 * 1024 * 1024 - 300 * 1024))
     config = tmp_path / "w.toml"
     config.write_text("[retry]\nmax_attempts = 1\nbackoff_seconds = 1\nmax_backoff_seconds = 2\n")
     log = tmp_path / "w.log"

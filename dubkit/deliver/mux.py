@@ -291,8 +291,12 @@ def verify_muxed(path: str | Path, info: MediaInfo, *, audio_streams: int, shown
         raise _rejected(name, f"it has {len(audio)} playable audio stream(s), {audio_streams} expected")
     duration = float((data.get("format") or {}).get("duration") or 0.0)
     slack = 0.5 + 2.0 / (info.fps or 24.0)  # audio frames and the video's last frame round either way
-    if abs(duration - info.duration) > slack:
-        raise _rejected(name, f"it lasts {duration:.2f} s, the input {info.duration:.2f} s")
+    # The picture (from its start offset) must all be there; kept original tracks may run past it, up to the
+    # input's own length.
+    shortest = info.duration
+    longest = max(info.video_start + info.duration, info.container_duration or 0.0)
+    if not shortest - slack <= duration <= longest + slack:
+        raise _rejected(name, f"it lasts {duration:.2f} s, the input's picture {info.duration:.2f} s")
 
 
 def _rejected(name: Path, why: str) -> OutputError:
