@@ -5,21 +5,32 @@
 
 A detected cut counts as true when it lies within one frame of a truth cut (each truth cut matched once).
 Precision = true / detected, recall = true / truth. Clips whose truth file has no "cuts" list (talk.mp4, one
-continuous shot) count as having none.
+continuous shot) count as having none. Two generated clips join them: the camera-move trap of
+tests/synthetic_clips.py (one continuous take: pan, tilt, zoom, shake, whip pan) and the whip pan of
+tests/test_cut_veto.py (a hard cut at frame 65).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def clips() -> list[Path]:
-    return sorted((ROOT / "samples").glob("*.mp4")) + sorted((ROOT / "samples" / "real").glob("*.mp4"))
+def clips(tmp: Path) -> list[tuple[Path, list[float]]]:
+    """Every sample with its truth cuts, then the generated clips."""
+    from tests.synthetic_clips import camera_moves
+    from tests.test_cut_veto import FPS, whip_then_cut
+
+    paths = sorted((ROOT / "samples").glob("*.mp4")) + sorted((ROOT / "samples" / "real").glob("*.mp4"))
+    out = [(p, json.loads(p.with_suffix(".truth.json").read_text()).get("cuts") or []) for p in paths]
+    out.append((camera_moves(tmp / "synthetic_camera_moves.mp4"), []))
+    out.append((whip_then_cut(tmp / "synthetic_whip_pan.mp4", cut_frame=65), [65 / FPS]))
+    return out
 
 
 def match(found: list[float], truth: list[float], tol: float) -> int:
@@ -40,9 +51,9 @@ def main() -> None:
     from dubkit.video.scan import scan_video
 
     tot = {"truth": 0, "found": 0, "hit": 0}
-    print(f"{'clip':22s} {'fps':>6s} {'truth':>5s} {'found':>5s} {'true':>5s} {'false':>5s} {'missed':>6s}")
-    for clip in clips():
-        truth = json.loads(clip.with_suffix(".truth.json").read_text()).get("cuts") or []
+    print(f"{'clip':27s} {'fps':>6s} {'truth':>5s} {'found':>5s} {'true':>5s} {'false':>5s} {'missed':>6s}")
+    tmp = tempfile.TemporaryDirectory()
+    for clip, truth in clips(Path(tmp.name)):
         scan = scan_video(clip)
         fps = scan.info.fps or 24.0
         found = [s.start for s in scan.shots[1:]]
@@ -50,7 +61,7 @@ def main() -> None:
         tot["truth"] += len(truth)
         tot["found"] += len(found)
         tot["hit"] += hit
-        print(f"{clip.name:22s} {fps:6.2f} {len(truth):5d} {len(found):5d} {hit:5d} {len(found) - hit:5d} "
+        print(f"{clip.name:27s} {fps:6.2f} {len(truth):5d} {len(found):5d} {hit:5d} {len(found) - hit:5d} "
               f"{len(truth) - hit:6d}")
         if args.frames:
             print(f"    detected at {[round(t, 3) for t in found]}, truth {truth}")
