@@ -3,6 +3,7 @@ concept data covers ImageNet, its ONNX export is cached and version-keyed, and t
 import json
 import logging
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from dubkit.scenes.base import describe_scenes
 from dubkit.scenes.concepts import DATA_DIR, ConceptMap
 from dubkit.scenes.tagger import ImageNetClassifier, TaggerCaptioner, has_content
 from dubkit.video.scan import scan_video
+from dubkit.video.types import FrameFeatures, Shot, ShotFrames
 
 from .conftest import SAMPLES
 
@@ -75,6 +77,51 @@ def test_a_label_below_its_threshold_is_never_said():
     probs[0, 207] = 0.9  # one sure frame of four is not the shot: its mean, 0.225, stays unsaid
     assert cmap.scores(probs)[cmap.index("dog")] == pytest.approx(0.225)
     assert not cmap.present(cmap.scores(probs))
+
+
+def test_a_concept_resting_on_one_keyframe_alone_is_not_said():
+    cmap = ConceptMap.load()
+    probs = np.zeros((3, 1000), np.float32)
+    probs[:, 15] = [0.06, 0.85, 0.07]  # a robin in one keyframe of three (bbb_wakeup: a rabbit's ear)
+    scores, per_frame = cmap.scores(probs), cmap.frame_scores(probs)
+    assert scores[cmap.index("bird")] == pytest.approx(0.3267, abs=1e-4)  # the mean alone would say it
+    assert [c.name for c, _ in cmap.present(scores)] == ["bird"]
+    assert not cmap.present(scores, cmap.support(per_frame))
+    probs[2, 15] = 0.15  # a second keyframe half agrees (above a third of the 0.3 threshold): said
+    assert [c.name for c, _ in cmap.present(cmap.scores(probs), cmap.support(cmap.frame_scores(probs)))] == ["bird"]
+    one = probs[1:2]  # a shot with a single keyframe has nothing to agree with: its one frame decides
+    assert [c.name for c, _ in cmap.present(cmap.scores(one), cmap.support(cmap.frame_scores(one)))] == ["bird"]
+
+
+class _FixedClassifier:
+    """Stands in for the network: the given class probabilities for each frame, one view per frame."""
+
+    def __init__(self, probs: np.ndarray) -> None:
+        self.probs = probs
+
+    def probabilities(self, images):
+        return self.probs[: len(images)], np.arange(len(images))
+
+
+def _textured(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (448, 252), interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_dog_and_a_fire_the_tagger_sees_get_their_sounds_planned():
+    probs = np.zeros((3, 1000), np.float32)
+    probs[:, 208] = [0.1, 0.6, 0.7]  # a labrador, in the two keyframes after a pan reveals it
+    probs[:, 556] = [0.5, 0.4, 0.2]  # a fire screen: the fire
+    probs[:, 867] = [0.95, 0.0, 0.0]  # a trailer truck in the first keyframe only (mean 0.32 > 0.3): not said
+    tagger = TaggerCaptioner(classifier=_FixedClassifier(probs))
+    shot = Shot(0, 0.0, 6.0, 0, 60)
+    none = FrameFeatures(*(np.zeros(0),) * 3, np.zeros((0, 2)), np.zeros((0, 3)))
+    scene = tagger.describe(ShotFrames([_textured(k) for k in range(3)], [1.0, 3.0, 5.0], none), shot)
+    assert {o.name for o in scene.objects} == {"dog", "fire"}, scene.objects
+    sources = [e for e in ScenePlanner().plan(StoryRequest.from_scenes([scene], 6.0)).events if e.kind == "source"]
+    captions = {e.caption.split(":")[0]: (e.start, e.end) for e in sources}
+    assert captions == {"a dog": (0.0, 3.0), "a fire": (0.0, 6.0)}  # a call at the start; the fire under the shot
+    assert any("a fire crackling" in e.caption for e in sources)
 
 
 def test_a_group_speaks_only_when_none_of_its_members_does():

@@ -320,11 +320,14 @@ class TaggerCaptioner:
     def read(self, images: list[np.ndarray]) -> Reading:
         """Concepts present in ``images`` (frames without content are skipped), best first."""
         frames = [im for im in images if has_content(im)]
-        scores = self.concepts.scores(*self.classifier.probabilities(frames))
+        per_frame = self.concepts.frame_scores(*self.classifier.probabilities(frames))
+        scores = per_frame.mean(axis=0) if len(per_frame) else np.zeros(len(self.concepts.names), np.float32)
+        support = self.concepts.support(per_frame)
         if "greenery" in self.concepts.concepts and frames:
             # the largest share over the keyframes: a shot that tilts down from the sky to a meadow shows one
-            scores[self.concepts.index("greenery")] = max(greenery(im) for im in frames)
-        found = self.concepts.present(scores)
+            g = self.concepts.index("greenery")
+            scores[g], support[g] = max(greenery(im) for im in frames), np.inf
+        found = self.concepts.present(scores, support)
         places = [(c, s) for c, s in found if c.kind == "place"]
         if places:
             return Reading(found, places[0], False)

@@ -98,3 +98,21 @@ class CameraTracker:
 def _flat(a: np.ndarray, b: np.ndarray) -> bool:
     """Too little texture to track: flat colour fields. Nothing to compensate either way."""
     return float(np.std(a)) < 4 and float(np.std(b)) < 4
+
+
+def camera_between(prev: np.ndarray, gray: np.ndarray) -> CameraStep:
+    """The camera's motion between two uint8 grey frames that need not be neighbours in a stream (a candidate
+    cut's two sides), by the same flow and similarity fit as ``CameraTracker``."""
+    tracker = CameraTracker()
+    tracker.step(prev)
+    return tracker.step(gray)
+
+
+def phase_shift(prev: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """A pure translation from ``prev`` to ``gray`` by phase correlation (2x3 matrix, and the correlation peak's
+    strength 0..1). Why beside the point tracker: in a whip pan the picture moves a third of its width per frame
+    and smears, corners are lost, yet the whole frame's spectrum still shifts as one."""
+    a, b = np.float32(prev), np.float32(gray)
+    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(a, b, window)
+    return np.float32([[1, 0, dx], [0, 1, dy]]), float(response)

@@ -4,7 +4,9 @@ PySceneDetect's ``ContentDetector`` scores each frame (HSV change from the previ
 filter (SUPPRESS mode) keeps shots at least ``min_shot_frames`` long. A length rule cannot tell a flash from a
 cut, so lightning or a camera flash — the picture turns white for a few frames and comes back — reads as a cut. We confirm each proposed cut only once the
 following frames have *stayed* different from the frame before it: if the picture returns to what it was within
-``flash_frames``, it was a flash, not a cut.
+``flash_frames``, it was a flash, not a cut. And a pan is not a cut: a candidate whose change the camera's own
+motion explains is vetoed (``cut_veto.py``) before the minimum shot length is applied, so a vetoed pan never
+hides a true cut that follows it.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import cv2
 import numpy as np
 from scenedetect import ContentDetector, FrameTimecode
 from scenedetect.detector import FlashFilter
+
+from .cut_veto import camera_explains
 
 
 def hsv_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -29,10 +33,11 @@ class CutDetector:
         self.fps = float(fps) if fps > 0 else 24.0
         self.threshold = threshold
         self.flash_frames = flash_frames if flash_frames is not None else max(min_shot_frames, 6)
-        # SUPPRESS reports the *first* frame of a burst of change (MERGE reports the last), and never late.
-        self._detector = ContentDetector(
-            threshold=threshold, min_scene_len=min_shot_frames, filter_mode=FlashFilter.Mode.SUPPRESS
-        )
+        # Every frame over the threshold, as it comes (SUPPRESS is never late); the minimum length is ours to apply,
+        # after the camera veto (SUPPRESS semantics: a candidate counts once it is that far past the last one).
+        self.min_shot_frames = min_shot_frames
+        self._detector = ContentDetector(threshold=threshold, min_scene_len=0, filter_mode=FlashFilter.Mode.SUPPRESS)
+        self._last_candidate = 0
         self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=self._detector.event_buffer_length + 2)
         self._pending: list[tuple[int, np.ndarray]] = []  # (cut frame, HSV of the frame before it)
         self._flash_refs: list[tuple[int, np.ndarray]] = []  # recent flashes and the picture before each
@@ -40,6 +45,7 @@ class CutDetector:
         self.cuts: list[int] = []
         self.cut_set: set[int] = set()  # the same, for constant-time "is frame i a cut?"
         self.flashes: list[int] = []
+        self.vetoed: list[int] = []  # candidates the camera's motion explained (pans, whip pans)
 
     @property
     def lag(self) -> int:
@@ -51,6 +57,9 @@ class CutDetector:
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
         for tc in self._detector.process_frame(FrameTimecode(index, self.fps), bgr):
             cut = tc.frame_num
+            if cut - self._last_candidate < self.min_shot_frames or self._camera_moved(cut, index, hsv):
+                continue
+            self._last_candidate = cut
             if any(0 < cut - p <= self.flash_frames for p, _ in self._pending):
                 continue  # the tail of a change still being judged: that judgement covers it
             # In the tail of a flash (a bright frame fading over several), compare with the picture before the flash.
@@ -61,6 +70,15 @@ class CutDetector:
         self._resolve(index, hsv)
         self._recent.append((index, hsv))
         self._last_index = index
+
+    def _camera_moved(self, cut: int, index: int, hsv: np.ndarray) -> bool:
+        """Veto (and note) a candidate whose change from the frame before is the camera moving."""
+        before = next((h for i, h in self._recent if i == cut - 1), None)
+        after = hsv if cut == index else next((h for i, h in self._recent if i == cut), None)
+        if before is None or after is None or not camera_explains(before, after):
+            return False
+        self.vetoed.append(cut)
+        return True
 
     def _resolve(self, index: int, hsv: np.ndarray | None) -> None:
         keep = []

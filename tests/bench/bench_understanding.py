@@ -7,7 +7,8 @@ For every clip: one scan, then the tagger alone and the tagger combined with the
 captioner). Against each clip's truth file (written by looking at its frames) it prints:
 
 - named: truth shots whose main visible object, animal or place the tagger names (goal >= 60 %);
-- false names: things the tagger named that are not in the shot (per detected shot);
+- false names: things the tagger named that are not in the shot (per detected shot), and the names' precision
+  (names said that the truth lists as visible, main or also, over all names said);
 - false weather: detected shots whose description claims rain, snow, a storm or lightning where the truth says
   there is no weather, for the tagger and for the default captioner (goal: 0; at most 5 %);
 - speed: the dev set scaled to 1280x720 and joined into one file, scanned (keyframes only) and described with
@@ -52,7 +53,7 @@ def evaluate(clips: list[Path], captioners: dict, verbose: bool, keyframe_width:
     from dubkit.scenes.base import describe_scenes
     from dubkit.video.scan import scan_video
 
-    totals = {"truth_shots": 0, "named": 0, "scenes": 0, "false_names": 0, "scenes_with_false_name": 0,
+    totals = {"truth_shots": 0, "named": 0, "scenes": 0, "false_names": 0, "scenes_with_false_name": 0, "names": 0,
               **{f"weather_{k}": 0 for k in captioners}}
     for clip in clips:
         truth = json.loads(clip.with_suffix(".truth.json").read_text())
@@ -74,6 +75,7 @@ def evaluate(clips: list[Path], captioners: dict, verbose: bool, keyframe_width:
             wrong = false_names(scene, shot)
             totals["scenes"] += 1
             totals["false_names"] += len(wrong)
+            totals["names"] += len(scene.objects)
             totals["scenes_with_false_name"] += bool(wrong)
             for k in captioners:
                 claim = bool(WEATHER.search(scenes[k][i].description)) and not shot["weather"]
@@ -138,6 +140,8 @@ def main() -> None:
     print(f"named (main object/animal/place):  {t['named']}/{n} = {100 * t['named'] / n:.0f} %   (goal >= 60 %)")
     print(f"false names:                       {t['false_names']} in {t['scenes_with_false_name']}/{s} shots "
           f"= {100 * t['scenes_with_false_name'] / s:.0f} % of shots")
+    right = t["names"] - t["false_names"]
+    print(f"names said:                        {t['names']}, {right} right: precision {100 * right / max(1, t['names']):.0f} %")
     for k in captioners:
         w = t[f"weather_{k}"]
         print(f"false weather claims ({k + '):':9s}   {w}/{s} shots = {100 * w / s:.0f} %   (goal <= 5 %)")
