@@ -132,7 +132,7 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
     report = write_report(
         tmp / "report.html", title=Path(picture.path).name, duration=picture.duration,
         thumbnails=picture.thumbnails, events=plan.events, cuts=picture.cuts, audio=mastered.audio,
-        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, **run,
+        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, clips=clips or (), **run,
     )  # fmt: skip
     credits = write_credits(tmp, clips, title=Path(picture.path).name) if clips is not None else (None, None)
     return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score,
