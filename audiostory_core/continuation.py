@@ -32,6 +32,7 @@ class ContinuationResult:
     sample_rate: int
     plan: Plan
     choice: ContinuationChoice | None = field(default=None, repr=False)
+    clips: list[Clip] = field(default_factory=list, repr=False)  # what was rendered (their credits: the clips heard)
 
     @property
     def duration(self) -> float:
@@ -79,7 +80,7 @@ def continue_audio(
     out = _join(x, sr, track.audio, period=choice.profile.onset_period,
                 beat=choice.profile.onset_period if choice.onset_times else None, crossfade=crossfade,
                 match_tilt=match_tilt, tail_seconds=planner.tail_seconds, include_input=include_input, measure=bed)
-    return ContinuationResult(audio=out, sample_rate=sr, plan=plan, choice=choice)
+    return ContinuationResult(audio=out, sample_rate=sr, plan=plan, choice=choice, clips=track.clips)
 
 
 def join_continuation(

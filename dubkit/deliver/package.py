@@ -139,6 +139,34 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
             "credits": credits[0], "licences": credits[1]}
 
 
+def credits_folder(output: str | Path) -> Path:
+    """Where the credits of an audio output (``dubkit story``/``continue``) go: ``<stem>.dubkit/`` beside it."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.dubkit")
+
+
+def write_audio_credits(output: str | Path, clips: Sequence[Clip]) -> tuple[Path, Path]:
+    """``credits.txt`` and ``licences.json`` for an audio output, in :func:`credits_folder`: every library clip
+    heard, with source, licence and attribution. A new folder is built under a hidden name and renamed into
+    place; in an existing one (a dub package of the same name keeps its other files) each file is replaced
+    atomically."""
+    final = credits_folder(output)
+    title = Path(output).name
+    if final.is_dir():
+        return write_credits(final, clips, title=title)
+    if final.exists():
+        raise OutputError(f"cannot write credits to {final}: a file of that name is in the way")
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir()
+        write_credits(tmp, clips, title=title)
+        _swap_in(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / "credits.txt", final / "licences.json"
+
+
 def _swap_in(new: Path, final: Path) -> None:
     """Rename ``new`` to ``final``; an existing ``final`` is set aside first and deleted only after the swap."""
     old = None
