@@ -123,7 +123,7 @@ def test_rhythm_keeps_its_rate_and_phase(planner):
     later = got.onset_times[got.onset_times > 0.6]  # past the crossfade
     phase = np.abs(((later - 0.13) / 0.4) - np.round((later - 0.13) / 0.4)) * 0.4
     assert np.median(phase) < 0.02, later
-    assert "repeating onsets" in res.plan.reasoning
+    assert "repeat" in res.plan.reasoning  # "repeating onsets" (bank hits) or "repeat every" (its own hits)
 
 
 def test_instruction_biases_the_choice(planner):
