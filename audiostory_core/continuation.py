@@ -106,11 +106,10 @@ def _render(plan: Plan, choice: ContinuationChoice, x: np.ndarray, sr: int, seed
 
 def extend_texture(x: np.ndarray, sr: int, n: int, seed: int, piece: float = 2.0, overlap: float = 0.25,
                    source: float = 8.0) -> np.ndarray:
-    """``n`` samples of the input's own texture: seeded excerpts of its last ``source`` seconds (its first tenth,
-    the attack, left out), each up to ``piece`` s, joined by equal-power crossfades of ``overlap`` s — the sound
-    goes on without the fixed period a loop would have."""
-    src = x[:, -int(source * sr):].astype(np.float64)
-    src = src[:, src.shape[-1] // 10:]
+    """``n`` samples of the input's own texture: seeded excerpts of the sustained part of its last ``source``
+    seconds (a sample's attack and release left out), each up to ``piece`` s, joined by equal-power crossfades
+    of ``overlap`` s — the sound goes on without gaps and without the fixed period a loop would have."""
+    src = _sustained(x[:, -int(source * sr):].astype(np.float64), sr)
     length = src.shape[-1]
     seg = max(2, min(int(piece * sr), length * 3 // 4))
     f = max(1, min(int(overlap * sr), seg // 3))
@@ -245,6 +244,18 @@ def _render_on_beat(
         return audio[:, :n]
     shift = int(round((later[0] - first_beat) * sr))
     return audio[:, shift : shift + n]
+
+
+def _sustained(x: np.ndarray, sr: int, within_db: float = 6.0) -> np.ndarray:
+    """From the first to the last 50 ms frame within ``within_db`` of the loudest: where a sound holds its level."""
+    w = max(1, int(0.05 * sr))
+    k = x.shape[-1] // w
+    if k < 4:
+        return x
+    level = 10 * np.log10(np.mean(x[:, : k * w].reshape(x.shape[0], k, w) ** 2, axis=(0, 2)) + 1e-12)
+    held = np.nonzero(level >= level.max() - within_db)[0]
+    part = x[:, held[0] * w: (held[-1] + 1) * w]
+    return part if part.shape[-1] >= 4 * w else x
 
 
 def _match_level(
