@@ -11,7 +11,7 @@ import soundfile as sf
 
 import dubkit
 from dubkit.errors import OutputError
-from .test_sound_library import SR, make_source
+from .test_sound_library import SR, make_source, rain_texture
 
 STORY = "a heavy wooden door slams shut, then rain falling on a roof"
 
@@ -67,6 +67,22 @@ def test_continue_writes_credits_beside_its_output(test_cache, tmp_path):
     for credit in _heard(res).values():
         assert Path(credit["path"]).name in text and credit["licence"] in text
     assert data["procedural_events"] + data["input_events"] + len(data["clips"]) >= 1
+
+
+def test_continuation_chooses_only_among_recordings_the_licence_admits(test_cache):
+    from audiostory_core.render.foley.recorded import RecordedSound
+    from dubkit.backends import build_backends
+    from dubkit.options import ModelOptions
+
+    make_source(test_cache, "textures", [
+        {"file": f"{name}.wav", "audio": rain_texture(2.0, seed), "description": f"{name} texture", "kind": "texture",
+         "licence": licence} for seed, (name, licence) in enumerate(
+            [("drizzle", "CC0-1.0"), ("breeze", "CC-BY-3.0"), ("surf", "CC-BY-SA-3.0")])])
+    for licence, admitted in (("cc0", {"cc0"}), ("by", {"cc0", "by"}), ("any", {"cc0", "by", "sa"})):
+        bank = build_backends(ModelOptions(licence=licence)).continuation.planner.bank
+        recorded = [bank[n] for n in bank if isinstance(bank[n], RecordedSound)]
+        assert {r.sound.licence_class for r in recorded} == admitted
+        assert all(r.credits[0]["licence"] == r.sound.licence for r in recorded)
 
 
 def test_credits_beside_an_existing_package_keep_its_other_files(tmp_path):

@@ -54,9 +54,7 @@ class RecordingBank(Mapping[str, object]):
     @classmethod
     def from_renderer(cls, renderer, **kw) -> "RecordingBank":
         """Every recording ``renderer`` (a ``FoleyRenderer``) may play under its licence filter."""
-        pairs = [(c.sound, c.library) for c, ok in zip(renderer._candidates, renderer._usable)
-                 if ok and c.sound is not None and c.library is not None]
-        return cls(pairs, **kw)
+        return cls(renderer.playable, **kw)
 
     def __getitem__(self, name: str) -> object:
         return self._sounds[name]
