@@ -68,6 +68,29 @@ class AudioProfile:
         )
 
 
+def profile_arrays(p: AudioProfile) -> dict[str, np.ndarray]:
+    """``p`` as named arrays (for ``np.savez``): a profile saved costs nothing to hear again."""
+    out = {}
+    for name in AudioProfile.__dataclass_fields__:
+        value = getattr(p, name)
+        out[name] = np.asarray(np.nan if value is None else value)
+    return out
+
+
+def profile_from_arrays(d: Any) -> AudioProfile:
+    """The profile :func:`profile_arrays` saved (``KeyError``/``ValueError`` when it is not one)."""
+    kw: dict[str, Any] = {}
+    for name in AudioProfile.__dataclass_fields__:
+        v = np.asarray(d[name])
+        if v.ndim:
+            kw[name] = v
+        elif name in ("onset_period", "pitch"):
+            kw[name] = None if np.isnan(v) else float(v)
+        else:
+            kw[name] = int(v) if name == "sample_rate" else float(v)
+    return AudioProfile(**kw)
+
+
 def third_octave_centers(sample_rate: int, low: float = 50.0) -> np.ndarray:
     """Nominal 1/3-octave centre frequencies from ``low`` up to the band that still fits under Nyquist."""
     k = np.arange(-13, 14)
@@ -386,7 +409,8 @@ def _mono(audio: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "EPS", "SILENCE_DB", "AudioProfile", "analyse_audio", "character_distance", "estimate_pitch", "repeat_period",
+    "EPS", "SILENCE_DB", "AudioProfile", "analyse_audio", "character_distance", "estimate_pitch", "profile_arrays",
+    "profile_from_arrays", "repeat_period",
     "shape_distance", "spectral_shape",
     "texture_distance", "third_octave_centers",
 ]

@@ -8,15 +8,18 @@ it; rendering and the seam live in ``audiostory_core.continuation``.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..analysis import (SILENCE_DB, AudioProfile, analyse_audio, character_distance, repeat_period, shape_distance,
-                        texture_distance)
+from ..analysis import (SILENCE_DB, AudioProfile, analyse_audio, character_distance, profile_arrays,
+                        profile_from_arrays, repeat_period, shape_distance, texture_distance)
+from ..cache import cache_dir
 from ..audio import check_audio, check_rate
 from ..errors import PlanError
 from ..request import StoryRequest
@@ -314,9 +317,33 @@ class ContinuationPlanner(Planner):
         """The profile of a short render of bank sound ``name`` (cached per synthesiser, name and rate)."""
         key = (self.synthesize, name, int(sample_rate), self.preview_seconds)  # the function, not its id: ids are reused
         if key not in _PREVIEW_CACHE:
-            audio = np.asarray(self.synthesize(name, self.preview_seconds, int(sample_rate), 0), dtype=np.float32)
-            _PREVIEW_CACHE[key] = analyse_audio(audio, int(sample_rate))
+            _PREVIEW_CACHE[key] = self._stored_preview(name, int(sample_rate))
         return _PREVIEW_CACHE[key]
+
+    def _stored_preview(self, name: str, sample_rate: int) -> AudioProfile:
+        """A preview from the disk cache when the bank can say what makes its render (``preview_key``: the file,
+        its size and time, the synthesis code), else rendered and analysed (and stored when it has a key)."""
+        stamp = getattr(self.bank, "preview_key", lambda _n: None)(name)
+        path = None
+        if stamp:
+            digest = hashlib.sha1(f"{stamp}|{sample_rate}|{self.preview_seconds}".encode()).hexdigest()[:20]
+            path = cache_dir("continuation-previews") / f"{digest}.npz"
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    return profile_from_arrays(z)
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # not stored yet, or unreadable: rendered again
+        audio = np.asarray(self.synthesize(name, self.preview_seconds, sample_rate, 0), dtype=np.float32)
+        profile = analyse_audio(audio, sample_rate)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+                np.savez(tmp, **profile_arrays(profile))
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only cache only costs time
+        return profile
 
     def _reasoning(self, choice: ContinuationChoice, duration: float, instruction: str | None) -> str:
         p = choice.profile

@@ -9,7 +9,10 @@ the name the foley renderer also plays — and carries its credits into the clip
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -65,6 +68,14 @@ class RecordingBank(Mapping[str, object]):
     def __len__(self) -> int:
         return len(self._sounds)
 
+    def preview_key(self, name: str) -> str | None:
+        """What a render of ``name`` depends on — the file (path, size, time) or the synthesis code — so the
+        planner can keep its analysis on disk; ``None`` for an unknown name."""
+        entry = self._sounds.get(name)
+        if isinstance(entry, RecordedSound):
+            return f"recording|{entry.sound.path}|{entry.sound.size}|{entry.sound.mtime_ns}|{_code_stamp()}"
+        return f"bank|{name}|{_code_stamp()}" if name in BANK else None
+
     def credits(self, name: str) -> list[dict]:
         """The credits of sound ``name``: empty for the procedural bank."""
         return list(getattr(self._sounds.get(name), "credits", ()))
@@ -77,6 +88,17 @@ class RecordingBank(Mapping[str, object]):
         if name in BANK:
             return synthesize_bank(name, duration, sample_rate, seed)
         raise RenderError(f"unknown sound {name!r}: neither a foley bank sound nor a library recording")
+
+
+@lru_cache(maxsize=1)
+def _code_stamp() -> str:
+    """A digest of the code that renders bank sounds and recordings: previews stored before a change are not
+    reused after it."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for name in ("bank.py", "dsp.py", "library.py", "recorded.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 __all__ = ["RecordedSound", "RecordingBank"]
