@@ -106,6 +106,8 @@ def test_a_drum_loop_goes_on_with_its_own_hits_on_its_period(library):
     assert b.centroid == pytest.approx(a.centroid, rel=0.1) and b.flatness == pytest.approx(a.flatness, rel=0.2)
     assert_no_click(x, res.audio, sr)
     assert not [c for c in res.clips if c.credits]  # its own material: nobody else's licence
+    named = continue_audio(x, sr, 8.0, planner=planner(library), instruction="then a door slams")
+    assert sorted(e.sound for e in named.plan.events) == sorted([INPUT_SOUND, "door_slam"])
 
 
 def test_hiss_goes_on_as_the_library_s_hiss_with_its_credit(library):

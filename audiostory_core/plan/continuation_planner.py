@@ -185,13 +185,14 @@ class ContinuationPlanner(Planner):
         x = check_audio(audio)
         tail = x[:, -max(1, int(round(self.tail_seconds * sr))) :]
         prof = analyse_audio(tail, sr)
+        query = self.affinity(instruction)
         looped = self._loop_choice(x, sr, prof, duration)
-        if looped is not None:
+        if looped is not None:  # a loop goes on; a one-shot the instruction names still comes in over it
+            looped.requested, looped.requested_time = self._requested_oneshot(query, looped.profile, duration, None)
             return looped
         whole = analyse_audio(x, sr) if x.shape[-1] > tail.shape[-1] else prof
         # Rhythm is judged on more of the input than the tail: a slow clock needs a few ticks to be seen.
         rhythm = whole if whole.onset_times.size > prof.onset_times.size else prof
-        query = self.affinity(instruction)
         textures = self._rank("texture", prof, query)
         oneshots: list[SoundMatch] = []
         texture = textures[0] if textures else None
