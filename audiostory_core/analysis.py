@@ -68,6 +68,29 @@ class AudioProfile:
         )
 
 
+def profile_arrays(p: AudioProfile) -> dict[str, np.ndarray]:
+    """``p`` as named arrays (for ``np.savez``): a profile saved costs nothing to hear again."""
+    out = {}
+    for name in AudioProfile.__dataclass_fields__:
+        value = getattr(p, name)
+        out[name] = np.asarray(np.nan if value is None else value)
+    return out
+
+
+def profile_from_arrays(d: Any) -> AudioProfile:
+    """The profile :func:`profile_arrays` saved (``KeyError``/``ValueError`` when it is not one)."""
+    kw: dict[str, Any] = {}
+    for name in AudioProfile.__dataclass_fields__:
+        v = np.asarray(d[name])
+        if v.ndim:
+            kw[name] = v
+        elif name in ("onset_period", "pitch"):
+            kw[name] = None if np.isnan(v) else float(v)
+        else:
+            kw[name] = int(v) if name == "sample_rate" else float(v)
+    return AudioProfile(**kw)
+
+
 def third_octave_centers(sample_rate: int, low: float = 50.0) -> np.ndarray:
     """Nominal 1/3-octave centre frequencies from ``low`` up to the band that still fits under Nyquist."""
     k = np.arange(-13, 14)
@@ -96,6 +119,90 @@ def texture_distance(a: AudioProfile, b: AudioProfile) -> float:
     mod = float(np.sqrt(np.mean((a.modulation_db - b.modulation_db) ** 2)))
     rate = abs(math.log((a.onset_rate + 0.5) / (b.onset_rate + 0.5)))
     return shape_distance(a, b) + mod + 4.0 * rate
+
+
+def character_distance(a: AudioProfile, b: AudioProfile) -> float:
+    """How differently two sounds are made (dB-like units), beyond their spectra: voiced vs unvoiced (a pitch or
+    none: a choir is not a drone of noise), how far apart their pitches are (semitones, folded into an octave)
+    and how noise-like they are (spectral flatness, in decades)."""
+    if (a.pitch is None) != (b.pitch is None):
+        tonal = 8.0
+    elif a.pitch is not None and b.pitch is not None:
+        semis = abs(12.0 * math.log2(a.pitch / b.pitch)) % 12.0
+        tonal = 0.5 * min(semis, 12.0 - semis)
+    else:
+        tonal = 0.0
+    flat = abs(math.log10((a.flatness + 1e-3) / (b.flatness + 1e-3)))
+    return tonal + 4.0 * flat
+
+
+def repeat_period(audio: np.ndarray, sample_rate: int, *, shortest: float = 0.3, longest: float = 4.0,
+                  min_strength: float = 0.5) -> float | None:
+    """The period (s) a loop repeats with — a drum loop's bar, or its beat when bars differ — or ``None``.
+
+    The onset envelope (rises of the 5 ms loudness) is autocorrelated; the strongest lag between ``shortest``
+    and ``longest`` (and at most half the input, so at least two repeats are heard) wins, a longer lag preferred
+    when it is nearly as strong (the whole pattern rather than one beat). Its normalised correlation must reach
+    ``min_strength``: a texture (hiss, a choir) has no repeating onsets and gets ``None``. The lag is then
+    refined on a 1 ms envelope so repeats stay on time over many periods.
+    """
+    x = _mono(audio).astype(np.float64)
+    sr = check_rate(sample_rate)
+    hop = max(1, int(round(0.005 * sr)))
+    flux = _onset_strength(x, hop)
+    lo, hi = int(round(shortest * sr / hop)), int(min(longest * sr, x.size / 2) / hop)
+    if flux.size < 4 or hi <= lo + 2 or not np.any(flux):
+        return None
+    ac = _autocorrelation(_smooth(flux, 3))  # ±15 ms: a hit played a little early still repeats
+    lags = np.arange(lo, min(hi, ac.size - 2) + 1)
+    peaks = [k for k in lags if ac[k] >= ac[k - 1] and ac[k] >= ac[min(k + 1, ac.size - 1)]]
+    if not peaks:
+        return None
+    best = max(peaks, key=lambda k: ac[k])
+    if ac[best] < min_strength:
+        return None
+    lag = max(k for k in peaks if ac[k] >= 0.9 * ac[best])
+    return _refine_period(x, sr, lag * hop / sr)
+
+
+def _onset_strength(x: np.ndarray, hop: int) -> np.ndarray:
+    """Half-wave rectified rise of the frame loudness (dB, floored 50 dB under the peak): where hits start."""
+    k = x.size // hop
+    if k < 2:
+        return np.zeros(0)
+    db = _db(np.mean(x[: k * hop].reshape(k, hop) ** 2, axis=1))
+    db = np.maximum(db, db.max() - 50.0)
+    return np.maximum(np.diff(db), 0.0)
+
+
+def _smooth(v: np.ndarray, radius: int) -> np.ndarray:
+    """``v`` convolved with a Hann window of ``2 * radius + 1`` taps (same length)."""
+    w = np.hanning(2 * radius + 3)[1:-1]
+    return np.convolve(v, w / w.sum(), mode="same")
+
+
+def _autocorrelation(v: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of ``v`` (mean removed), unbiased: each lag divided by its overlap."""
+    v = v - v.mean()
+    size = 1 << int(math.ceil(math.log2(2 * v.size)))
+    spec = np.fft.rfft(v, size)
+    ac = np.fft.irfft(spec * np.conj(spec), size)[: v.size]
+    ac = ac / np.maximum(np.arange(v.size, 0, -1), 1) * v.size
+    return ac / ac[0] if ac[0] > EPS else np.zeros_like(ac)
+
+
+def _refine_period(x: np.ndarray, sr: int, period: float, search: float = 0.012) -> float:
+    """``period`` moved (within ±``search`` s) to the lag where the 1 ms onset envelope best repeats itself."""
+    hop = max(1, int(round(0.001 * sr)))
+    flux = _onset_strength(x, hop)
+    centre, radius = int(round(period * sr / hop)), int(round(search * sr / hop))
+    best, best_score = centre, -np.inf
+    for lag in range(max(1, centre - radius), min(flux.size - 1, centre + radius) + 1):
+        a, b = flux[:-lag], flux[lag:]
+        score = float(a @ b) / max(a.size, 1)
+        if score > best_score:
+            best, best_score = lag, score
+    return best * hop / sr
 
 
 def analyse_audio(audio: np.ndarray, sample_rate: int) -> AudioProfile:
@@ -302,6 +409,8 @@ def _mono(audio: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "EPS", "SILENCE_DB", "AudioProfile", "analyse_audio", "estimate_pitch", "shape_distance", "spectral_shape",
+    "EPS", "SILENCE_DB", "AudioProfile", "analyse_audio", "character_distance", "estimate_pitch", "profile_arrays",
+    "profile_from_arrays", "repeat_period",
+    "shape_distance", "spectral_shape",
     "texture_distance", "third_octave_centers",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from .analysis import EPS, analyse_audio
 from .assemble import assemble, assign_tails
 from .audio import check_audio, check_rate, match_channels, resample
-from .plan.continuation_planner import ContinuationChoice, ContinuationPlanner, SynthFn, check_duration
+from .plan.continuation_planner import INPUT_SOUND, ContinuationChoice, ContinuationPlanner, SynthFn, check_duration
 from .plan.types import Plan
 from .render.base import Clip, Renderer, event_seed
 from .render.foley.bank import BANK, synthesize
@@ -32,6 +32,7 @@ class ContinuationResult:
     sample_rate: int
     plan: Plan
     choice: ContinuationChoice | None = field(default=None, repr=False)
+    clips: list[Clip] = field(default_factory=list, repr=False)  # what was rendered (their credits: the clips heard)
 
     @property
     def duration(self) -> float:
@@ -68,18 +69,83 @@ def continue_audio(
     planner = planner or ContinuationPlanner(BANK, synthesize)
     plan, choice = planner.plan_with_choice(x, sr, duration, instruction=instruction)
     assign_tails(plan, BED_CROSSFADE)
-    if renderer is not None:
-        clips = renderer.render(plan, plan.conditioning, seed=seed)
-    else:
-        clips = _render_from_bank(plan, planner.synthesize, sr, seed, choice)
+    clips = _render(plan, choice, x, sr, seed, planner, renderer)
     track = assemble(clips, plan, sr, channels=x.shape[0], crossfade=BED_CROSSFADE,
                      total_samples=to_samples(duration, sr))
+    if choice.loop_seconds is not None or choice.own_texture:  # its own sound: at its level (a loop on its beat)
+        out = _join(x, sr, track.audio, period=choice.loop_seconds, beat=choice.loop_seconds, crossfade=crossfade,
+                    match_tilt=False, tail_seconds=planner.tail_seconds, include_input=include_input, level=False)
+        return ContinuationResult(audio=out, sample_rate=sr, plan=plan, choice=choice, clips=track.clips)
     # Loudness is matched on what continues the input: the bed, unless the input's own hits are part of it.
     bed = track.stems.get("ambience") if choice.oneshot is None else None
     out = _join(x, sr, track.audio, period=choice.profile.onset_period,
                 beat=choice.profile.onset_period if choice.onset_times else None, crossfade=crossfade,
                 match_tilt=match_tilt, tail_seconds=planner.tail_seconds, include_input=include_input, measure=bed)
-    return ContinuationResult(audio=out, sample_rate=sr, plan=plan, choice=choice)
+    return ContinuationResult(audio=out, sample_rate=sr, plan=plan, choice=choice, clips=track.clips)
+
+
+def _render(plan: Plan, choice: ContinuationChoice, x: np.ndarray, sr: int, seed: int,
+            planner: ContinuationPlanner, renderer: Renderer | None) -> list[Clip]:
+    """Every event's clip: the input's own material played on, else the renderer's (or the planner's bank's)."""
+    own = [ev for ev in plan.events if ev.sound == INPUT_SOUND]
+    rest = Plan(plan.reasoning, [ev for ev in plan.events if ev.sound != INPUT_SOUND], plan.duration,
+                planner=plan.planner) if own else plan
+    if renderer is not None:
+        clips = renderer.render(rest, rest.conditioning if own else plan.conditioning, seed=seed) if rest.events else []
+    else:
+        clips = _render_from_bank(rest, planner.synthesize, sr, seed, choice, getattr(planner.bank, "credits", None))
+    for i, ev in enumerate(own):
+        n = int(round(ev.render_duration * sr))
+        if choice.loop_seconds is not None:
+            audio, how = play_on(x, sr, choice.loop_seconds, n), "loop"
+        else:
+            audio, how = extend_texture(x, sr, n, event_seed(seed, i)), "texture"
+        clips.append(Clip(audio=audio, sample_rate=sr, event=ev, source=f"{INPUT_SOUND}:{how}"))
+    return clips
+
+
+def extend_texture(x: np.ndarray, sr: int, n: int, seed: int, piece: float = 2.0, overlap: float = 0.25,
+                   source: float = 8.0) -> np.ndarray:
+    """``n`` samples of the input's own texture: seeded excerpts of the sustained part of its last ``source``
+    seconds (a sample's attack and release left out), each up to ``piece`` s, joined by equal-power crossfades
+    of ``overlap`` s — the sound goes on without gaps and without the fixed period a loop would have."""
+    src = _sustained(x[:, -int(source * sr):].astype(np.float64), sr)
+    length = src.shape[-1]
+    seg = max(2, min(int(piece * sr), length * 3 // 4))
+    f = max(1, min(int(overlap * sr), seg // 3))
+    t = (np.arange(f) + 0.5) / f
+    fade_in, fade_out = np.sin(t * np.pi / 2), np.cos(t * np.pi / 2)
+    rng = np.random.default_rng(seed)
+    out = np.zeros((x.shape[0], max(n, 0) + seg))
+    pos = 0
+    while pos < n:
+        s0 = int(rng.integers(0, length - seg + 1))
+        part = src[:, s0:s0 + seg].copy()
+        if pos:
+            part[:, :f] *= fade_in
+        part[:, -f:] *= fade_out
+        out[:, pos:pos + seg] += part
+        pos += seg - f
+    return out[:, :n].astype(np.float32)
+
+
+def play_on(x: np.ndarray, sr: int, cycle: float, n: int, fade: float = 0.01) -> np.ndarray:
+    """``n`` samples of the input's last ``cycle`` seconds (whole periods of a loop) played again and again.
+
+    Each repeat wraps from the cycle's end back to its start; the last ``fade`` seconds of the cycle are
+    crossfaded into what precedes its start in the input, so the wrap joins two samples that followed each other
+    in the recording (no step, no click). The seam after the input itself is made by the crossfade in ``_join``.
+    """
+    n_in = x.shape[-1]
+    length = min(n_in, max(1, int(round(cycle * sr))))
+    loop = x[:, n_in - length:].astype(np.float64)
+    f = min(int(round(fade * sr)), n_in - length, length // 4)
+    if f > 1:
+        before = x[:, n_in - length - f: n_in - length]
+        t = (np.arange(f) + 0.5) / f
+        loop[:, -f:] = loop[:, -f:] * np.cos(t * np.pi / 2) + before * np.sin(t * np.pi / 2)
+    reps = -(-max(n, 0) // length)
+    return np.tile(loop, (1, reps))[:, :n].astype(np.float32)
 
 
 def join_continuation(
@@ -110,20 +176,23 @@ def join_continuation(
 def _join(
     x: np.ndarray, sr: int, new: np.ndarray, *, period: float | None, beat: float | None, crossfade: float,
     match_tilt: bool, tail_seconds: float, include_input: bool, measure: np.ndarray | None = None,
+    level: bool = True,
 ) -> np.ndarray:
-    """The seam, one way for every path: level (and tilt) matched to the input's tail, then the first
-    ``crossfade`` seconds faded in from the input played on; the input in front with ``include_input``."""
-    new = _match_level(new, x, sr, period, tail_seconds, match_tilt, measure=measure)
+    """The seam, one way for every path: level (and tilt) matched to the input's tail (unless ``level`` is off:
+    the input's own material), then the first ``crossfade`` seconds faded in from the input played on; the input
+    in front with ``include_input``."""
+    if level:
+        new = _match_level(new, x, sr, period, tail_seconds, match_tilt, measure=measure)
     new = _crossfade_from_tail(x, new, sr, int(round(max(crossfade, 0.0) * sr)), beat)
     out = np.concatenate([x, new], axis=-1) if include_input else new
     return out.astype(np.float32, copy=False)
 
 
 def _render_from_bank(
-    plan: Plan, synthesize: SynthFn, sr: int, seed: int, choice: ContinuationChoice
+    plan: Plan, synthesize: SynthFn, sr: int, seed: int, choice: ContinuationChoice, credits=None,
 ) -> list[Clip]:
     """Each event's chosen bank sound (``SubEvent.sound``); a texture that carries the input's rhythm is
-    rendered with a hit on the next beat."""
+    rendered with a hit on the next beat. ``credits(name)`` gives a recording's credits (a ``RecordingBank``)."""
     clips: list[Clip] = []
     variants: dict[tuple[str, float], list[np.ndarray]] = {}
     for i, ev in enumerate(plan.events):
@@ -141,7 +210,9 @@ def _render_from_bank(
                                     choice.onset_times[0], beat)
         else:
             audio = np.asarray(synthesize(name, ev.render_duration, sr, event_seed(seed, i)), np.float32)
-        clips.append(Clip(audio=audio, sample_rate=sr, event=ev, source=f"synth:{name}"))
+        heard = credits(name) if credits is not None else []
+        clips.append(Clip(audio=audio, sample_rate=sr, event=ev, source=f"library:{name}" if heard else f"synth:{name}",
+                          credits=heard))
     return clips
 
 
@@ -173,6 +244,18 @@ def _render_on_beat(
         return audio[:, :n]
     shift = int(round((later[0] - first_beat) * sr))
     return audio[:, shift : shift + n]
+
+
+def _sustained(x: np.ndarray, sr: int, within_db: float = 6.0) -> np.ndarray:
+    """From the first to the last 50 ms frame within ``within_db`` of the loudest: where a sound holds its level."""
+    w = max(1, int(0.05 * sr))
+    k = x.shape[-1] // w
+    if k < 4:
+        return x
+    level = 10 * np.log10(np.mean(x[:, : k * w].reshape(x.shape[0], k, w) ** 2, axis=(0, 2)) + 1e-12)
+    held = np.nonzero(level >= level.max() - within_db)[0]
+    part = x[:, held[0] * w: (held[-1] + 1) * w]
+    return part if part.shape[-1] >= 4 * w else x
 
 
 def _match_level(
@@ -271,4 +354,5 @@ def _splice_lag(x: np.ndarray, sr: int, length: int, beat: float | None) -> int:
     return hi - best
 
 
-__all__ = ["BED_CROSSFADE", "ContinuationResult", "apply_tilt", "continue_audio", "join_continuation"]
+__all__ = ["BED_CROSSFADE", "ContinuationResult", "apply_tilt", "continue_audio", "extend_texture",
+           "join_continuation", "play_on"]

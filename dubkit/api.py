@@ -88,6 +88,8 @@ class AudioResult:
     soundtrack: Soundtrack
     timings: dict[str, float]
     backends: dict[str, str]
+    credits: Path | None = None  # <output name>.dubkit/credits.txt beside the output (every library clip heard)
+    licences: Path | None = None  # licences.json beside it
 
     @property
     def plan(self) -> Plan:
@@ -397,10 +399,21 @@ def story(
     backends = _backends(stages, backends, models, None, music)
     stages.say(backends.line("text"))
     track = _generate(backends, StoryRequest.from_text(instruction, duration), stages, seed=seed, crossfade=crossfade)
-    if output is not None:
-        with stages.stage("write", f"writing {Path(output).name}"):
-            write_wav(output, track.audio, track.sample_rate)
-    return AudioResult(Path(output) if output else None, track, stages.timings, backends.summary("text"))
+    credits = _write_audio(output, track, stages)
+    return AudioResult(Path(output) if output else None, track, stages.timings, backends.summary("text"), *credits)
+
+
+def _write_audio(output: str | Path | None, track: Soundtrack, stages: _Stages, subtype: str = "PCM_24"
+                 ) -> tuple[Path | None, Path | None]:
+    """The credits (``<output name>.dubkit/``), then the WAV (last: its appearance means done); both atomic."""
+    if output is None:
+        return None, None
+    from .deliver.package import credits_folder, write_audio_credits
+
+    with stages.stage("write", f"writing {Path(output).name} and {credits_folder(output).name}/credits.txt"):
+        credits = write_audio_credits(output, track.clips)
+        write_wav(output, track.audio, track.sample_rate, subtype=subtype)
+    return credits
 
 
 def continue_audio(
@@ -434,10 +447,9 @@ def continue_audio(
     stages.say(backends.line("continuation"))
     track = _continue(backends, audio, sr, duration, stages, instruction=instruction, seed=seed,
                       include_input=include_input)
-    if output is not None:
-        with stages.stage("write", f"writing {Path(output).name}"):
-            write_wav(output, track.audio, track.sample_rate, subtype=_wav_subtype(path))
-    return AudioResult(Path(output) if output else None, track, stages.timings, backends.summary("continuation"))
+    credits = _write_audio(output, track, stages, _wav_subtype(path) if output is not None else "PCM_24")
+    return AudioResult(Path(output) if output else None, track, stages.timings, backends.summary("continuation"),
+                       *credits)
 
 
 def _continue(backends: Backends, audio: np.ndarray, sr: int, duration: float, stages: _Stages, *,
@@ -450,13 +462,13 @@ def _continue(backends: Backends, audio: np.ndarray, sr: int, duration: float, s
         with stages.stage("render", f"continuing for {duration:g} s"):
             res = continue_offline(audio, sr, duration, instruction=instruction, seed=seed,
                                    include_input=include_input, planner=offline.planner, renderer=offline.renderer)
-        return Soundtrack(res.audio, res.sample_rate, res.plan)
+        return Soundtrack(res.audio, res.sample_rate, res.plan, clips=res.clips)
     # A model: the audio prompt goes through the LLM's audio encoder (or the analysis planner plans for the DiT).
     stages.say(f"continuing for {duration:g} s")
     request = StoryRequest.from_audio(audio, sr, duration, instruction)
     generated = _generate(backends, request, stages, seed=seed, crossfade=min(3.0, duration / 4))
     joined = join_continuation(audio, sr, generated.audio, generated.sample_rate, include_input=include_input)
-    return Soundtrack(joined, sr, generated.plan)
+    return Soundtrack(joined, sr, generated.plan, clips=generated.clips)
 
 
 def _wav_subtype(source: Path) -> str:

@@ -22,18 +22,20 @@ from .scenes.base import Captioner
 
 Mode = Literal["video", "text", "continuation"]
 CONTINUATION_PLANNER = "continuation (audio analysis)"
+OWN_TEXTURE_DB = 8.0  # a continuation plays its input's own sound on when no recording is closer than this
 
 
 @dataclass
 class ContinuationBackends:
     """Offline continuation: the audio-analysis planner, and the renderer for its plan — None: the planner's own
-    sound bank plays the sounds it chose; a library renderer when sound folders are given."""
+    bank (the foley bank and the licensed recordings) plays the sounds it chose."""
 
     planner: Planner
     renderer: Renderer | None = None
 
     def summary(self) -> dict[str, str]:
-        return {"planner": CONTINUATION_PLANNER, "renderer": self.renderer.name if self.renderer else "foley bank"}
+        return {"planner": CONTINUATION_PLANNER,
+                "renderer": self.renderer.name if self.renderer else "foley bank + sound library"}
 
 
 @dataclass
@@ -102,8 +104,9 @@ def build_backends(models: ModelOptions | None = None, captioning: CaptionOption
     planner = offline_planner(music)
     foley = FoleyRenderer(library_dirs=list(models.library), licence=models.licence)
     renderer, notes = with_composer(foley, composer)
-    # Offline continuation plays the sounds the analysis chose from its bank, or voices them from the library.
-    continuation = ContinuationBackends(planner.continuation, foley if models.library else None)
+    # Offline continuation: the analysis chooses among the bank and the recordings the licence filter admits
+    # (a choir goes on as recorded voices, hiss as recorded hiss; a loop as its own hits), and plays them itself.
+    continuation = ContinuationBackends(continuation_planner(foley), None)
     return Backends(planner, renderer, captioner, continuation, notes, models, captioning, music)
 
 
@@ -120,6 +123,16 @@ def offline_planner(music: MusicOptions | None = None) -> Planner:
     return AutoPlanner(scene=ScenePlanner(music=music.music, music_style=music.music_style),
                        text=TextPlanner(music=music.music, music_style=music.music_style),
                        continuation=ContinuationPlanner(BANK, synthesize))
+
+
+def continuation_planner(foley: Renderer) -> Planner:
+    """The offline continuation planner over the foley bank and every recording ``foley`` may play (its licence
+    filter applies): what it picks carries its credits into the continuation."""
+    from audiostory_core.plan.continuation_planner import ContinuationPlanner
+    from audiostory_core.render.foley.recorded import RecordingBank
+
+    bank = RecordingBank.from_renderer(foley)
+    return ContinuationPlanner(bank, bank.synthesize, own_texture_db=OWN_TEXTURE_DB)
 
 
 def build_composer(music: MusicOptions) -> Renderer | None:

@@ -286,7 +286,8 @@ def story(
                     scoring=_music(music, music_style, soundfont), progress=_Progress(quiet))
     for ev in res.plan.events:
         err.print(f"  {ev.start:7.2f}s +{ev.duration:6.2f}s  {ev.caption}", markup=False, soft_wrap=True)
-    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events)", markup=False)
+    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s, {len(res.plan.events)} events; credits in "
+              f"{res.credits})", markup=False)
 
 
 @app.command("continue")
@@ -315,7 +316,7 @@ def continue_cmd(
     output = output or audio.with_name(f"{audio.stem}.continued.wav")
     res = continue_audio(audio, duration, output, instruction=instruction, include_input=include_input, seed=seed,
                          models=_models(model, t5, device, steps, library, licence, preset), progress=_Progress(quiet))
-    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s)", markup=False)
+    out.print(f"wrote {res.output} ({res.soundtrack.duration:.2f} s; credits in {res.credits})", markup=False)
 
 
 @models_app.command("list")

@@ -119,7 +119,7 @@ def test_backends_built_once_serve_every_mode_and_nothing_reloads(clip, tmp_path
     assert "load" not in dubbed.timings and not any(m == "loading backends" for m in seen)
     assert dubbed.backends["renderer"] == told.backends["renderer"] == backends.renderer.name
     assert planned.backends["planner"] == "scene" and told.backends["planner"] == "text"
-    assert more.backends == {"planner": "continuation (audio analysis)", "renderer": "foley bank"}
+    assert more.backends == {"planner": "continuation (audio analysis)", "renderer": "foley bank + sound library"}
     assert sf.info(str(tmp_path / "c.wav")).frames == round(2.0 * sf.info(str(tmp_path / "c.wav")).samplerate)
 
 

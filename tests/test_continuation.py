@@ -123,7 +123,7 @@ def test_rhythm_keeps_its_rate_and_phase(planner):
     later = got.onset_times[got.onset_times > 0.6]  # past the crossfade
     phase = np.abs(((later - 0.13) / 0.4) - np.round((later - 0.13) / 0.4)) * 0.4
     assert np.median(phase) < 0.02, later
-    assert "repeating onsets" in res.plan.reasoning
+    assert "repeat" in res.plan.reasoning  # "repeating onsets" (bank hits) or "repeat every" (its own hits)
 
 
 def test_instruction_biases_the_choice(planner):
@@ -219,3 +219,28 @@ def test_plan_json_names_the_sound_each_event_plays(planner):
     assert [e["sound"] for e in doc["events"]] == ["rain", "thunder"]
     assert Plan.from_dict(doc).events == plan.events
     assert "sound" not in SubEvent("x", 0.0, 1.0).to_dict()  # unset: the renderer matches the caption
+
+
+def test_previews_are_kept_on_disk_and_read_back_equal(tmp_path, monkeypatch):
+    from audiostory_core.plan import continuation_planner as CP
+    from audiostory_core.render.foley.recorded import RecordingBank
+
+    monkeypatch.setenv("DUBKIT_CACHE_DIR", str(tmp_path))
+    bank = RecordingBank([])  # the bank sounds alone: their key is the synthesis code
+    calls = []
+
+    def counting(name, duration, sr, seed):
+        calls.append(name)
+        return bank.synthesize(name, duration, sr, seed)
+
+    names = ["rain", "wind", "clock_ticking"]
+    monkeypatch.setattr(CP, "_PREVIEW_CACHE", {})
+    first = {n: CP.ContinuationPlanner(bank, counting, embedder=None).preview(n, SR) for n in names}
+    assert calls == names and len(list((tmp_path / "continuation-previews").glob("*.npz"))) == 3
+    monkeypatch.setattr(CP, "_PREVIEW_CACHE", {})  # a new process: only the disk remembers
+    again = {n: CP.ContinuationPlanner(bank, counting, embedder=None).preview(n, SR) for n in names}
+    assert calls == names  # nothing rendered a second time
+    for n in names:
+        a, b = first[n], again[n]
+        assert a.pitch == b.pitch and a.onset_period == b.onset_period and a.centroid == b.centroid
+        assert np.array_equal(a.band_db, b.band_db) and np.array_equal(a.onset_times, b.onset_times)

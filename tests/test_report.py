@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from audiostory_core.plan.types import SubEvent
+from audiostory_core.render.base import Clip
 from dubkit.deliver.report import write_report
 from dubkit.soundtrack.loudness import normalize_loudness
 
@@ -22,6 +23,19 @@ EVENTS = [
     SubEvent("door slams", 2.5, 0.8, layer="fx", kind="impact"),
     SubEvent("glass shatters", 2.9, 1.0, layer="fx"),
     SubEvent("a low drone swells", 7.0, 3.0, layer="narrative"),
+]
+
+
+_SILENT = np.zeros((2, 1), np.float32)
+_RAIN = {"clip": "rain_roof.wav", "path": "/lib/rain_roof.wav", "source": "testsource", "licence": "CC0-1.0",
+         "licence_class": "cc0", "attribution": "rain by Tester", "url": ""}
+_SLAM = {**_RAIN, "clip": "Door slam", "path": "/lib/slam.wav", "licence": "CC-BY-3.0", "licence_class": "by"}
+CLIPS = [
+    Clip(_SILENT, SR, EVENTS[0], source="library:/lib/rain_roof.wav", credits=[_RAIN]),
+    Clip(_SILENT, SR, EVENTS[1], source="synth:wind"),
+    Clip(_SILENT, SR, EVENTS[2], source="library:/lib/slam.wav", credits=[_SLAM]),
+    Clip(_SILENT, SR, EVENTS[3], source="dit"),
+    Clip(_SILENT, SR, EVENTS[4], source="composer:ambient (FluidR3_GM.sf2)"),
 ]
 
 
@@ -43,7 +57,7 @@ def report(tmp_path_factory) -> Path:
         path, title="clip <1>.mp4", duration=DURATION, thumbnails=[(0.0, _frame(0)), (4.0, _frame(1)), (7.5, _frame(2))],
         events=EVENTS, cuts=[4.0, 7.5], audio=audio, sample_rate=SR, loudness=loud,
         backends={"captioner": "visual cues", "planner": "scene", "renderer": "foley"},
-        timings={"scan": 1.25, "plan": 0.05, "render": 3.5, "mix": 0.4}, speech=[(1.0, 2.0)],
+        timings={"scan": 1.25, "plan": 0.05, "render": 3.5, "mix": 0.4}, speech=[(1.0, 2.0)], clips=CLIPS,
     )  # fmt: skip
 
 
@@ -67,6 +81,18 @@ def test_report_shows_every_event_escaped_with_times(report):
     assert "clip &lt;1&gt;.mp4" in page
     for stage in ("scan", "render", "mix", "foley", "-23.0 LUFS"):
         assert stage in page
+
+
+def test_report_names_each_event_s_sound_source_and_licence(report):
+    page = report.read_text(encoding="utf-8")
+    rows = re.findall(r"<tr class='ev'>(.*?)</tr>", page)
+    assert len(rows) == len(EVENTS)
+    cells = {re.findall(r"<td>(.*?)</td>", r)[2]: re.findall(r"<td>(.*?)</td>", r)[3:] for r in rows}
+    assert cells["rain on a tin roof"] == ["library: rain_roof.wav", "CC0-1.0"]
+    assert cells["door slams"] == ["library: Door slam", "CC-BY-3.0"]
+    assert cells["wind &amp; &lt;gusts&gt;"][0] == "procedural (wind)"
+    assert cells["glass shatters"][0] == "DiT"
+    assert cells["a low drone swells"][0].startswith("music")
 
 
 @pytest.mark.browser

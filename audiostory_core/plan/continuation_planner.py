@@ -8,14 +8,18 @@ it; rendering and the seam live in ``audiostory_core.continuation``.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..analysis import SILENCE_DB, AudioProfile, analyse_audio, shape_distance, texture_distance
+from ..analysis import (SILENCE_DB, AudioProfile, analyse_audio, character_distance, profile_arrays,
+                        profile_from_arrays, repeat_period, shape_distance, texture_distance)
+from ..cache import cache_dir
 from ..audio import check_audio, check_rate
 from ..errors import PlanError
 from ..request import StoryRequest
@@ -48,9 +52,15 @@ class ContinuationChoice:
     onset_times: list[float]  # in the new audio, seconds
     requested: SoundMatch | None = None  # a one-shot the instruction asks for by name ("... then thunder")
     requested_time: float | None = None
+    loop_period: float | None = None  # a loop (drum loop): the period its own hits repeat with, played on
+    loop_seconds: float | None = None  # how much of its end is cycled: whole periods, up to MAX_LOOP_SECONDS
+    own_texture: bool = False  # nothing is like the input: its own sound is played on (excerpts, crossfaded)
 
 
 SynthFn = Callable[[str, float, int, int], np.ndarray]
+INPUT_SOUND = "input"  # SubEvent.sound of an event that plays the input's own material on (a loop's bars)
+MAX_LOOP_SECONDS = 8.0  # a loop continues by cycling its last whole periods, at most this long
+RHYTHM_SECONDS = 16.0  # the loop period is looked for in the input's last seconds
 
 
 _PREVIEW_CACHE: dict[tuple, AudioProfile] = {}
@@ -81,7 +91,9 @@ class ContinuationPlanner(Planner):
     rendered once per (name, rate) and cached.
     An instruction steers the choice by up to ``instruction_bias_db``; ``embedder`` (``encode(texts)`` →
     unit vectors; "auto" = the project's MiniLM ``TextEmbedder``, loaded on the first instruction; ``None`` =
-    words only) adds sentence similarity to the word match.
+    words only) adds sentence similarity to the word match. ``own_texture_db``: when no sound is within this
+    distance of the input (and no instruction asks for one), the input's own sound is played on instead
+    (``None``: always the closest sound).
     """
 
     name = "continuation"
@@ -97,6 +109,7 @@ class ContinuationPlanner(Planner):
         embedder: Any = "auto",
         rhythmic_match_db: float = 10.0,
         max_event: float = 30.0,
+        own_texture_db: float | None = None,
     ) -> None:
         self.bank = bank
         self.synthesize = synthesize
@@ -106,6 +119,7 @@ class ContinuationPlanner(Planner):
         self.rhythmic_match_db = float(rhythmic_match_db)
         self._embedder = embedder
         self.max_event = float(max_event)
+        self.own_texture_db = own_texture_db
 
     # -- the planner seam -------------------------------------------------------------------------------------
 
@@ -124,6 +138,12 @@ class ContinuationPlanner(Planner):
         choice = self.choose(audio, sample_rate, duration, instruction=instruction)
         events: list[SubEvent] = []
         prof = choice.profile
+        if choice.loop_period is not None:
+            events.append(SubEvent(f"the input's own rhythm played on (a {choice.loop_period:.3f} s period)", 0.0,
+                                   duration, layer="ambience", kind="bed", sound=INPUT_SOUND))
+        if choice.own_texture:
+            events.append(SubEvent("the input's own sound played on", 0.0, duration, layer="ambience", kind="bed",
+                                   sound=INPUT_SOUND))
         if choice.texture is not None:
             bed_level = prof.floor_db + 1.5 if choice.oneshot is not None else prof.rms_db
             gain = _clamp(bed_level - choice.texture.profile.rms_db, -60.0, 30.0)
@@ -165,10 +185,14 @@ class ContinuationPlanner(Planner):
         x = check_audio(audio)
         tail = x[:, -max(1, int(round(self.tail_seconds * sr))) :]
         prof = analyse_audio(tail, sr)
+        query = self.affinity(instruction)
+        looped = self._loop_choice(x, sr, prof, duration)
+        if looped is not None:  # a loop goes on; a one-shot the instruction names still comes in over it
+            looped.requested, looped.requested_time = self._requested_oneshot(query, looped.profile, duration, None)
+            return looped
         whole = analyse_audio(x, sr) if x.shape[-1] > tail.shape[-1] else prof
         # Rhythm is judged on more of the input than the tail: a slow clock needs a few ticks to be seen.
         rhythm = whole if whole.onset_times.size > prof.onset_times.size else prof
-        query = self.affinity(instruction)
         textures = self._rank("texture", prof, query)
         oneshots: list[SoundMatch] = []
         texture = textures[0] if textures else None
@@ -194,9 +218,36 @@ class ContinuationPlanner(Planner):
             else:
                 texture = rhythmic[0]
         requested, when = self._requested_oneshot(query, prof, duration, oneshot)
+        own = not query and self._nothing_alike(x, sr, texture, oneshot)
+        if own:  # nothing in the bank or the library is like it: its own sound goes on
+            texture, oneshot, onset_times = None, None, []
         if prof.rms <= 1e-6:  # silence continues as silence
-            texture, oneshot, onset_times, requested, when = None, None, [], None, None
-        return ContinuationChoice(prof, texture, oneshot, textures, oneshots, onset_times, requested, when)
+            texture, oneshot, onset_times, requested, when, own = None, None, [], None, None, False
+        return ContinuationChoice(prof, texture, oneshot, textures, oneshots, onset_times, requested, when,
+                                  own_texture=own)
+
+    def _nothing_alike(self, x: np.ndarray, sr: int, texture: SoundMatch | None, oneshot: SoundMatch | None) -> bool:
+        """True when ``own_texture_db`` is set and neither the chosen bed nor the chosen hit is within it of the
+        input (a choir that no recording resembles), and the input is long enough to be played on."""
+        if self.own_texture_db is None or x.shape[-1] < int(0.5 * sr):
+            return False
+        return all(c is None or c.distance > self.own_texture_db for c in (texture, oneshot))
+
+    def _loop_choice(self, x: np.ndarray, sr: int, prof: AudioProfile, duration: float
+                     ) -> ContinuationChoice | None:
+        """A loop (its onsets repeat with one period): continued by its own hits, its last whole periods played
+        on, so tempo, pattern and sound are the input's; ``None`` for anything else."""
+        recent = x[:, -int(RHYTHM_SECONDS * sr):]
+        period = repeat_period(recent, sr) if prof.rms > 1e-6 else None
+        if period is None:
+            return None
+        cycle = period * max(1, int(min(recent.shape[-1] / sr, MAX_LOOP_SECONDS) // period))
+        ends = recent.shape[-1] / sr - cycle  # onsets of the cycle repeat every `cycle` seconds after the end
+        onsets = analyse_audio(recent, sr).onset_times
+        times = sorted({round(t - ends + k * cycle, 6) for t in onsets if t >= ends
+                        for k in range(int(duration // cycle) + 1) if 0 <= t - ends + k * cycle < duration})
+        prof = replace(prof, onset_period=period)
+        return ContinuationChoice(prof, None, None, [], [], times, loop_period=period, loop_seconds=cycle)
 
     def _requested_oneshot(
         self, query: dict[str, float], target: AudioProfile, duration: float, rhythm_oneshot: SoundMatch | None
@@ -255,7 +306,8 @@ class ContinuationPlanner(Planner):
             if getattr(sound, "kind", "texture") != kind:
                 continue
             prof = self.preview(name, min(target.sample_rate, PREVIEW_RATE))
-            dist = texture_distance(target, prof) if kind == "texture" else shape_distance(target, prof)
+            dist = (texture_distance(target, prof) + character_distance(target, prof) if kind == "texture"
+                    else shape_distance(target, prof))
             desc = str(getattr(sound, "description", name))
             bias = self.instruction_bias_db * query.get(name, 0.0)
             out.append(SoundMatch(name, desc, kind, dist, dist - bias, prof))
@@ -266,9 +318,33 @@ class ContinuationPlanner(Planner):
         """The profile of a short render of bank sound ``name`` (cached per synthesiser, name and rate)."""
         key = (self.synthesize, name, int(sample_rate), self.preview_seconds)  # the function, not its id: ids are reused
         if key not in _PREVIEW_CACHE:
-            audio = np.asarray(self.synthesize(name, self.preview_seconds, int(sample_rate), 0), dtype=np.float32)
-            _PREVIEW_CACHE[key] = analyse_audio(audio, int(sample_rate))
+            _PREVIEW_CACHE[key] = self._stored_preview(name, int(sample_rate))
         return _PREVIEW_CACHE[key]
+
+    def _stored_preview(self, name: str, sample_rate: int) -> AudioProfile:
+        """A preview from the disk cache when the bank can say what makes its render (``preview_key``: the file,
+        its size and time, the synthesis code), else rendered and analysed (and stored when it has a key)."""
+        stamp = getattr(self.bank, "preview_key", lambda _n: None)(name)
+        path = None
+        if stamp:
+            digest = hashlib.sha1(f"{stamp}|{sample_rate}|{self.preview_seconds}".encode()).hexdigest()[:20]
+            path = cache_dir("continuation-previews") / f"{digest}.npz"
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    return profile_from_arrays(z)
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # not stored yet, or unreadable: rendered again
+        audio = np.asarray(self.synthesize(name, self.preview_seconds, sample_rate, 0), dtype=np.float32)
+        profile = analyse_audio(audio, sample_rate)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+                np.savez(tmp, **profile_arrays(profile))
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only cache only costs time
+        return profile
 
     def _reasoning(self, choice: ContinuationChoice, duration: float, instruction: str | None) -> str:
         p = choice.profile
@@ -289,7 +365,13 @@ class ContinuationPlanner(Planner):
                          f"{len(choice.onset_times)} × '{choice.oneshot.name}' from {choice.onset_times[0]:.2f} s.")
         if choice.requested is not None:
             lines.append(f"The instruction names '{choice.requested.name}': one at {choice.requested_time:.2f} s.")
-        if choice.texture is None and choice.oneshot is None:
+        if choice.loop_period is not None:
+            lines.append(f"The input is a loop: its onsets repeat every {choice.loop_period:.3f} s. Continue with its own "
+                         f"hits: its last {choice.loop_seconds:.2f} s played on, on the same period.")
+        elif choice.own_texture:
+            lines.append(f"No sound in the bank or the library is within {self.own_texture_db:g} dB of the input: "
+                         "its own sound is played on (excerpts of it, crossfaded).")
+        elif choice.texture is None and choice.oneshot is None:
             lines.append(f"The input is silent: continue with {duration:.2f} s of silence.")
         return "\n".join(lines)
 
@@ -345,4 +427,5 @@ def _clamp(v: float, lo: float, hi: float) -> float:
     return float(min(max(v, lo), hi))
 
 
-__all__ = ["ContinuationChoice", "ContinuationPlanner", "SoundMatch", "SynthFn", "check_duration"]
+__all__ = ["INPUT_SOUND", "MAX_LOOP_SECONDS", "ContinuationChoice", "ContinuationPlanner", "SoundMatch", "SynthFn",
+           "check_duration"]

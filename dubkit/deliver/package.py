@@ -144,11 +144,39 @@ def _write_files(tmp: Path, name: str, picture: Picture, plan: Plan, mastered: M
     report = write_report(
         tmp / "report.html", title=Path(picture.path).name, duration=picture.duration,
         thumbnails=picture.thumbnails, events=plan.events, cuts=picture.cuts, audio=mastered.audio,
-        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, **run,
+        sample_rate=rate, loudness=loudness, speech=mastered.speech, score=plan.score, clips=clips or (), **run,
     )  # fmt: skip
     credits = write_credits(tmp, clips, title=Path(picture.path).name) if clips is not None else (None, None)
     return {"plan": plan_json, "srt": srt, "timeline": timeline, "report": report, "stems": stem_paths, "score": score,
             "credits": credits[0], "licences": credits[1]}
+
+
+def credits_folder(output: str | Path) -> Path:
+    """Where the credits of an audio output (``dubkit story``/``continue``) go: ``<output file name>.dubkit/``
+    beside it, named like a dub's package so two outputs never share one."""
+    return package_folder(output)
+
+
+def write_audio_credits(output: str | Path, clips: Sequence[Clip]) -> tuple[Path, Path]:
+    """``credits.txt`` and ``licences.json`` for an audio output, in :func:`credits_folder`: every library clip
+    heard, with source, licence and attribution. A new folder is built under a hidden name and renamed into
+    place; an existing one (from an earlier run to the same output) keeps its other files, each file replaced
+    atomically."""
+    final = credits_folder(output)
+    title = Path(output).name
+    if final.is_dir():
+        return write_credits(final, clips, title=title)
+    if final.exists():
+        raise OutputError(f"cannot write credits to {final}: a file of that name is in the way")
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir()
+        write_credits(tmp, clips, title=title)
+        _swap_in(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / "credits.txt", final / "licences.json"
 
 
 def _swap_in(new: Path, final: Path) -> None:

@@ -1,7 +1,7 @@
 """report.html: one self-contained page that shows what dubkit did to a video, for a quick review before delivery.
 
 Shot thumbnails along a time axis, the plan's events as coloured bars per layer (hover for caption and times),
-the mixed soundtrack's spectrogram and short-term loudness, the score's cue sheet when there is music, and the
+the mixed soundtrack's spectrogram and short-term loudness, the score's cue sheet when there is music, each event's sound source and licence, and the
 backends and stage timings. Everything is
 inline — images are base64 PNG/JPEG, styles are in the page, there is no script — so the file opens anywhere,
 offline, and can be mailed or archived as one file.
@@ -20,8 +20,11 @@ from PIL import Image
 from audiostory_core.music.types import ScorePlan
 from audiostory_core.tracks import Track, as_track
 from audiostory_core.plan.types import LAYERS, SubEvent
+from audiostory_core.render.base import Clip
 from dubkit.errors import OutputError
 from dubkit.soundtrack.loudness import LoudnessReport, short_term_loudness
+
+from .credits import sound_source
 
 LAYER_COLOURS = {"ambience": "#2a9d8f", "fx": "#e76f51", "narrative": "#7b5ea7", "score": "#e9a23b",
                  "dialogue": "#8d99ae"}
@@ -44,9 +47,11 @@ def write_report(
     timings: dict[str, float],
     speech: Sequence[tuple[float, float]] = (),
     score: ScorePlan | None = None,
+    clips: Sequence[Clip] = (),
 ) -> Path:
     """Write the report to ``path`` and return it. ``audio`` is the final mix (channels, samples); ``score`` (the
-    plan's cue sheet) adds a table of the music's sections."""
+    plan's cue sheet) adds a table of the music's sections; ``clips`` (the rendered clips) add the event table
+    with each event's sound source and licence."""
     events = sorted(events, key=lambda e: (e.start, e.layer))
     duration = max(float(duration), 1e-6)
     body = [
@@ -58,6 +63,7 @@ def write_report(
         "</div></section>",
         _audio_section(audio, sample_rate, duration, loudness),
         _score_section(score) if score is not None else "",
+        _events_table(events, clips),
         '<section class="tables">',
         _table("Backends", [(k, v) for k, v in backends.items()]),
         _timings_table(timings),
@@ -180,6 +186,19 @@ def _score_section(score: ScorePlan) -> str:
     facts = f"{score.style} · {len(score.hits)} hit(s), {on} on a beat" + (f" · seed {score.seed}" if score.seed is not None else "")
     return (f'<section class="score"><h2>Score</h2><p class="facts">{html.escape(facts)}</p>'
             f"<table><tr>{head}</tr>{''.join(rows)}</table></section>")
+
+
+def _events_table(events: list[SubEvent], clips: Sequence[Clip]) -> str:
+    """Every event with the sound that plays it and that sound's licence (library clip, procedural, music, DiT)."""
+    by_event = {id(c.event): sound_source(c) for c in clips}
+    by_key = {(c.event.start, c.event.layer, c.event.caption): sound_source(c) for c in clips}
+    rows = []
+    for ev in events:
+        src, licence = by_event.get(id(ev)) or by_key.get((ev.start, ev.layer, ev.caption), ("—", "—"))
+        cells = (f"{_clock(ev.start)}–{_clock(ev.end)}", ev.layer, ev.caption, src, licence)
+        rows.append("<tr class='ev'>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("time", "layer", "caption", "sound source", "licence"))
+    return f'<section class="events"><h2>Events</h2><table><tr>{head}</tr>{"".join(rows)}</table></section>'
 
 
 def _timings_table(timings: dict[str, float]) -> str:
@@ -416,7 +435,7 @@ td:first-child { color: var(--muted); width: 40%; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; width: 22%; }
 td.bar i { display: block; height: 8px; margin-top: 5px; border-radius: 4px; background: #457b9d; }
 tr.total td { font-weight: 600; border-bottom: none; }
-section.score th { text-align: left; font-weight: 600; color: var(--muted); padding: 5px 8px; font-size: 12px; }
-section.score td:first-child { width: auto; }
+section.score th, section.events th { text-align: left; font-weight: 600; color: var(--muted); padding: 5px 8px; font-size: 12px; }
+section.score td:first-child, section.events td:first-child { width: auto; }
 footer { margin-top: 18px; color: var(--muted); font-size: 12px; }
 """

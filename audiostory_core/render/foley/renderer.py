@@ -181,6 +181,12 @@ class FoleyRenderer(Renderer):
         """Every indexed recording the licence filter admits."""
         return [c.sound for c, ok in zip(self._candidates, self._usable) if c.sound is not None and ok]
 
+    @property
+    def playable(self) -> list[tuple[LibrarySound, SoundLibrary]]:
+        """Every recording the licence filter admits, with the library that plays it (for other planners)."""
+        return [(c.sound, c.library) for c, ok in zip(self._candidates, self._usable)
+                if ok and c.sound is not None and c.library is not None]
+
     def _bank_vectors(self) -> np.ndarray:
         """Vectors of every bank phrase, cached on disk per model and phrase set (embedding them takes seconds)."""
         phrases = [p for s in BANK.values() for p in s.phrases]
