@@ -25,7 +25,7 @@ from audiostory_core.plan.base import Planner
 from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
 
-from .backends import Backends, build_backends, build_captioner, with_shot_list
+from .backends import Backends, build_backends, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
 from .io import atomic_output, check_input, check_output, decode_audio, scratch_file, write_wav
@@ -161,8 +161,10 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     if check is not None:
         check(info)
     backends = _backends(stages, backends, models, captioning, music)
-    base = backends.captioner or build_captioner(backends.captioning, device=backends.models.device)
-    captioner = with_shot_list(base, captions)
+    if backends.captioner is None:  # built on the first video run of these backends, then kept
+        with stages.stage("load", "loading the captioner"):
+            backends.video_captioner()
+    captioner = with_shot_list(backends.video_captioner(), captions)
     stages.say(backends.line("video", captioner))
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info, keyframe_width=keyframe_width(captioner))
