@@ -10,7 +10,9 @@ their flat field names (``dub(video, mix="duck", loudness=-14)``). ``backends=``
 """
 from __future__ import annotations
 
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,12 +288,21 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
     info = seen.info
     mastered = _master(seen, soundtrack, stages, finishing)
     package = None
-    # The video is muxed under a temporary name, the deliverables are written, and only then is the video renamed
-    # into place: a failure anywhere leaves neither a video nor a half-new package behind.
+    # The video is muxed under a temporary name while the deliverables are written (the AAC encode runs in
+    # ffmpeg's own process, beside them), and only once both are done is the video renamed into place: any
+    # failure leaves no new video, and the package is whole or absent (written apart, then renamed; only a mux
+    # failure after it was renamed leaves a complete new package beside the old video). The report's timings
+    # therefore stop before the mux.
+    mux = functools.partial(_mux, video, out, info=info, mastered=mastered, stages=stages,
+                            keep_original_audio=finishing.keep_original_audio)
     with atomic_output(out) as tmp_video:
-        _mux(video, out, tmp_video, info, mastered, stages, keep_original_audio=finishing.keep_original_audio)
         if finishing.deliverables or finishing.stems:
-            package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+            with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
+                muxed = pool.submit(mux, tmp_video)
+                package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+                muxed.result()  # the mux's own error, if it failed
+        else:
+            mux(tmp_video)
     if finishing.keep_original_audio and not info.has_audio:
         stages.say("the video has no audio track: nothing to keep as a second track")
     return DubResult(out, soundtrack.plan, seen.scenes, seen.scan.shots, info, stages.timings,
@@ -315,7 +326,7 @@ def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: Fin
     return mastered
 
 
-def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, mastered: Mastered, stages: _Stages, *,
+def _mux(video: Path, out: Path, tmp_video: Path, *, info: MediaInfo, mastered: Mastered, stages: _Stages,
          keep_original_audio: bool) -> None:
     from .deliver.mux import mux
 
