@@ -7,6 +7,7 @@ the plan's order.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from ..plan.types import Plan
@@ -37,14 +38,20 @@ class LayerRouter:
         for i, ev in enumerate(plan.events):
             r = self.renderer_for(ev.layer)
             groups.setdefault(id(r), (r, []))[1].append(i)
-        clips: dict[int, Clip] = {}
-        for renderer, idx in groups.values():
+        def part(renderer: Renderer, idx: list[int]) -> list[Clip]:
             cond = [conditioning[i] for i in idx] if conditioning is not None else None
             sub = Plan(plan.reasoning, [plan.events[i] for i in idx], plan.duration, plan.planner,
                        conditioning=cond, score=plan.score)
-            got = renderer.render(sub, cond, seed=seed)
-            by_event = {id(c.event): c for c in got}
-            for i in idx:
-                if id(plan.events[i]) in by_event:
-                    clips[i] = by_event[id(plan.events[i])]
+            return renderer.render(sub, cond, seed=seed)
+
+        # The renderers are independent objects and spend their time in code that lets go of the GIL (FluidSynth
+        # through ctypes, numpy/scipy, torch): side by side, the composer's score costs no wall time on a second core.
+        with ThreadPoolExecutor(max(1, len(groups)), thread_name_prefix="render") as pool:
+            parts = [(idx, pool.submit(part, renderer, idx)) for renderer, idx in groups.values()]
+            clips: dict[int, Clip] = {}
+            for idx, got in parts:
+                by_event = {id(c.event): c for c in got.result()}
+                for i in idx:
+                    if id(plan.events[i]) in by_event:
+                        clips[i] = by_event[id(plan.events[i])]
         return [clips[i] for i in sorted(clips)]
