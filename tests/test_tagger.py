@@ -164,7 +164,7 @@ def test_a_frame_with_nothing_in_it_yields_nothing(captioner, fill):
 
 
 def test_dev_clip_scene_names_its_main_object_and_the_planner_uses_it(captioner, bottles_scan):
-    from dubkit.scenes.clip_tagger import CombinedCaptioner
+    from dubkit.scenes.combined import CombinedCaptioner
     from dubkit.scenes.visual_cues import VisualCuesCaptioner
 
     scenes = describe_scenes(bottles_scan, CombinedCaptioner(captioner, VisualCuesCaptioner()))
@@ -324,7 +324,7 @@ def test_sidecar_replace_drops_the_taggers_objects_enrich_keeps_them(tmp_path):
 
 
 def test_combined_captioner_keeps_both_objects_primary_first():
-    from dubkit.scenes.clip_tagger import CombinedCaptioner
+    from dubkit.scenes.combined import CombinedCaptioner
     from dubkit.video.types import Shot
 
     class A:

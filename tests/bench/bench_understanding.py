@@ -123,7 +123,7 @@ def main() -> None:
                     help="scan keyframes at this width (default: the tagger's preferred width)")
     args = ap.parse_args()
 
-    from dubkit.scenes.clip_tagger import CombinedCaptioner
+    from dubkit.scenes.combined import CombinedCaptioner
     from dubkit.scenes.tagger import TaggerCaptioner
     from dubkit.scenes.visual_cues import VisualCuesCaptioner
 
