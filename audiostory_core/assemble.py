@@ -135,7 +135,11 @@ class Assembler:
             self.records[id(clip.event)] = replace(clip, audio=np.zeros((self.channels, 0), np.float32), offset=None)
 
     def finish(self) -> Soundtrack:
-        stems = self.tracks
+        # Layers in the plan's order, whatever order their clips came in (renderers run side by side): the mix
+        # adds them in that order, so one seed gives the same samples every run.
+        layers = list(dict.fromkeys(ev.layer for ev in self.plan.events))
+        rank = {k: i for i, k in enumerate(layers)}
+        stems = {k: self.tracks[k] for k in sorted(self.tracks, key=lambda k: rank.get(k, len(rank)))}
         if self.rate != self.sample_rate:
             stems = {k: resample_track(v, self.work.new(k, self.channels, self.n), self.rate, self.sample_rate)
                      for k, v in stems.items()}
