@@ -315,17 +315,17 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
             mastered = _master(seen, soundtrack, stages, finishing, wav)
             # The video is muxed under a temporary name and checked while the deliverables are written (the AAC
             # encode runs in ffmpeg's own process, beside them), and only once both are done is the video renamed
-            # into place: any failure leaves no new video, and the package is whole or absent (written apart, then
-            # renamed; only a mux failure after it was renamed leaves a complete new package beside the old
-            # video). The report's timings therefore stop before the mux.
+            # into place: any failure leaves no new video, and the package is whole or absent (written apart, and
+            # renamed over an older one only once the mux has succeeded). The report's timings stop before the mux.
             mux = functools.partial(_mux, video, out, info=info, wav=wav, stages=stages,
                                     keep_original_audio=finishing.keep_original_audio)
             with atomic_output(out) as tmp_video:
                 if finishing.deliverables or finishing.stems:
                     with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
                         muxed = pool.submit(mux, tmp_video)
-                        package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems)
-                        muxed.result()  # the mux's own error, if it failed
+                        # The package replaces an older one only once the mux has succeeded (its error raised).
+                        package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems,
+                                           ready=muxed.result)
                 else:
                     mux(tmp_video)
         finally:
@@ -372,7 +372,7 @@ def _audio_streams(info: MediaInfo, keep: bool) -> int:
 
 
 def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered, backends: Backends,
-             stages: _Stages, *, stems: bool) -> Deliverables:
+             stages: _Stages, *, stems: bool, ready: Callable[[], object] | None = None) -> Deliverables:
     from .deliver.package import Picture, package_folder, write_deliverables
 
     name, package = out.stem.removesuffix(".dubbed"), package_folder(out).name
@@ -384,7 +384,7 @@ def _deliver(out: Path, seen: _Seen, soundtrack: Soundtrack, mastered: Mastered,
         picture = Picture(out, seen.info.duration, seen.info.fps or 24.0, [s.start for s in shots[1:]], thumbs)
         return write_deliverables(out.parent, name, package=package, picture=picture, plan=soundtrack.plan, mastered=mastered,
                                   stems=soundtrack.stems if stems else None, backends=seen.summary,
-                                  timings=dict(stages.timings), clips=soundtrack.clips)
+                                  timings=dict(stages.timings), clips=soundtrack.clips, ready=ready)
 
 
 def story(

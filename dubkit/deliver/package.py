@@ -14,7 +14,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -92,6 +92,7 @@ def write_deliverables(
     timings: dict[str, float] | None = None,
     extra: dict | None = None,
     clips: Sequence[Clip] | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> Deliverables:
     """Write ``<folder>/<package>`` (default ``<name>.dubkit``) and return its paths; the files in it are named
     after ``name``.
@@ -100,7 +101,8 @@ def write_deliverables(
     loudness report and the speech regions; ``stems`` are the assembled soundtrack's layers — when given, stems
     are written (``stems/<layer>.wav``: the layers as they sit in the mix, plus "dialogue" when the original was
     kept) and the timeline's clips point into them. ``extra`` is added to plan.json.
-    ``clips`` (the rendered clips, ``Soundtrack.clips``) adds ``credits.txt`` and ``licences.json``: every
+    ``ready`` is called when every file is written, before the package replaces an older one; if it raises,
+    nothing is replaced. ``clips`` (the rendered clips, ``Soundtrack.clips``) adds ``credits.txt`` and ``licences.json``: every
     recording used, with its licence.
     """
     folder = Path(folder)
@@ -113,6 +115,8 @@ def write_deliverables(
         with no_space_named(folder, f"the deliverables {final.name}/"):
             tmp.mkdir()
             written = _write_files(tmp, name, picture, plan, mastered, stems, run, extra or {}, clips)
+        if ready is not None:
+            ready()  # e.g. the mux that ran beside: its failure must leave the older package in place
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
