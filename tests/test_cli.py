@@ -29,6 +29,7 @@ def test_version_and_help():
         assert all(flag in text for flag in ("--music", "--music-style", "--soundfont", "Music")), cmd
 
 
+@pytest.mark.slow
 def test_plan_writes_scenes_and_events_json(tmp_path, cartoon, cartoon_truth):
     out = tmp_path / "plan.json"
     proc = run("plan", cartoon, "-o", out, "-q")
@@ -52,6 +53,7 @@ def test_story_exact_duration(tmp_path):
     assert "backends:" in proc.stderr
 
 
+@pytest.mark.slow
 def test_continue_exact_duration_with_input(tmp_path):
     story = tmp_path / "rain.wav"
     assert run("story", "steady rain", "--duration", 4, "-o", story, "-q").returncode == 0

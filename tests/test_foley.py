@@ -422,6 +422,7 @@ def test_file_names_become_words():
     assert name_words("amb_forest_48k_24bit_v2") == ["ambience", "forest"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SYSTEM_SAMPLES_DIR.is_dir(), reason="sonic-pi samples not installed")
 def test_system_samples_are_used_when_installed(embedder, cache_dir):
     from audiostory_core.render.foley.renderer import FoleyRenderer

@@ -53,6 +53,7 @@ def test_continue_with_model_keeps_input_and_length(model_dir, tmp_path):
     assert res.plan.planner.startswith("audiostory")
 
 
+@pytest.mark.slow
 def test_dub_with_model_events_inside_scenes(model_dir, cartoon, tmp_path):
     out = tmp_path / "m.mp4"
     res = dubkit.dub(cartoon, out, model=model_dir, steps=2, deliverables=False)
@@ -64,6 +65,7 @@ def test_dub_with_model_events_inside_scenes(model_dir, cartoon, tmp_path):
         assert any(s - 1e-6 <= ev.start and ev.end <= e + 1e-6 for s, e in bounds), ev
 
 
+@pytest.mark.slow
 def test_cli_story_with_model(model_dir, tmp_path):
     out = tmp_path / "s.wav"
     proc = subprocess.run([sys.executable, "-m", "dubkit.cli", "story", "wind then birds", "-d", "4", "-o", str(out),

@@ -99,6 +99,7 @@ def test_every_hit_is_heard_within_a_frame_of_its_cue_in_the_score_stem(scored, 
     assert max(errors.values()) <= frame, errors
 
 
+@pytest.mark.slow
 def test_music_off_writes_no_score(tmp_path, cartoon):
     shutil.copyfile(cartoon, tmp_path / "cartoon.mp4")
     proc = run_cli("dub", "cartoon.mp4", "--stems", "--music", "off", "-q", cwd=tmp_path)

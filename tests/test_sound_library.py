@@ -419,6 +419,7 @@ def _library(*args, cache: Path):
                           capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_library_commands(tmp_path):
     cache = tmp_path / "cache"
     S.write_config(cache, {"folders": [], "removed": list(S.SOURCES)})

@@ -166,6 +166,7 @@ def _mastering_peak(folder, seconds: int) -> tuple[int, float]:
     return peak, done.loudness.output_lufs
 
 
+@pytest.mark.slow
 def test_mastering_memory_is_flat_in_the_soundtrack_s_length(tmp_path):
     """40 s and 160 s of stereo (15 and 61 MB as float32): the same few blocks are held either way."""
     short, _ = _mastering_peak(tmp_path, 40)

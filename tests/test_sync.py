@@ -173,6 +173,7 @@ def test_the_issue_mpegts_remux_of_the_sample_keeps_its_cuts(cartoon, cartoon_tr
     assert starts == pytest.approx(cartoon_truth["cuts"], abs=1.01 / FPS)
 
 
+@pytest.mark.slow
 def test_dub_of_a_transport_stream_hits_every_impact(cartoon, cartoon_truth, tmp_path):
     """End to end on MPEG-TS (the first 10 s of the sample: the meadow and the bouncing ball): every impact has an
     onset within 2 frames of its frame, measured against the output's first frame."""

@@ -232,6 +232,7 @@ def test_stage1_losses_fall_and_the_model_is_saved_in_our_format(stage1, data):
     assert (stage1.output / "checkpoint-000015" / "state" / "optimizer.bin").is_file()
 
 
+@pytest.mark.slow
 def test_stage2_from_stage1_then_stage3_from_a_stage2_checkpoint(stage1, data):
     s2 = run(config(data, data["root"] / "s2", 2, init=str(stage1.final), steps=20, save_every=20))
     assert_falls(s2)
@@ -291,6 +292,7 @@ def test_stage1_from_base_qwen_and_dit_folders_with_gradient_checkpointing(data,
 # ----------------------------------------------------------------------------------------------- running
 
 
+@pytest.mark.slow
 def test_resume_from_a_mid_run_checkpoint_gives_the_same_curve(data):
     """LoRA dropout stays on (0.05): the RNG state must come back with the checkpoint too."""
     whole = run(config(data, data["root"] / "whole", 1, steps=10, save_every=5, scheduler="cosine", warmup_steps=2))
@@ -311,6 +313,7 @@ def test_a_second_run_into_the_same_output_must_say_resume(stage1, data):
         run(config(data, stage1.output, 1, steps=30))
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_equals_the_doubled_batch(data):
     no_dropout = {"lora_dropout": 0.0}
     big = run(config(data, data["root"] / "b4", 1, steps=6, overrides=no_dropout))

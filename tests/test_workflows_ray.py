@@ -103,6 +103,7 @@ def _check_outputs(clips, out: Path, summary) -> list[dict]:
     return log
 
 
+@pytest.mark.slow
 def test_ray_batch_two_actors(cluster, tmp_path):
     clips, out, summary, progress, _, _ = _run(tmp_path, 3, delay=0.2, kill=False)
     _check_outputs(clips, out, summary)

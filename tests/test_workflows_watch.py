@@ -193,6 +193,7 @@ def _job_rows(inbox: Path) -> list[tuple[str, str, int]]:
     return [(Path(j.input).name, j.state, j.attempts) for j in JobQueue(inbox / ".dubkit" / "jobs.sqlite").jobs()]
 
 
+@pytest.mark.slow
 def test_two_watchers_one_folder_and_stop_signals(tmp_path, clip):
     """A holds the folder; B refuses (exit 3); C waits. SIGTERM stops A mid-job (requeued, not lost), C takes
     over and resumes it; SIGINT with --on-stop finish lets C finish its current job before exiting."""
@@ -288,6 +289,7 @@ def test_rescan_is_the_safety_net_when_events_are_missed(tmp_path, clip, monkeyp
     assert not t.is_alive() and float(_probe(done / "late.mp4")["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
 
 
+@pytest.mark.slow
 def test_kill9_at_random_moments_never_duplicates_or_leaves_partials(tmp_path, clip):
     """Three kill -9 at seeded random moments (start-up, scanning, mid-job, publishing...), then a clean run:
     every input has exactly one complete output and nothing else is in DONE."""
@@ -488,7 +490,7 @@ def _two_workers_once(root: Path, clips: list[Path], cache: Path) -> None:
 
 
 @pytest.mark.parametrize("runs, n_clips", [
-    (1, 6),
+    pytest.param(1, 6, marks=pytest.mark.slow),  # per-thread VAD has its own fast test (test_dialogue)
     pytest.param(10, 20, marks=pytest.mark.slow),
 ])
 def test_two_workers_run_the_real_dub_side_by_side_without_crashing(tmp_path, speech_clips, runs, n_clips):
