@@ -266,9 +266,7 @@ class MusicRenderer:
         if not events:
             return
         self.prepare(plan)
-        comp = compose(plan.score, seed)
-        plan.score.seed = int(seed)
-        self.last_composition = comp
+        comp = self._compose(plan.score, seed)
         source = f"composer:{plan.score.style} ({self.soundfont.name})"
         spans = [(to_samples(e.start, self.sample_rate), event_samples(e, self.sample_rate)) for e in events]
         for lo, block in synthesize_blocks(comp, self.soundfont, self.sample_rate, gain=self.gain):
@@ -279,13 +277,18 @@ class MusicRenderer:
                     yield Clip(audio=block[:, a - lo : b - lo], sample_rate=self.sample_rate, event=ev,
                                source=source, offset=a - start)
 
+    def _compose(self, score: ScorePlan, seed: int) -> Composition:
+        """The score composed with ``seed``, the seed recorded on it (its MIDI is then written as heard)."""
+        comp = compose(score, seed)
+        score.seed = int(seed)
+        self.last_composition = comp
+        return comp
+
     def render_score(self, score: ScorePlan, seed: int = 0, *,
                      exclude: Callable[[Note], bool] | None = None) -> np.ndarray:
         """The score composed with ``seed`` and played: float32 (2, samples) at ``sample_rate``, exactly
         ``score.duration`` long. Records the seed on the score so its MIDI can be written as heard."""
-        comp = compose(score, seed)
-        score.seed = int(seed)
-        self.last_composition = comp
+        comp = self._compose(score, seed)
         return synthesize(comp, self.soundfont, self.sample_rate, gain=self.gain, exclude=exclude)
 
 
