@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import scipy.fft as sfft  # single precision (numpy's FFT is double only: 5x slower here)
 
 from .camera import UNKNOWN, CameraTracker
 from .types import FrameFeatures
@@ -68,7 +69,9 @@ class FeatureAccumulator:
                     step = UNKNOWN
                     row[8:12] = [0.0, 0.0, 1.0, 0.0]
             diff = np.abs(change)
-            noise = 1.4826 * float(np.median(diff if valid is None else diff[valid]))
+            # The noise from every other pixel each way: the same spread, a quarter of the sorting.
+            sub = diff[::2, ::2]
+            noise = 1.4826 * float(np.median(sub if valid is None else sub[valid[::2, ::2]]))
             bar = max(CHANGED, NOISE_BAR * noise)
             row[2] = float(np.maximum(diff - 3 * noise, 0.0).mean()) if noise > 1e-3 else float(diff.mean())
             _, weights = cv2.threshold(diff, bar, 0.0, cv2.THRESH_TOZERO)  # only clearly changed pixels
@@ -105,14 +108,14 @@ class FeatureAccumulator:
         energy = float(np.square(change).sum())
         if energy <= 1e-6:
             return [0.0, 0.0, 0.0, 0.0, 0.0], None
-        spec = np.fft.rfft2(change)
-        auto = np.fft.irfft2(spec * np.conj(spec), s=change.shape)
+        spec = sfft.rfft2(change)
+        auto = sfft.irfft2(spec * np.conj(spec), s=change.shape)
         out = [*_elongation(auto / auto[0, 0]), 0.0, 0.0, 0.0]
         if before is not None:
             prior = float(np.square(before).sum())
             if prior > 1e-6:
-                other = before_spec if before_spec is not None else np.fft.rfft2(before)
-                cross = np.fft.irfft2(spec * np.conj(other), s=change.shape) / np.sqrt(energy * prior)
+                other = before_spec if before_spec is not None else sfft.rfft2(before)
+                cross = sfft.irfft2(spec * np.conj(other), s=change.shape) / np.sqrt(energy * prior)
                 dx_max, dy_max = _DRIFT
                 xs = np.r_[0 : dx_max + 1, w - dx_max : w]
                 ys = np.r_[0 : dy_max + 1, h - dy_max : h]
