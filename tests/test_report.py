@@ -1,8 +1,11 @@
 """report.html: self-contained (no network references), complete, and renders to a non-blank page in Chromium."""
 from __future__ import annotations
 
+import base64
+import io
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +118,50 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     teal = np.all(np.abs(top - np.array([42, 157, 143])) < 12, axis=-1).sum()
     orange = np.all(np.abs(top - np.array([231, 111, 81])) < 12, axis=-1).sum()
     assert teal > 2000 and orange > 500, (teal, orange)
+
+
+def _pngs(page: str) -> list[np.ndarray]:
+    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert("RGB"), dtype=np.float32)
+            for b in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]  # fmt: skip
+
+
+def test_figures_show_a_tone_on_its_symlog_row_and_the_loudness_curve(tmp_path):
+    """1 kHz for 3 s then 8 kHz for 3 s: the spectrogram's brightest row in each half is the row the symlog axis
+    gives that frequency; the loudness plot draws its curve across the lane and the dashed target."""
+    from dubkit.deliver.report import LOUDNESS_SIZE, SPEC_SIZE, spectrogram_row
+
+    t = np.arange(6 * SR) / SR
+    tone = 0.3 * np.sin(2 * np.pi * np.where(t < 3, 1000, 8000) * t)
+    audio, loud = normalize_loudness(np.stack([tone, tone]).astype(np.float32), SR, target_lufs=-23.0)
+    path = write_report(tmp_path / "r.html", title="tones", duration=6.0, thumbnails=[], events=[], cuts=[],
+                        audio=audio, sample_rate=SR, loudness=loud, backends={}, timings={})  # fmt: skip
+    spec, curve = _pngs(path.read_text(encoding="utf-8"))
+    assert spec.shape[:2] == SPEC_SIZE[::-1] and curve.shape[:2] == LOUDNESS_SIZE[::-1]
+    brightness = spec.sum(axis=-1)
+    first, second = brightness[:, 100:560].mean(axis=1), brightness[:, 640:1160].mean(axis=1)
+    assert abs(int(np.argmax(first)) - spectrogram_row(1000, SR)) <= 1, (np.argmax(first), spectrogram_row(1000, SR))
+    assert abs(int(np.argmax(second)) - spectrogram_row(8000, SR)) <= 1
+    assert spectrogram_row(8000, SR) < spectrogram_row(1000, SR) - 40  # higher pitch, higher up, well apart
+    assert first.max() - np.median(first) > 300 and second.max() - np.median(second) > 300  # a real contrast
+    # The row that carries 1 kHz in the first half is dark once the tone has moved to 8 kHz.
+    row = spectrogram_row(1000, SR)
+    assert brightness[row, 100:560].mean() - brightness[row, 640:1160].mean() > 300
+    line = np.all(np.abs(curve - np.array([29, 53, 87])) < 40, axis=-1)  # the curve's dark blue
+    red = np.all(np.abs(curve - np.array([230, 57, 70])) < 40, axis=-1)  # the target line
+    # Short-term loudness is defined from 1.5 s (the 3 s window's centre) to 4.5 s: the curve spans that stretch.
+    cols = np.flatnonzero(line.any(axis=0))
+    assert cols.min() < 0.3 * 1200 and cols.max() > 0.7 * 1200 and cols.size > 0.4 * 1200
+    assert red.any(axis=0).sum() > 0.6 * 1200  # dashed across the plot
+
+
+def test_report_does_not_import_matplotlib(tmp_path):
+    """The page is drawn with numpy and PIL: importing matplotlib costs a dub most of a second."""
+    code = (
+        "import sys, numpy as np\n"
+        "from dubkit.deliver.report import write_report\n"
+        f"write_report({str(tmp_path / 'r.html')!r}, title='x', duration=2.0, thumbnails=[], events=[], cuts=[],"
+        " audio=np.zeros((2, 96000), np.float32), sample_rate=48000, loudness=None, backends={}, timings={})\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]

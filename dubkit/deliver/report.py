@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from audiostory_core.music.types import ScorePlan
 from audiostory_core.tracks import Track, as_track
@@ -236,42 +236,62 @@ def _loudness_rows(rep: LoudnessReport) -> list[tuple[str, str]]:
 
 
 SPEC_SIZE = (1200, 240)  # the spectrogram's pixels: it is computed at this resolution, not drawn from every frame
+LOUDNESS_SIZE = (1200, 150)
 _NFFT = 2048
+_LOW_HZ = 20.0
+_LINTHRESH = 200.0  # symmetric-log frequency axis: linear below 200 Hz, logarithmic (base 10) above
+_LINSCALE = 1.0 / (1.0 - 1.0 / 10)  # the linear part spans as much as one decade would
+# magma (van der Walt & Smith's perceptually uniform map, CC0; dark = quiet) at 17 evenly spaced anchors, from
+# which the 256-entry table is interpolated.
+_MAGMA = np.array([
+    (0, 0, 4), (10, 8, 34), (29, 17, 71), (54, 16, 107), (81, 18, 124), (106, 28, 129), (131, 38, 129),
+    (156, 46, 127), (183, 55, 121), (208, 65, 111), (231, 82, 99), (245, 107, 92), (252, 137, 97),
+    (254, 167, 114), (254, 196, 136), (253, 226, 163), (252, 253, 191),
+], np.float64)  # fmt: skip
+_LUT = np.stack([np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_MAGMA)), _MAGMA[:, k]) for k in range(3)],
+                axis=-1).round().astype(np.uint8)  # fmt: skip
+_SS = 2  # the loudness plot is drawn at twice its size and halved: smooth lines without an antialiasing renderer
+
+
+def _symlog(hz: np.ndarray | float) -> np.ndarray:
+    """Frequency (Hz, ≥ 0) → height on the symmetric-log axis: linear to 200 Hz, then 200 units per decade."""
+    f = np.asarray(hz, np.float64)
+    return np.where(f <= _LINTHRESH, f * _LINSCALE,
+                    _LINTHRESH * (_LINSCALE + np.log10(np.maximum(f, _LINTHRESH) / _LINTHRESH)))  # fmt: skip
+
+
+def _symlog_inverse(y: np.ndarray) -> np.ndarray:
+    """Height on the symmetric-log axis → frequency (Hz): the inverse of :func:`_symlog`."""
+    y = np.asarray(y, np.float64)
+    knee = _LINTHRESH * _LINSCALE
+    return np.where(y <= knee, y / _LINSCALE, _LINTHRESH * 10.0 ** (np.maximum(y, knee) / _LINTHRESH - _LINSCALE))
+
+
+def spectrogram_row(hz: float, sample_rate: int, height: int = SPEC_SIZE[1]) -> int:
+    """The image row (0 = top) that shows frequency ``hz``: 20 Hz is the bottom row, Nyquist the top one."""
+    lo, hi = (float(v) for v in _symlog(np.array([_LOW_HZ, sample_rate / 2])))
+    return height - 1 - int(round((float(_symlog(hz)) - lo) / (hi - lo) * (height - 1)))
 
 
 def _audio_figures(
     audio: Track, sample_rate: int, duration: float, loudness: LoudnessReport | None
 ) -> tuple[str, str]:
-    """(spectrogram PNG, loudness PNG), base64; axes fill the image so x maps linearly onto the lane."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.scale import SymmetricalLogTransform
-
+    """(spectrogram PNG, loudness PNG), base64; the plots fill the image so x maps linearly onto the lane."""
     width, height = SPEC_SIZE
-    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
-    symlog = SymmetricalLogTransform(10, 200, 1)
-    lo, hi = (float(v) for v in symlog.transform([20.0, sample_rate / 2]))
     if audio.samples >= 1024:
-        ax.imshow(_spectrogram_image(audio, sample_rate, width, height, symlog), extent=(0, duration, lo, hi),
-                  aspect="auto", origin="lower", interpolation="nearest")
+        img = Image.fromarray(_spectrogram_image(audio, sample_rate, width, height)[::-1])  # row 0 = Nyquist
     else:
-        ax.set_facecolor("black")
-    ax.set_ylim(lo, hi)
-    ax.set_xlim(0, duration)
-    ax.set_yticks(symlog.transform([100, 1000, 10000]), ["100 Hz", "1 kHz", "10 kHz"])
-    _inside_ticks(ax, "white")
-    return _png(fig), _loudness_figure(audio, sample_rate, duration, loudness)
+        img = Image.new("RGB", SPEC_SIZE, "black")
+    draw = ImageDraw.Draw(img)
+    for hz, text in ((100, "100 Hz"), (1000, "1 kHz"), (10000, "10 kHz")):
+        _tick_label(draw, spectrogram_row(hz, sample_rate, height), text, "white", _font(12), outline="#000004")
+    return _png(img), _loudness_figure(audio, sample_rate, duration, loudness)
 
 
-def _spectrogram_image(audio: Track, sample_rate: int, width: int, height: int, symlog) -> np.ndarray:
+def _spectrogram_image(audio: Track, sample_rate: int, width: int, height: int) -> np.ndarray:
     """RGB (height, width) image of the mono mix's power spectrum in dB, magma, 90 dB range, on the symlog
     frequency axis: per pixel column the mean power of the Hann-windowed 2048-point frames in its time span
     (hop 1024; at least one frame), read column by column so memory does not grow with the length."""
-    from matplotlib import colormaps
-
     n = audio.samples
     nper = _NFFT if n >= _NFFT else 1024
     window = np.hanning(nper + 1)[:-1].astype(np.float32)
@@ -286,55 +306,77 @@ def _spectrogram_image(audio: Track, sample_rate: int, width: int, height: int, 
         frames = np.lib.stride_tricks.sliding_window_view(chunk, nper)[:: nper // 2][: starts.size]
         columns[c] = (np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2).mean(axis=0)
     db = 10 * np.log10(columns / (sample_rate * float((window**2).sum())) + 1e-12)
-    lo, hi = (float(v) for v in symlog.transform([20.0, sample_rate / 2]))
-    rows = symlog.inverted().transform(np.linspace(lo, hi, height))  # each pixel row's frequency
+    lo, hi = (float(v) for v in _symlog(np.array([_LOW_HZ, sample_rate / 2])))
+    rows = _symlog_inverse(np.linspace(lo, hi, height))  # each pixel row's frequency
     bins = np.clip(np.rint(rows / (sample_rate / nper)).astype(int), 0, nper // 2)
     top = float(db.max())
     scaled = np.clip((db[:, bins].T - (top - 90)) / 90, 0, 1)  # (height, width), row 0 = 20 Hz
-    return (colormaps["magma"](scaled)[..., :3] * 255).astype(np.uint8)
+    return _LUT[np.rint(scaled * 255).astype(np.intp)]
 
 
 def _loudness_figure(audio: Track, sample_rate: int, duration: float, loudness: LoudnessReport | None) -> str:
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(12, 1.5), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_facecolor("#fafafa")
+    """Short-term loudness over time (line over a light fill), grid and labels every 10 LU, the target dashed."""
+    width, height = LOUDNESS_SIZE
+    W, H = width * _SS, height * _SS
+    img = Image.new("RGB", (W, H), "#fafafa")
+    draw = ImageDraw.Draw(img)
     lo, hi = -40.0, -5.0
+    times = st = np.zeros(0)
     if audio.samples >= int(0.4 * sample_rate):
         times, st = short_term_loudness(audio, sample_rate)
-        st = np.where(np.isfinite(st), st, np.nan)
-        ax.fill_between(times, st, lo - 10, color="#457b9d", alpha=0.25, lw=0)
-        ax.plot(times, st, color="#1d3557", lw=1.6)
-        if np.any(np.isfinite(st)):
-            lo, hi = min(lo, np.nanmin(st) - 3), max(hi, np.nanmax(st) + 3)
+        heard = st[np.isfinite(st)]
+        if heard.size:
+            lo, hi = min(lo, float(heard.min()) - 3), max(hi, float(heard.max()) + 3)
+    x = lambda t: np.asarray(t, np.float64) / duration * W  # noqa: E731
+    y = lambda v: (hi - np.asarray(v, np.float64)) / (hi - lo) * H  # noqa: E731
+    ticks = [v for v in range(int(np.ceil(lo / 10)) * 10, int(hi) + 1, 10) if lo + 3 < v < hi - 2]
+    for v in ticks:
+        yy = float(y(v))
+        draw.line([(0, yy), (W, yy)], fill=_blend("#b0b0b0", "#fafafa", 0.3), width=_SS)
+    # Silence (-inf) breaks the curve, as a gap rather than a drop to the bottom.
+    finite = np.isfinite(st)
+    for run in np.split(np.arange(st.size), np.flatnonzero(np.diff(finite.astype(np.int8))) + 1):
+        if run.size < 2 or not finite[run[0]]:
+            continue
+        pts = list(zip(x(times[run]).tolist(), y(st[run]).tolist()))
+        draw.polygon([(pts[0][0], H), *pts, (pts[-1][0], H)], fill=_blend("#457b9d", "#fafafa", 0.25))
+        draw.line(pts, fill="#1d3557", width=int(round(2.2 * _SS)), joint="curve")
     if loudness is not None:
-        ax.axhline(loudness.target_lufs, color="#e63946", lw=1, ls="--")
-        ax.text(duration * 0.995, loudness.target_lufs, f"target {loudness.target_lufs:.0f} LUFS ",
-                color="#e63946", fontsize=9, ha="right", va="bottom")  # fmt: skip
-    ax.set_xlim(0, duration)
-    ax.set_ylim(lo, hi)
-    ax.set_yticks([v for v in range(int(np.ceil(lo / 10)) * 10, int(hi) + 1, 10) if lo + 3 < v < hi - 2])
-    ax.grid(axis="y", alpha=0.3)
-    _inside_ticks(ax, "#1d2430")
-    return _png(fig)
+        yy = float(y(loudness.target_lufs))
+        dash, gap = 5 * _SS, 2 * _SS
+        for x0 in range(0, W, dash + gap):
+            draw.line([(x0, yy), (min(x0 + dash, W), yy)], fill="#e63946", width=_SS)
+    img = img.reduce(_SS)
+    draw = ImageDraw.Draw(img)
+    for v in ticks:
+        _tick_label(draw, float(y(v)) / _SS, f"{v}".replace("-", "\u2212"), "#1d2430", _font(12))
+    if loudness is not None:
+        text, font = f"target {loudness.target_lufs:.0f} LUFS", _font(13)
+        draw.text((float(x(duration * 0.995)) / _SS - 4, float(y(loudness.target_lufs)) / _SS - 2), text,
+                  fill="#e63946", font=font, anchor="rd")  # right-aligned, just above the line
+    return _png(img)
 
 
-def _inside_ticks(ax, colour: str) -> None:
-    ax.tick_params(axis="y", direction="in", pad=-6, labelsize=8, labelcolor=colour, length=0)
-    for label in ax.get_yticklabels():
-        label.set_horizontalalignment("left")
-    ax.tick_params(axis="x", bottom=False, labelbottom=False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+def _tick_label(draw: ImageDraw.ImageDraw, row: float, text: str, colour: str, font, outline: str | None = None
+                ) -> None:
+    """A y-axis label inside the plot at its left edge, centred on ``row``: the plot keeps its full width, so its
+    time axis still lines up with the timeline's. ``outline`` rings the letters so they read on any background."""
+    draw.text((8, row), text, fill=colour, font=font, anchor="lm", stroke_width=1 if outline else 0,
+              stroke_fill=outline)
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
+def _font(size: int):
+    return ImageFont.load_default(size=size)
 
+
+def _blend(colour: str, background: str, alpha: float) -> tuple[int, int, int]:
+    a, b = np.array(ImageColor.getrgb(colour)[:3]), np.array(ImageColor.getrgb(background)[:3])
+    return tuple(int(v) for v in np.rint(alpha * a + (1 - alpha) * b))
+
+
+def _png(img: Image.Image) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})  # no tool URL inside the page
-    plt.close(fig)
+    img.save(buf, format="PNG")  # PIL writes no tool name or URL into the file
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
