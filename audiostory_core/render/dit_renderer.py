@@ -121,7 +121,7 @@ class DiTRenderer(Renderer):
         events = plan.events
         if not events:
             return []
-        audio = self._decode(self.denoise(plan, conditioning, seed=seed))
+        audio = self._decode(self.denoise(plan, conditioning, seed=seed, on_device=True))
         clips = []
         for event, wave in zip(events, audio):
             n = event_samples(event, self.sample_rate)
@@ -129,9 +129,11 @@ class DiTRenderer(Renderer):
             clips.append(Clip(audio=wave, sample_rate=self.sample_rate, event=event, source="dit"))
         return clips
 
-    def denoise(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0) -> list[torch.Tensor]:
-        """The denoised latents of every event, float32 (frames, channels) on the CPU, before the VAE: what
-        the oracle tests compare with the authors' own sampling loops."""
+    def denoise(self, plan: Plan, conditioning: Sequence[Any] | None = None, *, seed: int = 0,
+                on_device: bool = False) -> list[torch.Tensor]:
+        """The denoised latents of every event, float32 (frames, channels) on the CPU (``on_device``: on the
+        DiT's, where the VAE decodes them), before the VAE: what the oracle tests compare with the authors' own
+        sampling loops."""
         events = plan.events
         if not events:
             return []
@@ -140,7 +142,7 @@ class DiTRenderer(Renderer):
         for group in group_by_length([c.frames for c in conds], self.batch_size):
             for i, z in zip(group, sample_latents(
                 self.dit, [conds[i] for i in group], steps=self.steps, guidance=self.guidance,
-                published_dtypes=self.preset.published_dtypes,
+                published_dtypes=self.preset.published_dtypes, on_device=on_device,
             )):
                 latents[i] = z
             self.forward_calls += 1

@@ -72,9 +72,10 @@ def _pool_rows(masks: Sequence[torch.Tensor | None], lengths: Sequence[int], wid
 @torch.inference_mode()
 def sample_latents(
     dit: TangoFluxDiT, events: Sequence[EventCondition], *, steps: int = DEFAULT_STEPS,
-    guidance: float = DEFAULT_GUIDANCE, published_dtypes: bool = False,
+    guidance: float = DEFAULT_GUIDANCE, published_dtypes: bool = False, on_device: bool = False,
 ) -> list[torch.Tensor]:
-    """Denoise every event's latents in one batch; returns one float32 (frames_i, C) CPU tensor per event.
+    """Denoise every event's latents in one batch; returns one float32 (frames_i, C) CPU tensor per event
+    (``on_device``: left on the DiT's device, for a VAE decode there: no round trip through the host).
 
     Guidance > 1 runs the conditional and unconditional rows in the same forward and combines them as
     ``v = v_uncond + guidance * (v_cond - v_uncond)``; guidance ≤ 1 runs the conditional rows only.
@@ -125,4 +126,4 @@ def sample_latents(
             v_cond, v_uncond = v.chunk(2)
             v = v_uncond + guidance * (v_cond - v_uncond)
         x = scheduler.step(v, t, x).prev_sample * keep  # padded frames stay at zero
-    return [x[i, : frames[i]].float().cpu() for i in range(n)]
+    return [x[i, : frames[i]].float() if on_device else x[i, : frames[i]].float().cpu() for i in range(n)]
