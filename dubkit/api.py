@@ -10,7 +10,6 @@ their flat field names (``dub(video, mix="duck", loudness=-14)``). ``backends=``
 """
 from __future__ import annotations
 
-import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -309,25 +308,28 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
     """Mix with the original audio, normalise, write deliverables, then the video (last: its appearance means done)."""
     info = seen.info
     package = None
-    with scratch_file(out.parent, ".wav") as wav_path:
+    # The video is muxed under a temporary name, its soundtrack encoded as the mastering writes it (ffmpeg's own
+    # process, beside it), then checked while the deliverables are written; only once both are done is the
+    # video renamed into place: any failure leaves no new video, and the package is whole or absent (written
+    # apart, and renamed over an older one only once the mux has succeeded).
+    with scratch_file(out.parent, ".wav") as wav_path, atomic_output(out) as tmp_video:
         wav = WavTrack(wav_path, 2, soundtrack.audio.shape[-1], MIX_RATE)
         try:
-            mastered = _master(seen, soundtrack, stages, finishing, wav)
-            # The video is muxed under a temporary name and checked while the deliverables are written (the AAC
-            # encode runs in ffmpeg's own process, beside them), and only once both are done is the video renamed
-            # into place: any failure leaves no new video, and the package is whole or absent (written apart, and
-            # renamed over an older one only once the mux has succeeded). The report's timings stop before the mux.
-            mux = functools.partial(_mux, video, out, info=info, wav=wav, stages=stages,
-                                    keep_original_audio=finishing.keep_original_audio)
-            with atomic_output(out) as tmp_video:
-                if finishing.deliverables or finishing.stems:
-                    with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
-                        muxed = pool.submit(mux, tmp_video)
-                        # The package replaces an older one only once the mux has succeeded (its error raised).
-                        package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems,
-                                           ready=muxed.result)
-                else:
-                    mux(tmp_video)
+            muxing = _start_mux(video, out, tmp_video, info, stages, finishing.keep_original_audio)
+            wav.copy_to = muxing.write
+            try:
+                mastered = _master(seen, soundtrack, stages, finishing, wav)
+            except BaseException:
+                muxing.abort()
+                raise
+            if finishing.deliverables or finishing.stems:
+                with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
+                    muxed = pool.submit(muxing.finish_and_verify)
+                    # The package replaces an older one only once the mux has succeeded (its error raised).
+                    package = _deliver(out, seen, soundtrack, mastered, backends, stages, stems=finishing.stems,
+                                       ready=muxed.result)
+            else:
+                muxing.finish_and_verify()
         finally:
             wav.close()
     if finishing.keep_original_audio and not info.has_audio:
@@ -355,15 +357,42 @@ def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: Fin
     return mastered
 
 
-def _mux(video: Path, out: Path, tmp_video: Path, *, info: MediaInfo, wav: WavTrack, stages: _Stages,
-         keep_original_audio: bool) -> None:
-    from .deliver.mux import mux, verify_muxed
+@dataclass
+class _Muxing:
+    """A mux under way (``MuxStream``), timed as the "mux" stage from its start to its check."""
+
+    stream: Any
+    tmp_video: Path
+    out: Path
+    info: MediaInfo
+    audio_streams: int
+    stages: _Stages
+    started: float
+
+    def write(self, block: np.ndarray) -> None:
+        self.stream.write(block)
+
+    def abort(self) -> None:
+        self.stream.abort()
+
+    def finish_and_verify(self) -> None:
+        from .deliver.mux import verify_muxed
+
+        self.stream.finish()
+        verify_muxed(self.tmp_video, self.info, audio_streams=self.audio_streams, shown_as=self.out)
+        self.stages.timings["mux"] = time.perf_counter() - self.started
+
+
+def _start_mux(video: Path, out: Path, tmp_video: Path, info: MediaInfo, stages: _Stages,
+               keep_original_audio: bool) -> _Muxing:
+    from .deliver.mux import MuxStream
 
     keep = keep_original_audio and info.has_audio
-    with stages.stage("mux", f"muxing {out.name} (video stream copied)"):
-        mux(video, wav.path, tmp_video, keep_original_audio=keep, info=info, say=stages.say, atomic=False,
-            container=out.suffix)
-        verify_muxed(tmp_video, info, audio_streams=_audio_streams(info, keep), shown_as=out)
+    stages.say(f"muxing {out.name} (video stream copied) as the soundtrack is mastered")
+    t0 = time.perf_counter()
+    stream = MuxStream(video, tmp_video, info=info, sample_rate=MIX_RATE, channels=2, keep_original_audio=keep,
+                       container=out.suffix, say=stages.say)
+    return _Muxing(stream, tmp_video, out, info, _audio_streams(info, keep), stages, t0)
 
 
 def _audio_streams(info: MediaInfo, keep: bool) -> int:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import ffmpeg
 import numpy as np
@@ -308,7 +308,10 @@ def no_space_named(folder: str | Path, what: str) -> Iterator[None]:
 
 class WavTrack:
     """A WAV file as a track: written block by block in order (the mastered soundtrack, as it is computed), then
-    read back for the mux and the report. Its length is checked when writing ends."""
+    read back for the report and the stems. Its length is checked when writing ends. ``copy_to``, when set,
+    receives every block as it is written (the mux encoding it meanwhile)."""
+
+    copy_to: Callable[[np.ndarray], None] | None = None
 
     def __init__(self, path: str | Path, channels: int, samples: int, sample_rate: int, subtype: str = "PCM_24"):
         self.path, self.channels, self.samples = Path(path), int(channels), int(samples)
@@ -333,6 +336,8 @@ class WavTrack:
         except (OSError, RuntimeError) as e:
             raise write_failure(self.path, e, "the mixed soundtrack", needed=self.needed) from e
         self._written += block.shape[-1]
+        if self.copy_to is not None:
+            self.copy_to(block)
 
     def finish(self) -> None:
         """Close the writer and check that every frame is in the file."""

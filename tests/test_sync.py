@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dubkit.deliver.mux import mux
+from dubkit.deliver.mux import MuxStream, mux
 from dubkit.deliver.sync import original_audio, soundtrack_samples
 from dubkit.video.probe import probe
 from dubkit.video.scan import scan_video
@@ -147,15 +147,24 @@ def test_cuts_interval_and_soundtrack_sit_on_the_first_frame(work, case):
     ext = {".ts": ".ts", ".webm": ".webm", ".mkv": ".mkv"}.get(src.suffix, ".mp4")
     out = work / f"{case}.dubbed{ext}"
     samples = soundtrack_samples(info, SR)
-    mux(src, click_track(work / f"{case}.wav", samples), out, info=info)
-    heard = audio_on_video_clock(out)
-    found_clicks = click_times(heard)
-    assert len(found_clicks) == len(CLICKS)
-    for got, want in zip(found_clicks, CLICKS):
-        assert abs(got - want) * 1000 <= 0.5, f"{case}: click {want}s lands {1000 * (got - want):+.2f} ms off"
-    # The soundtrack covers the picture, no more: within one audio codec frame (AAC 1024, Opus 960 samples).
-    assert abs(len(heard) / SR - interval) <= 1024 / SR + 1e-3
-    assert video_packet_hashes(out) == video_packet_hashes(src)
+    wav = click_track(work / f"{case}.wav", samples)
+    mux(src, wav, out, info=info)
+    # What `dub` does: the same soundtrack fed to ffmpeg block by block as it is mastered (uneven blocks).
+    streamed = work / f"{case}.streamed{ext}"
+    stream = MuxStream(src, streamed, info=info, sample_rate=SR)
+    clicks = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
+    for lo in range(0, samples, 10007):
+        stream.write(clicks[:, lo : lo + 10007])
+    stream.finish()
+    for path in (out, streamed):
+        heard = audio_on_video_clock(path)
+        found_clicks = click_times(heard)
+        assert len(found_clicks) == len(CLICKS)
+        for got, want in zip(found_clicks, CLICKS):
+            assert abs(got - want) * 1000 <= 0.5, f"{case}: click {want}s lands {1000 * (got - want):+.2f} ms off"
+        # The soundtrack covers the picture, no more: within one audio codec frame (AAC 1024, Opus 960 samples).
+        assert abs(len(heard) / SR - interval) <= 1024 / SR + 1e-3
+        assert video_packet_hashes(path) == video_packet_hashes(src)
     if keep_start is not None:
         assert probe(out).video_start == pytest.approx(keep_start, abs=1e-3)  # the start offset is kept
     if case.startswith("copyts_mp4"):
@@ -284,3 +293,23 @@ def test_keeping_no_original_audio_warns_about_nothing(work, many_streams):
     out = work / "replace.mp4"
     mux(path, click_track(work / "r.wav", soundtrack_samples(info, SR)), out, info=info, say=said.append)
     assert said == [] and sum(s["codec_type"] == "audio" for s in _streams(out)) == 1
+
+
+def test_a_streamed_mux_that_ffmpeg_refuses_says_why_and_stops(work):
+    """ffmpeg exits at once (an H.264 picture cannot go into WebM): the blocks still written go nowhere, without
+    a broken-pipe error, and ``finish`` raises one line naming the container; ``abort`` leaves no process."""
+    from dubkit.errors import MediaToolError
+
+    src = work / "cuts.mp4"
+    info = probe(src)
+    stream = MuxStream(src, work / "refused.webm", info=info, sample_rate=SR)
+    block = np.zeros((2, SR), np.float32)
+    for _ in range(20):  # more than the pipe and the queue hold
+        stream.write(block)
+    with pytest.raises(MediaToolError, match="webm"):
+        stream.finish()
+    stream = MuxStream(src, work / "aborted.mp4", info=info, sample_rate=SR)
+    stream.write(block)
+    stream.abort()
+    assert stream.proc.poll() is not None
+

@@ -13,10 +13,15 @@ checked for what was meant to arrive.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import DubkitError, MediaToolError, OutputError
 from ..io import atomic_output, ffprobe, require_tool, space_error, tool_path
@@ -180,7 +185,7 @@ def mux(
     kept = keep_original_audio and info.has_audio
     extra, carried, dropped = plan_streams(info, kind, keep_original_audio=kept)
     start = info.video_start if video_start is None else float(video_start)
-    cmd = [ffmpeg, *_timing_args(info, soundtrack_wav, video, start, _AUDIO_CODECS[kind]),
+    cmd = [ffmpeg, *_timing_args(info, ["-i", tool_path(soundtrack_wav)], video, start, _AUDIO_CODECS[kind]),
            *_output_args(info, kind, extra, audio_title)]  # fmt: skip
     if atomic:
         with atomic_output(out) as tmp:
@@ -189,21 +194,93 @@ def mux(
     else:
         _run([*cmd, tool_path(out)], kind, out)
         missing = _missing(out, carried, kept, info)
-    lost = dropped + missing
-    if lost:
-        message = f"{out.name}: {kind} cannot carry {', '.join(lost)} from {Path(video).name}; dropped"
-        (say or _log.warning)(f"warning: {message}" if say else message)
+    _warn_lost(out, kind, video, dropped + missing, say)
     return out
 
 
-def _timing_args(info: MediaInfo, soundtrack_wav: str | Path, video: str | Path, start: float, codec: str) -> list[str]:
-    """The two inputs on one explicit clock: the video's origin at 0, the soundtrack from its first frame."""
+def _warn_lost(out: Path, kind: str, video: str | Path, lost: list[str], say: Callable[[str], None] | None) -> None:
+    if lost:
+        message = f"{out.name}: {kind} cannot carry {', '.join(lost)} from {Path(video).name}; dropped"
+        (say or _log.warning)(f"warning: {message}" if say else message)
+
+
+class MuxStream:
+    """``mux`` fed while the soundtrack is still being mastered: ffmpeg reads it as raw float32 from a pipe and
+    encodes it (AAC for MP4) beside the mastering, not after it — on a 60 s 720p dub that encode was a second
+    of single-threaded tail. Same streams, timing and checks as ``mux``, written straight to ``output`` (the
+    caller holds the temporary name). Blocks pass through a short queue to a writer thread, so the mastering
+    waits on the encoder only when it runs far ahead.
+
+    ``write(block)`` in order, (channels, n) float32; ``finish()`` once every sample is written (raises what
+    ffmpeg reported; warns about streams the container could not carry); ``abort()`` on any failure."""
+
+    DEPTH = 8  # blocks queued for the encoder
+
+    def __init__(self, video: str | Path, output: str | Path, *, info: MediaInfo, sample_rate: int, channels: int = 2,
+                 keep_original_audio: bool = False, audio_title: str = "dubkit soundtrack",
+                 container: str | None = None, say: Callable[[str], None] | None = None) -> None:
+        self.video, self.out, self.info, self.say = video, Path(output), info, say
+        self.kind = (container or self.out.suffix).lower()
+        self.kept = keep_original_audio and info.has_audio
+        extra, self.carried, self.dropped = plan_streams(info, self.kind, keep_original_audio=self.kept)
+        raw = ["-f", "f32le", "-ar", str(int(sample_rate)), "-ac", str(int(channels)), "-i", "pipe:0"]
+        cmd = [require_tool("ffmpeg"), *_timing_args(info, raw, video, info.video_start, _AUDIO_CODECS[self.kind]),
+               *_output_args(info, self.kind, extra, audio_title), tool_path(self.out)]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._stderr: list[bytes] = []
+        self._queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self._threads = [threading.Thread(target=self._drain, daemon=True, name="mux-stderr"),
+                         threading.Thread(target=self._feed, daemon=True, name="mux-feed")]
+        for t in self._threads:
+            t.start()
+
+    def write(self, block: np.ndarray) -> None:
+        """Queue (channels, n) samples; interleaved here, so the caller may reuse its buffer."""
+        self._queue.put(np.ascontiguousarray(np.asarray(block, np.float32).T))
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        rc = self.proc.wait()
+        for t in self._threads:
+            t.join(timeout=10)
+        _check_ffmpeg(rc, b"".join(self._stderr).decode(errors="replace"), self.kind, self.out)
+        _warn_lost(self.out, self.kind, self.video, self.dropped + _missing(self.out, self.carried, self.kept, self.info),
+                   self.say)  # fmt: skip
+
+    def abort(self) -> None:
+        """Stop ffmpeg (the partial file is the caller's to remove)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self._queue.put(None)
+        self.proc.wait()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    def _feed(self) -> None:
+        stdin, broken = self.proc.stdin, False
+        while (block := self._queue.get()) is not None:
+            if not broken:
+                try:
+                    stdin.write(memoryview(block).cast("B"))
+                except OSError:  # ffmpeg stopped (its error is on stderr, raised by finish)
+                    broken = True
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def _drain(self) -> None:
+        for line in self.proc.stderr:
+            self._stderr.append(line)
+
+
+def _timing_args(info: MediaInfo, soundtrack: list[str], video: str | Path, start: float, codec: str) -> list[str]:
+    """The two inputs on one explicit clock: the video's origin at 0, the soundtrack (``soundtrack``: its input
+    arguments, ending in ``-i``) from its first frame."""
     # ffmpeg 5's Matroska muxer stores an Opus stream's first (priming) packet at its own time and the reader then
     # subtracts the codec delay again: the soundtrack would play 6.5 ms early. Start it that much later.
     delay = _OPUS_PRE_SKIP / 48000 if codec == "libopus" else 0.0
     return [
         "-nostdin", "-v", "error", "-y", "-copyts",
-        "-itsoffset", f"{start + delay:.6f}", "-i", tool_path(soundtrack_wav),
+        "-itsoffset", f"{start + delay:.6f}", *soundtrack,
         # 1 µs more than the origin (below any stream's tick, so no timestamp moves): ffmpeg 5 re-bases an MPEG-TS
         # input on its mapped streams' start when the offset equals minus the file's start exactly.
         "-itsoffset", f"{-info.origin - 1e-6:.6f}", "-i", tool_path(video),
@@ -258,10 +335,14 @@ _NO_SPACE = ("No space left on device", "Disk quota exceeded")
 
 def _run(cmd: list[str], kind: str, out: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True)
-    text = proc.stderr.decode(errors="replace")
+    _check_ffmpeg(proc.returncode, proc.stderr.decode(errors="replace"), kind, out)
+
+
+def _check_ffmpeg(returncode: int, text: str, kind: str, out: Path) -> None:
+    """ffmpeg's exit and stderr turned into one error a user can act on (none when it wrote the file)."""
     if any(s in text for s in _NO_SPACE):  # ffmpeg can exit 0 after a failed write (e.g. in the faststart pass)
         raise space_error(out.parent if str(out.parent) else Path("."), f"the dubbed video ({kind})")
-    if proc.returncode != 0:
+    if returncode != 0:
         lines = [line for line in text.splitlines() if line.strip()]
         # ffmpeg's last line is often a generic "Error initializing output stream"; the first says why.
         detail = "; ".join(dict.fromkeys(lines[:2])) if lines else "unknown error"
