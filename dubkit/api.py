@@ -36,7 +36,7 @@ from .io import (WavTrack, atomic_output, check_input, check_output, decode_audi
                  no_space_named, scratch_file, write_wav)
 from .options import (CROSSFADE_SECONDS, SEEDS, STORY_SECONDS, CaptionOptions, FinishingOptions, MixMode,
                       ModelOptions, MusicOptions, apply_keywords, check_range)
-from .scenes.base import describe_scenes, keyframe_width
+from .scenes.base import ShotDescriber, keyframe_width
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
 from .video.types import MediaInfo, Shot, VideoScan
@@ -175,12 +175,15 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
             backends.video_captioner()
     captioner = with_shot_list(backends.video_captioner(), captions)
     stages.say(backends.line("video", captioner))
-    with stages.stage("scan", "detecting shots and visual cues (one decoding pass)"):
-        scan = scan_video(video, info, keyframe_width=keyframe_width(captioner))
-    for warning in scan.warnings:
-        stages.say(f"warning: {warning}")
-    with stages.stage("caption", f"describing {len(scan.shots)} shots with {captioner.name}"):
-        scenes = describe_scenes(scan, captioner)
+    # Each shot is described as soon as the scan has it, while the decoding goes on ("caption" times the rest).
+    with ShotDescriber(captioner) as describer:
+        with stages.stage("scan", f"detecting shots and visual cues (one decoding pass), describing them with "
+                                  f"{captioner.name}"):
+            scan = scan_video(video, info, keyframe_width=keyframe_width(captioner), on_shot=describer.submit)
+        for warning in scan.warnings:
+            stages.say(f"warning: {warning}")
+        with stages.stage("caption", f"described {len(scan.shots)} shots with {captioner.name}"):
+            scenes = describer.scenes(scan)
     return backends, _Seen(info, scan, scenes, backends.summary("video", captioner))
 
 

@@ -294,3 +294,43 @@ def test_missing_ffprobe_says_to_install_ffmpeg(tmp_path):
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
 def test_probe_accepts_str_and_path():
     assert probe(str(CARTOON)).frame_count == probe(CARTOON).frame_count
+
+
+def test_each_shot_is_handed_over_while_decoding_goes_on_as_the_scan_returns_it(cartoon):
+    """``on_shot`` gets every shot as soon as it is known — the first ones before the decoder has reached the end
+    of the video — and each is exactly the shot (times, frames, keyframes, features) the finished scan holds."""
+    events: list[tuple[str, object]] = []
+    scan = scan_video(cartoon, on_shot=lambda shot, frames: events.append(("shot", (shot, frames))),
+                      progress=lambda line: events.append(("progress", line)))
+    handed = [item for kind, item in events if kind == "shot"]
+    assert [s for s, _ in handed] == scan.shots
+    for (_, frames), final in zip(handed, scan.frames):
+        assert frames.keyframe_times == final.keyframe_times
+        assert all(np.array_equal(a, b) for a, b in zip(frames.keyframes, final.keyframes))
+        assert len(frames.keyframes) == len(final.keyframes)
+        assert np.array_equal(frames.features.motion, final.features.motion)
+        assert np.array_equal(frames.features.times, final.features.times)
+    last_progress = max(i for i, (kind, _) in enumerate(events) if kind == "progress")
+    first_shot = min(i for i, (kind, _) in enumerate(events) if kind == "shot")
+    assert first_shot < last_progress, "no shot was handed over before the decoding finished"
+
+
+def test_shots_described_during_the_scan_equal_those_described_after_it(cartoon):
+    from dubkit.scenes.base import ShotDescriber, describe_scenes
+    from dubkit.scenes.visual_cues import VisualCuesCaptioner
+
+    captioner = VisualCuesCaptioner()
+    with ShotDescriber(captioner) as describer:
+        scan = scan_video(cartoon, on_shot=describer.submit)
+        early = describer.scenes(scan)
+    after = describe_scenes(scan, captioner)
+    assert [(s.start, s.end, s.description, s.cues, s.features) for s in early] == \
+        [(s.start, s.end, s.description, s.cues, s.features) for s in after]
+    # A shot the scan drew differently once it had finished (a cut confirmed late) is described again.
+    with ShotDescriber(captioner) as describer:
+        wrong = scan.shots[1]
+        describer.submit(scan.shots[0], scan.frames[0])
+        describer.submit(type(wrong)(1, wrong.start, wrong.end + 1, wrong.start_frame, wrong.end_frame + 24),
+                         scan.frames[1])
+        redone = describer.scenes(scan)
+    assert [(s.start, s.end, s.description) for s in redone] == [(s.start, s.end, s.description) for s in after]

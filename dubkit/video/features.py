@@ -126,8 +126,9 @@ class FeatureAccumulator:
                 out[2:] = [float(win[iy, ix]), dx / w, dy / h]
         return out, spec
 
-    def result(self) -> FrameFeatures:
-        a = np.array(self.rows, dtype=np.float64).reshape(-1, 21)
+    def result(self, lo: int = 0, hi: int | None = None) -> FrameFeatures:
+        """The features of frames ``lo``..``hi`` pushed so far (all of them by default)."""
+        a = np.array(self.rows[lo:hi], dtype=np.float64).reshape(-1, 21)
         return FrameFeatures(times=a[:, 0], brightness=a[:, 1], motion=a[:, 2], centroid=a[:, 3:5], color=a[:, 5:8],
                              camera=a[:, 8:12], specks=a[:, 12:15], streaks=a[:, 15:17], flow=a[:, 17:20],
                              extent=a[:, 20])  # fmt: skip

@@ -8,7 +8,7 @@ spaced subset of the shot (at most ``capacity`` frames), from which the final pi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +63,9 @@ class KeyframeCollector:
     short delay line of ``delay`` frames before they are assigned to a shot.
     """
 
-    def __init__(self, per_shot: int, delay: int, capacity: int | None = None):
+    def __init__(self, per_shot: int, delay: int, capacity: int | None = None,
+                 on_close: Callable[[int], None] | None = None):
+        self.on_close = on_close  # called with the next shot's first frame (None: the video's end) as a shot closes
         self.per_shot = per_shot
         self.capacity = capacity or max(8 * per_shot, 16)
         self.delay = max(0, delay)
@@ -79,7 +81,7 @@ class KeyframeCollector:
     def finish(self, cuts: Container[int]) -> list[list[tuple[int, float, np.ndarray]]]:
         """Assign every waiting frame and close the last shot: one list of (index, time, image) per shot."""
         self._release(None, cuts)
-        self._close()
+        self._close(None)
         return self.shots
 
     @property
@@ -90,10 +92,12 @@ class KeyframeCollector:
         while self._waiting and (upto is None or self._waiting[0][0] <= upto):
             index, time, image = self._waiting.popleft()
             if index in cuts and self._current.seen:
-                self._close()
+                self._close(index)
             self._current.add(index, time, image)
 
-    def _close(self) -> None:
+    def _close(self, next_start: int | None) -> None:
         if self._current.seen:
             self.shots.append([(h.index, h.time, h.image) for h in self._current.pick(self.per_shot)])
+            if self.on_close is not None:
+                self.on_close(next_start)
         self._current = ShotReservoir(self.capacity)

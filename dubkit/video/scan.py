@@ -88,12 +88,15 @@ def scan_video(
     analysis_width: int = 256,
     keyframe_width: int = 320,
     progress: Callable[[str], None] | None = None,
+    on_shot: Callable[[Shot, ShotFrames], None] | None = None,
 ) -> VideoScan:
     """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → the video's duration), per-frame
     features and ``keyframes_per_shot`` RGB keyframes per shot (``keyframe_width`` wide, display orientation).
 
     ``threshold``/``min_shot_frames`` are PySceneDetect's ContentDetector settings; ``progress`` receives short
-    status lines (about every 10 %).
+    status lines (about every 10 %); ``on_shot`` receives each shot as soon as it is known — while the decoding
+    goes on, so a captioner can describe it meanwhile — built as the returned scan has it (check
+    ``start_frame``/``end_frame`` against the scan's own shots: they agree unless a cut was confirmed late).
     """
     path = os.fspath(path)
     info = info or probe(path)
@@ -101,31 +104,50 @@ def scan_video(
     fps = info.fps or (info.frame_count / info.duration if info.duration else 24.0)
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
+    stamps: list[float] = []
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
+    if on_shot is not None:
+        keys.on_close = _ShotHandOff(on_shot, info, stamps, features, keys)
     damage: list[str] = []
     with _opencv_single_threaded():
-        times = _decode_pass(path, info, size, progress, cuts, features, keys, damage)
+        times = _decode_pass(path, info, size, progress, cuts, features, keys, damage, stamps)
     cut_frames = cuts.finish()
     scan = _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
     scan.warnings.extend(damage)
     return scan
 
 
+class _ShotHandOff:
+    """Called by the keyframe collector as a shot closes: that shot, built from what is decoded so far."""
+
+    def __init__(self, on_shot: Callable[[Shot, ShotFrames], None], info: MediaInfo, stamps: list[float],
+                 features: FeatureAccumulator, keys: KeyframeCollector) -> None:
+        self.on_shot, self.info, self.stamps, self.features, self.keys = on_shot, info, stamps, features, keys
+        self.start = 0
+
+    def __call__(self, next_start: int | None) -> None:
+        k = len(self.keys.shots) - 1
+        end = len(self.stamps) if next_start is None else next_start
+        self.on_shot(*_shot(k, self.start, end, self.stamps, self.info, self.keys.shots[k],
+                            self.features.result(self.start, end)))  # fmt: skip
+        self.start = end
+
+
 def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
                  cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector,
-                 damage: list[str] | None = None) -> np.ndarray:
+                 damage: list[str] | None = None, stamps: list[float] | None = None) -> np.ndarray:
     """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir; the
-    frames' presentation times."""
+    frames' presentation times (also appended to ``stamps`` as they come)."""
     expected = max(1, info.frame_count)
-    stamps: list[float] = []
+    stamps = [] if stamps is None else stamps
     next_report = 0.1
     for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h, damage)):
         # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
         small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
         cuts.push(i, small)
         features.push(t, small)
+        stamps.append(t)  # before the keyframes: a shot they close may end on this frame
         keys.push(i, t, frame.copy(), cuts.cut_set)
-        stamps.append(t)
         if progress is not None and (i + 1) / expected >= next_report:
             progress(f"scanning frames {i + 1}/{expected} ({min(100, 100 * (i + 1) // expected)}%)")
             next_report += 0.1
@@ -140,11 +162,17 @@ def _assemble_scan(info: MediaInfo, times: np.ndarray, cut_frames: list[int], pi
     shots: list[Shot] = []
     frames: list[ShotFrames] = []
     for k, (s, e) in enumerate(zip(starts, ends)):
-        t0 = 0.0 if k == 0 else float(times[s])
-        t1 = float(times[e]) if e < n else max(float(info.duration), float(times[-1]))
-        shots.append(Shot(index=k, start=t0, end=t1, start_frame=s, end_frame=e))
-        chosen = picks[k] if k < len(picks) else []
-        frames.append(
-            ShotFrames(keyframes=[im for _, _, im in chosen], keyframe_times=[t for _, t, _ in chosen], features=feats.slice(s, e))
-        )
+        shot, seen = _shot(k, s, e, times, info, picks[k] if k < len(picks) else [], feats.slice(s, e))
+        shots.append(shot)
+        frames.append(seen)
     return VideoScan(info=info, shots=shots, features=feats, frames=frames)
+
+
+def _shot(k: int, s: int, e: int, times, info: MediaInfo, chosen: list, features: FrameFeatures) -> tuple[Shot, ShotFrames]:
+    """Shot ``k`` of frames ``s``..``e`` (exclusive; ``e`` = all the frames: the last shot, which ends with the
+    video) and what its captioner sees."""
+    n = len(times)
+    t0 = 0.0 if k == 0 else float(times[s])
+    t1 = float(times[e]) if e < n else max(float(info.duration), float(times[-1]))
+    return (Shot(index=k, start=t0, end=t1, start_frame=s, end_frame=e),
+            ShotFrames(keyframes=[im for _, _, im in chosen], keyframe_times=[t for _, t, _ in chosen], features=features))
