@@ -10,6 +10,8 @@ Everything runs block by block over a ``Track`` (an array is wrapped in one), so
 blocks of memory: the BS.1770 K-weighting filters carry their state from block to block, the 400 ms gating
 blocks are measured from running sums of squares at exactly pyloudnorm's block bounds (same figure to 1e-9 LU),
 and the limiter sees enough of each block's neighbours that its result does not depend on where blocks join.
+The first pass measures the true peak too: when the gain keeps it under where the limiter starts, the limiter
+would change nothing, so the output is written in one more pass and nothing is measured a second time.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pyloudnorm
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import lfilter, oaconvolve, resample_poly
 
-from audiostory_core.tracks import ArrayTrack, Track, as_track, blocks
+from audiostory_core.tracks import BLOCK, ArrayTrack, Track, as_track, blocks
 from dubkit.errors import InputError
 from dubkit.options import LoudnessPreset
 
@@ -30,6 +32,7 @@ OVERSAMPLE = 4  # BS.1770 true-peak meter: 4x oversampling at 48 kHz
 LOOKAHEAD = 0.005  # seconds the limiter starts reducing before a peak
 HOLD = 0.020  # seconds it holds the reduction after a peak before releasing
 _MARGIN_DB = 0.1  # the limiter aims this far under the ceiling, for the interpolation error of the gain curve
+_IDLE = 1 - 1e-4  # true peaks this far under the limiter's aim leave it idle, whatever the rounding of the gain
 
 
 @dataclass
@@ -66,11 +69,45 @@ def resolve_target(target: str | float) -> float:
 
 def integrated_loudness(audio: np.ndarray | Track, sample_rate: int) -> float:
     """BS.1770 integrated loudness in LUFS; -inf for silence or audio shorter than one 400 ms gating block."""
-    track = _checked(audio)
+    return _measure(_checked(audio), sample_rate)[0]
+
+
+def _measure(track: Track, sample_rate: int, peaks: bool = False) -> tuple[float, np.ndarray]:
+    """(integrated loudness, the sample peak of every ``_BLOCK`` samples — when ``peaks``) in one read."""
     meter = _Meter(track.channels, track.samples, sample_rate)
+    found = []
     for start, stop in blocks(track.samples):
-        meter.feed(track.read(start, stop))
-    return meter.loudness()
+        block = track.read(start, stop)
+        meter.feed(block)
+        if peaks:
+            found.append(_block_peaks(block))
+    return meter.loudness(), (np.concatenate(found) if found else np.zeros(0))
+
+
+def _block_peaks(audio: np.ndarray) -> np.ndarray:
+    """The peak over channels of each ``_BLOCK`` samples of ``audio`` (the last block may be shorter)."""
+    n = audio.shape[-1]
+    env = np.max(np.abs(audio), axis=0, initial=0.0) if n else np.zeros(0, np.float32)
+    nblocks = -(-n // _BLOCK)
+    return np.pad(env, (0, nblocks * _BLOCK - n)).reshape(nblocks, _BLOCK).max(axis=1).astype(np.float64)
+
+
+def _peaks_under(track: Track, block_peaks: np.ndarray, limit: float) -> bool:
+    """Whether every true peak of ``track`` is under ``limit``, given its ``_block_peaks``: only stretches whose
+    sample peaks could oversample past ``limit`` are read again and oversampled, loudest first (one over it
+    answers at once)."""
+    near = np.maximum(block_peaks, np.maximum(np.r_[0.0, block_peaks[:-1]], np.r_[block_peaks[1:], 0.0]))
+    if block_peaks.size and block_peaks.max() >= limit:
+        return False
+    todo = np.flatnonzero(near * _overshoot_bound() >= limit)
+    per_read = BLOCK // _BLOCK
+    runs = np.split(todo, np.flatnonzero((np.diff(todo) != 1) | (todo[1:] % per_read == 0)) + 1) if todo.size else []
+    for run in sorted(runs, key=lambda r: -near[r].max()):
+        lo, hi = int(run[0]) * _BLOCK, min((int(run[-1]) + 1) * _BLOCK, track.samples)
+        env = _true_peak_envelope(track.read(lo - _CONTEXT, hi + _CONTEXT))
+        if env[_CONTEXT : _CONTEXT + hi - lo].max(initial=0.0) >= limit:
+            return False
+    return True
 
 
 class _KSums:
@@ -155,12 +192,45 @@ def true_peak_dbtp(audio: np.ndarray | Track) -> float:
     track = _checked(audio)
     sample_peak = max((float(np.max(np.abs(track.read(a, b)), initial=0.0)) for a, b in blocks(track.samples)),
                       default=0.0)
-    peak = 0.0
+    meter = _PeakMeter(track.channels, floor=sample_peak)  # the sample peak first: little is left to oversample
     for start, stop in blocks(track.samples):
-        lo, hi = max(start - _CONTEXT, 0), min(stop + _CONTEXT, track.samples)
-        env = _true_peak_envelope(track.read(lo, hi), floor=sample_peak)
-        peak = max(peak, float(np.max(env[start - lo : stop - lo], initial=0.0)))
+        meter.feed(track.read(start, stop))
+    peak = meter.finish()
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+class _PeakMeter:
+    """The true peak of samples fed in order, block by block: each sample's oversampled values are taken once
+    ``_CONTEXT`` samples on both sides of it have been seen (zeros before the first and after the last, as a
+    whole-signal pass sees them), so the result is the one of oversampling the whole signal at once. Only the
+    stretches that could beat the peak found so far (or the ``floor`` given, the sample peak of the whole when
+    it is known) are oversampled (``_true_peak_envelope``'s floor), which leaves the maximum unchanged."""
+
+    def __init__(self, channels: int, floor: float = 0.0):
+        self.before = np.zeros((channels, 0), np.float32)  # up to _CONTEXT samples already measured
+        self.pending = np.zeros((channels, 0), np.float32)  # the last samples, awaiting what follows them
+        self.peak = floor  # a known lower bound of the true peak (such as the sample peak): less to oversample
+
+    def feed(self, block: np.ndarray) -> None:
+        x = np.concatenate([self.before, self.pending, np.asarray(block, np.float32)], axis=-1)
+        first, stop = self.before.shape[-1], x.shape[-1] - _CONTEXT
+        if stop <= first:
+            self.pending = x[:, first:]
+            return
+        self._take(x, first, stop)
+        self.before, self.pending = x[:, max(stop - _CONTEXT, 0) : stop], x[:, stop:]
+
+    def finish(self) -> float:
+        """The linear true peak (0 for silence or nothing fed)."""
+        x = np.concatenate([self.before, self.pending], axis=-1)
+        self._take(x, self.before.shape[-1], x.shape[-1])
+        self.before = self.pending = x[:, :0]
+        return self.peak
+
+    def _take(self, x: np.ndarray, first: int, stop: int) -> None:
+        if stop > first:
+            env = _true_peak_envelope(x, floor=self.peak)
+            self.peak = max(self.peak, float(np.max(env[first:stop], initial=0.0)))
 
 
 def normalize_loudness(
@@ -182,17 +252,33 @@ def normalize_loudness(
     track = _checked(audio)
     sink = out if out is not None else ArrayTrack(np.zeros(track.shape, np.float32))
     target_lufs = resolve_target(target_lufs)
-    l_in = integrated_loudness(track, sample_rate)
-    gain_db = 0.0  # nothing to measure (silence): no gain, but peaks are still kept under the ceiling
-    if np.isfinite(l_in):
-        gain_db, _, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
-                                                 max_iterations)
-    l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink)
+    l_in, block_peaks = _measure(track, sample_rate, peaks=True)
+    gain_db = target_lufs - l_in if np.isfinite(l_in) else 0.0  # silence: no gain, but peaks are still kept
+    g = 10 ** (gain_db / 20)
+    if _peaks_under(track, block_peaks, 10 ** ((true_peak_db - _MARGIN_DB) / 20) * _IDLE / g):
+        # The gain leaves every true peak under where the limiter starts, so it would change no sample: the
+        # result is the first pass scaled, its loudness the measured one plus the gain, its true peak measured as
+        # it is written (no search, no second loudness and true-peak pass).
+        floor = g * float(block_peaks.max(initial=0.0)) * (1 - 1e-6)  # under the output's sample peak
+        peak_out: float | None = _scaled_pass(track, gain_db, sink, floor)
+        l_out, reduction = l_in + gain_db, 0.0
+    else:
+        if np.isfinite(l_in):  # the search measured this very pass: it is only written now
+            gain_db, l_out, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
+                                             max_iterations)
+            reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink, measure=False)[1]
+        else:
+            l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink)
+        peak_out = None  # the limiter acted (or may have): its result is measured again, read back
     result = sink.audio if out is None else sink
+    if peak_out is None:
+        tp_out = true_peak_dbtp(result)
+    else:
+        tp_out = 20 * np.log10(peak_out) if peak_out > 0 else float("-inf")
     report = LoudnessReport(
         input_lufs=l_in,
         output_lufs=l_out,
-        true_peak_dbtp=float(true_peak_dbtp(result)),
+        true_peak_dbtp=float(tp_out),
         gain_db=float(gain_db),
         limited=reduction < 0,
         target_lufs=target_lufs,
@@ -221,25 +307,38 @@ def _search_gain(track: Track, sample_rate: int, l_in: float, target: float, cei
     return best
 
 
+def _scaled_pass(track: Track, gain_db: float, write: Track, floor: float) -> float:
+    """``track`` times the static gain into ``write`` (the very samples ``_limited_pass`` gives when its limiter
+    does nothing); returns their linear true peak, measured on the way (``floor``: a lower bound of it)."""
+    g = np.float32(10 ** (gain_db / 20))
+    peaks = _PeakMeter(track.channels, floor)
+    for start, stop in blocks(track.samples):
+        block = track.read(start, stop) * g
+        peaks.feed(block)
+        write.write(start, block)
+    return peaks.finish()
+
+
 def _limited_pass(track: Track, sample_rate: int, gain_db: float, ceiling_db: float,
-                  write: Track | None = None) -> tuple[float, float]:
-    """One pass of static gain + limiter over ``track``: (integrated loudness of the result, deepest reduction),
-    the result written to ``write`` when given. Each block is limited with ``_limiter_context`` samples of its
-    neighbours, so the joins are what one whole-signal pass would give."""
+                  write: Track | None = None, measure: bool = True) -> tuple[float, float]:
+    """One pass of static gain + limiter over ``track``: (integrated loudness of the result — NaN unless
+    ``measure`` —, deepest reduction), the result written to ``write`` when given. Each block is limited with
+    ``_limiter_context`` samples of its neighbours, so the joins are what one whole-signal pass would give."""
     g = np.float32(10 ** (gain_db / 20))
     n = track.samples
     ctx = _limiter_context(sample_rate)
-    meter = _Meter(track.channels, n, sample_rate)
+    meter = _Meter(track.channels, n, sample_rate) if measure else None
     deepest = 0.0
     for start, stop in blocks(n):
         lo, hi = max(start - ctx, 0), min(stop + ctx, n)
         limited, reduction = _limit(track.read(lo, hi) * g, sample_rate, ceiling_db, keep=slice(start - lo, stop - lo))
         block = limited[:, start - lo : stop - lo]
         deepest = min(deepest, reduction)
-        meter.feed(block)
+        if meter is not None:
+            meter.feed(block)
         if write is not None:
             write.write(start, block)
-    return meter.loudness(), deepest
+    return (meter.loudness() if meter is not None else float("nan")), deepest
 
 
 def _limiter_context(sample_rate: int) -> int:
