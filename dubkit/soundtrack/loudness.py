@@ -128,14 +128,14 @@ class _KSums:
         x = np.asarray(block, dtype=np.float64)
         for i, (b, a, gain) in enumerate(self.stages):
             y, self.state[i] = lfilter(b, a, x, axis=-1, zi=self.state[i])
-            x = gain * y
-        csum = np.cumsum(x * x, axis=-1) + self.total[:, None]
+            x = y if gain == 1.0 else gain * y  # (pyloudnorm's pass-band gains are 1)
+        csum = np.cumsum(np.square(x, out=x), axis=-1)  # the running total is added only where it is taken
         stop = self.done + x.shape[-1]
         k = int(np.searchsorted(self.wanted, stop, side="right"))
-        self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1]
+        self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1] + self.total[:, None]
         self.k, self.done = k, stop
         if x.shape[-1]:
-            self.total = csum[:, -1]
+            self.total = csum[:, -1] + self.total
 
 
 class _Meter:

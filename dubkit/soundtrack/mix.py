@@ -94,7 +94,10 @@ class MixedTrack:
         return self.channels, self.samples
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        out = self.new.read(start, stop) * self.gain.read(start, stop)[None, :]
+        if self.gain.regions or self.gain.level != 1.0:
+            out = self.new.read(start, stop) * self.gain.read(start, stop)[None, :]
+        else:  # unity gain throughout (the soundtrack replaces the original): x * 1 is x
+            out = np.array(self.new.read(start, stop), np.float32)
         if self.dialogue is not None:
             out += self.dialogue.read(start, stop)
         return out

@@ -5,6 +5,8 @@ where randomness is involved, so a sound is a pure function of (duration, rate, 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.signal import butter, lfilter, oaconvolve, sosfilt
@@ -26,19 +28,26 @@ def _clamp(f: float, sr: int) -> float:
     return float(min(max(f, 5.0), 0.45 * sr))
 
 
+@functools.lru_cache(maxsize=1024)
+def _sos(order: int, cutoff: float | tuple[float, float], kind: str, sr: int) -> np.ndarray:
+    """A Butterworth design, kept: designing one costs ~2 ms, and the bank asks for the same few again and again
+    (the 20 Hz high-pass of every sound, fixed bands); the coefficients, hence the samples, are the same."""
+    return butter(order, list(cutoff) if isinstance(cutoff, tuple) else cutoff, kind, fs=sr, output="sos")
+
+
 def lowpass(x: np.ndarray, f: float, sr: int, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, _clamp(f, sr), "lowpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, _clamp(f, sr), "lowpass", sr).copy(), x, axis=-1)
 
 
 def highpass(x: np.ndarray, f: float, sr: int, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, _clamp(f, sr), "highpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, _clamp(f, sr), "highpass", sr).copy(), x, axis=-1)
 
 
 def bandpass(x: np.ndarray, lo: float, hi: float, sr: int, order: int = 2) -> np.ndarray:
     lo, hi = _clamp(lo, sr), _clamp(hi, sr)
     if hi <= lo * 1.05:
         lo = hi / 1.5
-    return sosfilt(butter(order, [lo, hi], "bandpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, (lo, hi), "bandpass", sr).copy(), x, axis=-1)
 
 
 def resonator(x: np.ndarray, f: float, q: float, sr: int) -> np.ndarray:
