@@ -125,17 +125,29 @@ class _KSums:
         self.k = int(np.searchsorted(self.wanted, 0, side="right"))  # positions at 0 have sum 0
 
     def feed(self, block: np.ndarray) -> None:
-        x = np.asarray(block, dtype=np.float64)
-        for i, (b, a, gain) in enumerate(self.stages):
-            y, self.state[i] = lfilter(b, a, x, axis=-1, zi=self.state[i])
-            x = y if gain == 1.0 else gain * y  # (pyloudnorm's pass-band gains are 1)
-        csum = np.cumsum(np.square(x, out=x), axis=-1)  # the running total is added only where it is taken
-        stop = self.done + x.shape[-1]
-        k = int(np.searchsorted(self.wanted, stop, side="right"))
-        self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1] + self.total[:, None]
-        self.k, self.done = k, stop
-        if x.shape[-1]:
-            self.total = csum[:, -1] + self.total
+        """Each block is worked through in pieces of ``_PIECE`` samples: their float64 temporaries stay small
+        (in cache, and reused rather than fresh pages). The sums are those of one pass over the whole block:
+        the filters carry their state, and each piece's running sum starts from the block's sum so far."""
+        within = np.zeros(block.shape[0])  # the block's running sum so far (the total before it is added apart)
+        m = block.shape[-1]
+        for a in range(0, m, _PIECE):
+            x = np.asarray(block[:, a : a + _PIECE], dtype=np.float64)
+            for i, (b, den, gain) in enumerate(self.stages):
+                y, self.state[i] = lfilter(b, den, x, axis=-1, zi=self.state[i])
+                x = y if gain == 1.0 else gain * y  # (pyloudnorm's pass-band gains are 1)
+            sq = np.square(x, out=x)
+            sq[:, 0] += within  # so the running sum goes on exactly as over the whole block
+            csum = np.cumsum(sq, axis=-1)
+            stop = self.done + x.shape[-1]
+            k = int(np.searchsorted(self.wanted, stop, side="right"))
+            self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1] + \
+                self.total[:, None]
+            self.k, self.done, within = k, stop, csum[:, -1]
+        if m:
+            self.total = within + self.total
+
+
+_PIECE = 1 << 15  # samples per piece of a K-weighting block: 512 KB of float64 stereo
 
 
 class _Meter:
