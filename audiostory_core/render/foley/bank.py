@@ -415,26 +415,57 @@ def _car_pass_by(n, sr, rng):
 
 
 def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: float) -> np.ndarray:
-    """A vehicle passing the listener at the middle of ``n`` samples: delay-line doppler, 1/r level, pan, air."""
+    """A vehicle passing the listener at the middle of ``n`` samples: delay-line doppler, 1/r level, pan, air.
+
+    Worked in place where it can (the same operations in the same order, so the same samples): each fresh
+    array of a few seconds is a few MB of pages to fault in, which cost more than the arithmetic on them."""
     c = 343.0
     t = times(n, sr)
     x_pos = speed * (t - t[-1] / 2)
-    r = np.sqrt(x_pos ** 2 + closest ** 2)
+    r = np.square(x_pos)
+    r += closest ** 2
+    np.sqrt(r, out=r)
     delay = r / c
     pad = int(np.ceil(delay.max() * sr)) + 2
     m = n + pad
     firing = rng.uniform(55, 95)
-    ph = TAU * np.cumsum(firing * (1 + 0.02 * smooth_curve(m, sr, 2, rng))) / sr
-    engine = sum(np.sin(k * ph + rng.uniform(0, TAU)) / k ** 0.8 for k in range(1, 9))
+    ph = smooth_curve(m, sr, 2, rng)
+    ph *= 0.02
+    ph += 1
+    ph *= firing
+    np.cumsum(ph, out=ph)
+    ph *= TAU
+    ph /= sr
+    engine, part = np.empty(m), np.empty(m)
+    for k in range(1, 9):  # the harmonics: sin(k * ph + phase) / k ** 0.8, summed in order
+        np.multiply(ph, k, out=part)
+        part += rng.uniform(0, TAU)
+        np.sin(part, out=part)
+        part /= k ** 0.8
+        if k == 1:
+            engine[:] = part
+        else:
+            engine += part
     engine = lowpass(engine, 2500, sr)
-    tyres = bandpass(pink(m, rng), 300, 3500, sr)
-    src = 0.6 * engine + 1.0 * tyres
+    src = bandpass(pink(m, rng), 300, 3500, sr)  # the tyres
+    engine *= 0.6
+    src += engine
     src_t = (np.arange(m) - pad) / sr
-    y = np.interp(t - delay, src_t, src)
-    far = np.clip((r - closest) / 60.0, 0, 1)
-    y = y * (1 - far) + lowpass(y, 900, sr) * far
-    y *= closest / r
-    return pan(y, x_pos / r * 0.9)
+    np.subtract(t, delay, out=delay)
+    y = np.interp(delay, src_t, src)
+    far = r - closest
+    far /= 60.0
+    np.clip(far, 0, 1, out=far)
+    air = lowpass(y, 900, sr)
+    air *= far
+    np.subtract(1, far, out=far)
+    y *= far
+    y += air
+    np.divide(closest, r, out=far)
+    y *= far
+    np.divide(x_pos, r, out=far)
+    far *= 0.9
+    return pan(y, far)
 
 
 # === textures =====================================================================================================

@@ -76,7 +76,8 @@ def pink(shape, rng: np.random.Generator) -> np.ndarray:
     spec = rfft(rng.standard_normal((*shape[:-1], size)), axis=-1)
     f = np.arange(spec.shape[-1], dtype=float)
     f[0] = 1.0
-    spec /= np.sqrt(f)
+    # spec /= sqrt(f), as numpy divides a complex by a real (both parts times 1 / sqrt(f)): no complex copy of f
+    spec.view(np.float64).reshape(*spec.shape, 2)[...] *= np.divide(1.0, np.sqrt(f, out=f), out=f)[:, None]
     spec[..., 0] = 0.0
     out = irfft(spec, n=size, axis=-1)[..., :n]
     return out / (out.std() + 1e-12)
@@ -95,10 +96,22 @@ def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator) -> np.n
         return np.zeros(0)
     k = int(np.ceil(n / sr * rate)) + 2
     pts = rng.uniform(-1.0, 1.0, k)
-    pos = np.arange(n) / sr * rate
+    pos = np.arange(n) / sr
+    pos *= rate
     i = np.floor(pos).astype(int)
-    w = 0.5 - 0.5 * np.cos(np.pi * (pos - i))
-    return pts[i] * (1.0 - w) + pts[i + 1] * w
+    w = np.subtract(pos, i, out=pos)  # in place from here: the same values, fewer fresh arrays
+    w *= np.pi
+    np.cos(w, out=w)
+    w *= 0.5
+    np.subtract(0.5, w, out=w)  # the raised-cosine weight of the next point
+    out = pts[i]
+    i += 1
+    ahead = pts[i]
+    ahead *= w
+    np.subtract(1.0, w, out=w)
+    out *= w
+    out += ahead
+    return out
 
 
 def decay(n: int, sr: int, tau: float) -> np.ndarray:
@@ -114,7 +127,10 @@ def stereo(mono_a: np.ndarray, mono_b: np.ndarray, width: float) -> np.ndarray:
 def pan(mono: np.ndarray, pos) -> np.ndarray:
     """Equal-power pan; ``pos`` in [-1 (left), 1 (right)], scalar or per sample."""
     ang = (np.clip(pos, -1.0, 1.0) + 1.0) * (np.pi / 4)
-    return np.stack([mono * np.cos(ang), mono * np.sin(ang)])
+    out = np.empty((2, *np.broadcast_shapes(np.shape(mono), np.shape(ang))))
+    np.multiply(mono, np.cos(ang, out=out[0] if np.ndim(ang) else None), out=out[0])
+    np.multiply(mono, np.sin(ang, out=out[1] if np.ndim(ang) else None), out=out[1])
+    return out
 
 
 # --- events ------------------------------------------------------------------------------------------------------
