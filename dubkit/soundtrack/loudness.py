@@ -86,10 +86,26 @@ def _measure(track: Track, sample_rate: int, peaks: bool = False) -> tuple[float
 
 def _block_peaks(audio: np.ndarray) -> np.ndarray:
     """The peak over channels of each ``_BLOCK`` samples of ``audio`` (the last block may be shorter)."""
-    n = audio.shape[-1]
-    env = np.max(np.abs(audio), axis=0, initial=0.0) if n else np.zeros(0, np.float32)
-    nblocks = -(-n // _BLOCK)
-    return np.pad(env, (0, nblocks * _BLOCK - n)).reshape(nblocks, _BLOCK).max(axis=1).astype(np.float64)
+    return _per_block_max(_sample_peaks(audio, np.float32))
+
+
+def _sample_peaks(audio: np.ndarray, dtype) -> np.ndarray:
+    """Per sample, the largest magnitude over the channels (one array made, not one per step)."""
+    env = np.abs(audio[0], out=np.empty(audio.shape[-1], dtype)) if audio.shape[0] else np.zeros(audio.shape[-1], dtype)
+    for channel in audio[1:]:
+        np.maximum(env, np.abs(channel), out=env)
+    return env
+
+
+def _per_block_max(env: np.ndarray) -> np.ndarray:
+    """The maximum of each ``_BLOCK`` values of ``env`` (≥ 0; the last block may be shorter), as float64."""
+    full, nblocks = env.size // _BLOCK, -(-env.size // _BLOCK)
+    out = np.empty(nblocks, np.float64)
+    if full:
+        out[:full] = env[: full * _BLOCK].reshape(full, _BLOCK).max(axis=1)
+    if nblocks > full:
+        out[full] = env[full * _BLOCK :].max()
+    return out
 
 
 def _peaks_under(track: Track, block_peaks: np.ndarray, limit: float) -> bool:
@@ -373,7 +389,7 @@ def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float, keep: slice =
             break
         need = np.minimum(1.0, aim / np.maximum(env, 1e-12))
         gain = _smooth_gain(need, sample_rate)
-        out = (out * gain[None, :]).astype(np.float32)
+        out = (out * gain[None, :]).astype(np.float32, copy=False)  # (float32 already: no second copy)
         kept = gain[keep]
         if kept.size:
             deepest = min(deepest, float(20 * np.log10(max(kept.min(), 1e-12))))
@@ -412,11 +428,11 @@ def _true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
     Elsewhere the sample peak is returned — exact enough, since it is then certainly below ``floor``.
     """
     n = audio.shape[-1]
-    env = np.maximum.reduce(np.abs(audio), axis=0).astype(np.float64)
+    env = _sample_peaks(audio, np.float64)
     if n == 0:
         return env
     nblocks = -(-n // _BLOCK)
-    block_peak = np.pad(env, (0, nblocks * _BLOCK - n)).reshape(nblocks, _BLOCK).max(axis=1)
+    block_peak = _per_block_max(env)
     near = np.maximum(block_peak, np.maximum(np.r_[0.0, block_peak[:-1]], np.r_[block_peak[1:], 0.0]))
     todo = near * _overshoot_bound() > floor
     b = 0
