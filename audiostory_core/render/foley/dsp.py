@@ -227,8 +227,12 @@ def reverb(x: np.ndarray, sr: int, rng: np.random.Generator, t60: float, wet: fl
     env = np.exp(-6.9 * times(m, sr) / t60)
     ir = lowpass(rng.standard_normal((2, m)) * env, damp, sr)
     ir /= np.sqrt((ir ** 2).sum(axis=-1, keepdims=True)) + 1e-12
-    tail = np.stack([oaconvolve(x[c], ir[c])[:n] for c in range(2)])
-    return x + wet * tail
+    tail = np.empty((2, n))
+    for c in range(2):
+        tail[c] = oaconvolve(x[c], ir[c])[:n]
+    tail *= wet
+    tail += x  # x + wet * tail
+    return tail
 
 
 def fade(x: np.ndarray, fade_in: int, fade_out: int) -> np.ndarray:
