@@ -145,6 +145,9 @@ def test_streamed_mix_stems_and_master_equal_the_array_path(tmp_path):
         ref = master_soundtrack(bed + fx, original, SR, mode="duck", speech=speech, loudness=-20.0)
         assert done.loudness.gain_db == pytest.approx(ref.loudness.gain_db, abs=1e-9)
         np.testing.assert_allclose(wav.read(0, tb.samples), ref.audio, atol=2e-6)
+        # The limiter had nothing to do: the true peak was measured as written, before the 24-bit rounding.
+        assert not done.loudness.limited
+        assert done.loudness.true_peak_dbtp == pytest.approx(true_peak_dbtp(wav), abs=1e-4)
         times, curve = short_term_loudness(wav, SR)
         np.testing.assert_allclose(curve, short_term_loudness(ref.audio, SR)[1], atol=1e-3)
         wav.close()

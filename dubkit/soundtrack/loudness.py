@@ -215,16 +215,33 @@ def _gated(z: np.ndarray) -> float:
         return float(-0.691 + 10.0 * np.log10((g[:, 0] * z[:, kept].mean(axis=1)).sum()))
 
 
-def true_peak_dbtp(audio: np.ndarray | Track) -> float:
-    """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale)."""
+def true_peak_dbtp(audio: np.ndarray | Track, floor: float | None = None) -> float:
+    """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale). ``floor``: a known lower bound of
+    it (such as what was written, just under its sample peak); without one the sample peak is found first."""
     track = _checked(audio)
-    sample_peak = max((float(np.max(np.abs(track.read(a, b)), initial=0.0)) for a, b in blocks(track.samples)),
-                      default=0.0)
-    meter = _PeakMeter(track.channels, floor=sample_peak)  # the sample peak first: little is left to oversample
+    if floor is None:
+        floor = max((_magnitude(track.read(a, b)) for a, b in blocks(track.samples)), default=0.0)
+    meter = _PeakMeter(track.channels, floor=floor)  # the sample peak first: little is left to oversample
     for start, stop in blocks(track.samples):
         meter.feed(track.read(start, stop))
     peak = meter.finish()
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def _magnitude(block: np.ndarray) -> float:
+    """The largest magnitude in ``block`` (without an array of magnitudes)."""
+    return max(float(block.max(initial=0.0)), -float(block.min(initial=0.0)))
+
+
+class _Written:
+    """A track written through, noting the largest magnitude written (a floor for its true peak)."""
+
+    def __init__(self, track: Track):
+        self.track, self.channels, self.samples, self.peak = track, track.channels, track.samples, 0.0
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        self.peak = max(self.peak, _magnitude(block))
+        self.track.write(start, block)
 
 
 class _PeakMeter:
@@ -279,6 +296,7 @@ def normalize_loudness(
     """
     track = _checked(audio)
     sink = out if out is not None else ArrayTrack(np.zeros(track.shape, np.float32))
+    result = sink.audio if out is None else sink  # (the array is filled as the track is written)
     target_lufs = resolve_target(target_lufs)
     l_in, block_peaks = _measure(track, sample_rate, peaks=True)
     gain_db = target_lufs - l_in if np.isfinite(l_in) else 0.0  # silence: no gain, but peaks are still kept
@@ -288,21 +306,20 @@ def normalize_loudness(
         # result is the first pass scaled, its loudness the measured one plus the gain, its true peak measured as
         # it is written (no search, no second loudness and true-peak pass).
         floor = g * float(block_peaks.max(initial=0.0)) * (1 - 1e-6)  # under the output's sample peak
-        peak_out: float | None = _scaled_pass(track, gain_db, sink, floor)
+        peak = _scaled_pass(track, gain_db, sink, floor)
         l_out, reduction = l_in + gain_db, 0.0
+        tp_out = 20 * np.log10(peak) if peak > 0 else float("-inf")
     else:
+        written = _Written(sink)
         if np.isfinite(l_in):  # the search measured this very pass: it is only written now
             gain_db, l_out, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
                                              max_iterations)
-            reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink, measure=False)[1]
+            reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=written, measure=False)[1]
         else:
-            l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink)
-        peak_out = None  # the limiter acted (or may have): its result is measured again, read back
-    result = sink.audio if out is None else sink
-    if peak_out is None:
-        tp_out = true_peak_dbtp(result)
-    else:
-        tp_out = 20 * np.log10(peak_out) if peak_out > 0 else float("-inf")
+            l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=written)
+        # The limiter acted (or may have): its result is measured again, read back (from just under the sample
+        # peak written: 24-bit rounding cannot take it under that, and only stretches near it are oversampled).
+        tp_out = true_peak_dbtp(result, floor=written.peak * (1 - 1e-6))
     report = LoudnessReport(
         input_lufs=l_in,
         output_lufs=l_out,
