@@ -122,12 +122,20 @@ class Assembler:
         self._sum(ev.layer, to_samples(ev.start, self.rate) + offset, audio)
 
     def _sum(self, layer: str, start: int, audio: np.ndarray) -> None:
+        """Add ``audio`` (a copy this assembler owns: it is used up) to its layer's track at ``start``."""
         if layer not in self.tracks:
             self.tracks[layer] = self.work.new(layer, self.channels, self.length)
         track = self.tracks[layer]
         lo, hi = max(start, 0), min(start + audio.shape[-1], self.length)
-        if hi > lo:
-            track.write(lo, track.read(lo, hi) + audio[:, lo - start : hi - start])
+        if hi <= lo:
+            return
+        part = audio[:, lo - start : hi - start]
+        into = getattr(track, "read_into", None)
+        if into is not None:  # the layer so far added straight into the clip (its own copy): no fresh block
+            into(part, lo, add=True)
+            track.write(lo, part)
+        else:
+            track.write(lo, track.read(lo, hi) + part)
 
     def _record(self, clip: Clip) -> None:
         """What made each event and whose recordings it holds (the credits), without its audio."""

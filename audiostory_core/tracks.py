@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
@@ -78,6 +79,7 @@ class FileTrack:
         self.channels, self.samples = int(channels), int(samples)
         self.frame = 4 * self.channels
         self.nbytes = self.frame * self.samples
+        self._kept: dict[tuple[str, int], np.ndarray] = {}  # per (read/write, thread): a reused buffer
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             if self.nbytes:
@@ -91,17 +93,49 @@ class FileTrack:
         return self.channels, self.samples
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        lo, hi = _window(self.samples, start, stop)
-        out = np.zeros((self.channels, max(stop - start, 0)), np.float32)
-        if hi > lo:
-            raw = os.pread(self._fd, (hi - lo) * self.frame, lo * self.frame)
-            out[:, lo - start : hi - start] = np.frombuffer(raw, np.float32).reshape(-1, self.channels).T
+        out = np.empty((self.channels, max(stop - start, 0)), np.float32)
+        self.read_into(out, start)
         return out
+
+    def read_into(self, out: np.ndarray, start: int, add: bool = False) -> None:
+        """``out`` (channels, m) = (or += when ``add``) samples ``[start, start + m)``: the file's frames are read
+        into a buffer kept for this thread (a block's worth of fresh pages costs as much as reading it, here)."""
+        stop = start + out.shape[-1]
+        lo, hi = _window(self.samples, start, stop)
+        if not add:
+            out[:, : max(lo - start, 0)] = 0.0
+            out[:, max(hi - start, 0) :] = 0.0
+        if hi <= lo:
+            return
+        frames = self._buffer("read", hi - lo)
+        view, offset, done = memoryview(frames).cast("B"), lo * self.frame, 0
+        while done < len(view):
+            got = os.preadv(self._fd, [view[done:]], offset + done) if _PREADV else _pread_into(
+                self._fd, view[done:], offset + done)
+            if got <= 0:
+                raise OSError(f"{self.path}: the scratch track ends early")
+            done += got
+        if add:
+            out[:, lo - start : hi - start] += frames.T
+        else:
+            out[:, lo - start : hi - start] = frames.T
+
+    def _buffer(self, kind: str, frames: int) -> np.ndarray:
+        """A (frames, channels) float32 scratch array of this thread: up to two blocks' worth, kept and reused
+        (a longer read gets a fresh one, so nothing of a track's length is ever kept)."""
+        if frames > 2 * BLOCK:
+            return np.empty((frames, self.channels), np.float32)
+        key = (kind, threading.get_ident())
+        buf = self._kept.get(key)
+        if buf is None or buf.shape[0] < frames:
+            buf = self._kept[key] = np.empty((max(frames, BLOCK), self.channels), np.float32)
+        return buf[:frames]
 
     def write(self, start: int, block: np.ndarray) -> None:
         lo, hi = _window(self.samples, start, start + block.shape[-1])
         if hi > lo:
-            data = np.ascontiguousarray(np.asarray(block[:, lo - start : hi - start], np.float32).T)
+            data = self._buffer("write", hi - lo)
+            data[...] = np.asarray(block[:, lo - start : hi - start]).T  # float32, interleaved
             view = memoryview(data).cast("B")
             offset, done = lo * self.frame, 0
             while done < len(view):
@@ -111,6 +145,16 @@ class FileTrack:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        self._kept.clear()
+
+
+_PREADV = hasattr(os, "preadv")
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    data = os.pread(fd, len(view), offset)
+    view[: len(data)] = data
+    return len(data)
 
 
 def _reserve(fd: int, nbytes: int, path: Path) -> None:
@@ -136,9 +180,16 @@ class SumTrack:
         return self.channels, self.samples
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        out = np.zeros((self.channels, max(stop - start, 0)), np.float32)
-        for part in self.parts:
-            out += part.read(start, stop)
+        out = np.zeros((self.channels, max(stop - start, 0)), np.float32) if not self.parts else \
+            np.empty((self.channels, max(stop - start, 0)), np.float32)
+        for i, part in enumerate(self.parts):  # the first part is copied, not added to zeros: the same sums
+            into = getattr(part, "read_into", None)
+            if into is not None:  # straight from its file into the sum
+                into(out, start, add=i > 0)
+            elif i:
+                out += part.read(start, stop)
+            else:
+                out[...] = part.read(start, stop)
         return out
 
     def write(self, start: int, block: np.ndarray) -> None:

@@ -102,3 +102,73 @@ def test_targets_and_bad_input():
         resolve_target(5.0)
     with pytest.raises(InputError, match="NaN"):
         normalize_loudness(np.full((2, SR), np.nan, np.float32), SR)
+
+
+def _counting(monkeypatch, names):
+    """Count the calls of the loudness module's passes (they still run)."""
+    import dubkit.soundtrack.loudness as loudness
+
+    calls = {name: 0 for name in names}
+    for name in names:
+        real = getattr(loudness, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(loudness, name, counted)
+    return calls
+
+
+def test_idle_limiter_skips_the_second_pass_and_reports_what_it_would_measure(monkeypatch):
+    from audiostory_core.tracks import ArrayTrack
+    from dubkit.soundtrack.loudness import _limited_pass
+
+    audio = _music_like(seconds=20.0)  # longer than one block: the pass is block by block
+    calls = _counting(monkeypatch, ["_limited_pass", "true_peak_dbtp"])
+    out, rep = normalize_loudness(audio, SR, target_lufs=-23.0)
+    assert calls == {"_limited_pass": 0, "true_peak_dbtp": 0}  # no search, no second loudness/true-peak pass
+    assert not rep.limited and rep.limiter_reduction_db == 0.0
+    full = ArrayTrack(np.zeros_like(audio))  # what the full pass writes and measures at the same gain
+    full_lufs, reduction = _limited_pass(ArrayTrack(audio), SR, rep.gain_db, -1.0, write=full)
+    assert reduction == 0.0 and np.array_equal(out, full.audio)  # the very same samples
+    assert np.array_equal(out, audio * np.float32(10 ** (rep.gain_db / 20)))
+    assert abs(rep.output_lufs - full_lufs) < 0.01 and abs(rep.output_lufs - integrated_loudness(out, SR)) < 0.01
+    assert abs(rep.true_peak_dbtp - true_peak_dbtp(out)) < 0.01
+    assert rep.true_peak_dbtp < -1.0 - 0.1
+
+
+def test_acting_limiter_still_runs_the_second_pass(monkeypatch):
+    calls = _counting(monkeypatch, ["_limited_pass", "true_peak_dbtp"])
+    out, rep = normalize_loudness(_peaky(), SR, target_lufs=-14.0)
+    assert rep.limited and calls["_limited_pass"] >= 2 and calls["true_peak_dbtp"] == 1
+    assert rep.true_peak_dbtp == true_peak_dbtp(out) and rep.true_peak_dbtp <= -1.0 + 1e-6
+    assert rep.output_lufs == pytest.approx(integrated_loudness(out, SR), abs=1e-9)
+
+
+def test_inter_sample_peak_over_the_ceiling_is_limited_though_every_sample_is_under():
+    # A quiet bed with a burst of the sine at fs/4, 45° off its crest (its samples 3 dB under its true peak),
+    # brought to where the samples sit under the limiter's aim but the true peak is over the ceiling: the limiter
+    # must act (the fast path must not be taken on sample peaks).
+    x = _music_like() * np.float32(0.3)
+    n = np.arange(SR // 5)
+    fade = np.minimum(1.0, np.minimum(n, n[::-1]) / 2000)
+    x[:, 2 * SR : 2 * SR + n.size] += (0.3 * fade * np.sin(2 * np.pi * n / 4 + np.pi / 4)).astype(np.float32)
+    target = integrated_loudness(x, SR) + (-0.5 - true_peak_dbtp(x))  # the true peak to -0.5 dBTP
+    gain_db = target - integrated_loudness(x, SR)
+    assert 20 * np.log10(np.abs(x).max()) + gain_db < -1.2 and true_peak_dbtp(x) + gain_db > -1.0
+    out, rep = normalize_loudness(x, SR, target_lufs=target)
+    assert rep.limited and true_peak_dbtp(out) <= -1.0 + 1e-6 and rep.true_peak_dbtp == true_peak_dbtp(out)
+
+
+@pytest.mark.parametrize("size", [37, 1000, 4096, 70_000])
+def test_true_peak_fed_block_by_block_is_the_whole_signal_oversampled(size):
+    from dubkit.soundtrack.loudness import _PeakMeter, _true_peak_envelope
+
+    x = _peaky(seconds=3.0)
+    whole = float(_true_peak_envelope(x).max())  # every sample oversampled, in one go
+    meter = _PeakMeter(2)
+    for start in range(0, x.shape[-1], size):
+        meter.feed(x[:, start : start + size])
+    assert meter.finish() == whole
+    assert true_peak_dbtp(x) == 20 * np.log10(whole)

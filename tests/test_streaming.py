@@ -56,6 +56,24 @@ def test_file_track_reads_back_what_was_written_and_zeros_outside(tmp_path):
     assert not folder.exists()  # closing the store removes its files
 
 
+def test_file_track_reads_do_not_share_its_kept_buffer_and_a_sum_of_files_is_the_sum(tmp_path):
+    from audiostory_core.tracks import SumTrack
+
+    a, b = _noisy(12.0, seed=1), _noisy(12.0, seed=2)  # over two blocks
+    with TrackStore(tmp_path) as store:
+        ta, tb = _file_track(store, a, "a"), _file_track(store, b, "b")
+        first, second = ta.read(0, BLOCK), ta.read(BLOCK, 2 * BLOCK)  # the second read reuses the buffer
+        assert np.array_equal(first, a[:, :BLOCK]) and np.array_equal(second, a[:, BLOCK : 2 * BLOCK])
+        total = SumTrack([ta, tb], 2, ta.samples)
+        for lo, hi in [(-7, 100), (BLOCK - 3, 2 * BLOCK + 5), (ta.samples - 50, ta.samples + 9)]:
+            want = np.zeros((2, hi - lo), np.float32)
+            inside = slice(max(lo, 0) - lo, min(hi, ta.samples) - lo)
+            want[:, inside] = a[:, max(lo, 0) : min(hi, ta.samples)] + b[:, max(lo, 0) : min(hi, ta.samples)]
+            assert np.array_equal(total.read(lo, hi), want)  # bit for bit, zeros outside the tracks
+        assert np.array_equal(ta.read(0, ta.samples), a)  # longer than what is kept: read through a fresh array
+        assert all(buf.shape[0] <= 2 * BLOCK for buf in ta._kept.values())  # nothing of a track's length is kept
+
+
 def test_blockwise_resampling_equals_one_whole_signal_pass():
     audio = _noisy(13.0, peaks=False)[:, : 3 * BLOCK + 1234]
     for rate_in, rate_out in ((44100, 48000), (16000, 48000), (48000, 16000)):
@@ -127,6 +145,9 @@ def test_streamed_mix_stems_and_master_equal_the_array_path(tmp_path):
         ref = master_soundtrack(bed + fx, original, SR, mode="duck", speech=speech, loudness=-20.0)
         assert done.loudness.gain_db == pytest.approx(ref.loudness.gain_db, abs=1e-9)
         np.testing.assert_allclose(wav.read(0, tb.samples), ref.audio, atol=2e-6)
+        # The limiter had nothing to do: the true peak was measured as written, before the 24-bit rounding.
+        assert not done.loudness.limited
+        assert done.loudness.true_peak_dbtp == pytest.approx(true_peak_dbtp(wav), abs=1e-4)
         times, curve = short_term_loudness(wav, SR)
         np.testing.assert_allclose(curve, short_term_loudness(ref.audio, SR)[1], atol=1e-3)
         wav.close()

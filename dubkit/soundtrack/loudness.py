@@ -10,6 +10,8 @@ Everything runs block by block over a ``Track`` (an array is wrapped in one), so
 blocks of memory: the BS.1770 K-weighting filters carry their state from block to block, the 400 ms gating
 blocks are measured from running sums of squares at exactly pyloudnorm's block bounds (same figure to 1e-9 LU),
 and the limiter sees enough of each block's neighbours that its result does not depend on where blocks join.
+The first pass measures the true peak too: when the gain keeps it under where the limiter starts, the limiter
+would change nothing, so the output is written in one more pass and nothing is measured a second time.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pyloudnorm
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import lfilter, oaconvolve, resample_poly
 
-from audiostory_core.tracks import ArrayTrack, Track, as_track, blocks
+from audiostory_core.tracks import BLOCK, ArrayTrack, Track, as_track, blocks
 from dubkit.errors import InputError
 from dubkit.options import LoudnessPreset
 
@@ -30,6 +32,7 @@ OVERSAMPLE = 4  # BS.1770 true-peak meter: 4x oversampling at 48 kHz
 LOOKAHEAD = 0.005  # seconds the limiter starts reducing before a peak
 HOLD = 0.020  # seconds it holds the reduction after a peak before releasing
 _MARGIN_DB = 0.1  # the limiter aims this far under the ceiling, for the interpolation error of the gain curve
+_IDLE = 1 - 1e-4  # true peaks this far under the limiter's aim leave it idle, whatever the rounding of the gain
 
 
 @dataclass
@@ -66,11 +69,61 @@ def resolve_target(target: str | float) -> float:
 
 def integrated_loudness(audio: np.ndarray | Track, sample_rate: int) -> float:
     """BS.1770 integrated loudness in LUFS; -inf for silence or audio shorter than one 400 ms gating block."""
-    track = _checked(audio)
+    return _measure(_checked(audio), sample_rate)[0]
+
+
+def _measure(track: Track, sample_rate: int, peaks: bool = False) -> tuple[float, np.ndarray]:
+    """(integrated loudness, the sample peak of every ``_BLOCK`` samples — when ``peaks``) in one read."""
     meter = _Meter(track.channels, track.samples, sample_rate)
+    found = []
     for start, stop in blocks(track.samples):
-        meter.feed(track.read(start, stop))
-    return meter.loudness()
+        block = track.read(start, stop)
+        meter.feed(block)
+        if peaks:
+            found.append(_block_peaks(block))
+    return meter.loudness(), (np.concatenate(found) if found else np.zeros(0))
+
+
+def _block_peaks(audio: np.ndarray) -> np.ndarray:
+    """The peak over channels of each ``_BLOCK`` samples of ``audio`` (the last block may be shorter)."""
+    return _per_block_max(_sample_peaks(audio, np.float32))
+
+
+def _sample_peaks(audio: np.ndarray, dtype) -> np.ndarray:
+    """Per sample, the largest magnitude over the channels (one array made, not one per step)."""
+    env = np.abs(audio[0], out=np.empty(audio.shape[-1], dtype)) if audio.shape[0] else np.zeros(audio.shape[-1], dtype)
+    for channel in audio[1:]:
+        np.maximum(env, np.abs(channel), out=env)
+    return env
+
+
+def _per_block_max(env: np.ndarray) -> np.ndarray:
+    """The maximum of each ``_BLOCK`` values of ``env`` (≥ 0; the last block may be shorter), as float64."""
+    full, nblocks = env.size // _BLOCK, -(-env.size // _BLOCK)
+    out = np.empty(nblocks, np.float64)
+    if full:
+        out[:full] = env[: full * _BLOCK].reshape(full, _BLOCK).max(axis=1)
+    if nblocks > full:
+        out[full] = env[full * _BLOCK :].max()
+    return out
+
+
+def _peaks_under(track: Track, block_peaks: np.ndarray, limit: float) -> bool:
+    """Whether every true peak of ``track`` is under ``limit``, given its ``_block_peaks``: only stretches whose
+    sample peaks could oversample past ``limit`` are read again and oversampled, loudest first (one over it
+    answers at once)."""
+    near = np.maximum(block_peaks, np.maximum(np.r_[0.0, block_peaks[:-1]], np.r_[block_peaks[1:], 0.0]))
+    if block_peaks.size and block_peaks.max() >= limit:
+        return False
+    todo = np.flatnonzero(near * _overshoot_bound() >= limit)
+    per_read = BLOCK // _BLOCK
+    runs = np.split(todo, np.flatnonzero((np.diff(todo) != 1) | (todo[1:] % per_read == 0)) + 1) if todo.size else []
+    for run in sorted(runs, key=lambda r: -near[r].max()):
+        lo, hi = int(run[0]) * _BLOCK, min((int(run[-1]) + 1) * _BLOCK, track.samples)
+        env = _true_peak_envelope(track.read(lo - _CONTEXT, hi + _CONTEXT))
+        if env[_CONTEXT : _CONTEXT + hi - lo].max(initial=0.0) >= limit:
+            return False
+    return True
 
 
 class _KSums:
@@ -88,17 +141,29 @@ class _KSums:
         self.k = int(np.searchsorted(self.wanted, 0, side="right"))  # positions at 0 have sum 0
 
     def feed(self, block: np.ndarray) -> None:
-        x = np.asarray(block, dtype=np.float64)
-        for i, (b, a, gain) in enumerate(self.stages):
-            y, self.state[i] = lfilter(b, a, x, axis=-1, zi=self.state[i])
-            x = gain * y
-        csum = np.cumsum(x * x, axis=-1) + self.total[:, None]
-        stop = self.done + x.shape[-1]
-        k = int(np.searchsorted(self.wanted, stop, side="right"))
-        self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1]
-        self.k, self.done = k, stop
-        if x.shape[-1]:
-            self.total = csum[:, -1]
+        """Each block is worked through in pieces of ``_PIECE`` samples: their float64 temporaries stay small
+        (in cache, and reused rather than fresh pages). The sums are those of one pass over the whole block:
+        the filters carry their state, and each piece's running sum starts from the block's sum so far."""
+        within = np.zeros(block.shape[0])  # the block's running sum so far (the total before it is added apart)
+        m = block.shape[-1]
+        for a in range(0, m, _PIECE):
+            x = np.asarray(block[:, a : a + _PIECE], dtype=np.float64)
+            for i, (b, den, gain) in enumerate(self.stages):
+                y, self.state[i] = lfilter(b, den, x, axis=-1, zi=self.state[i])
+                x = y if gain == 1.0 else gain * y  # (pyloudnorm's pass-band gains are 1)
+            sq = np.square(x, out=x)
+            sq[:, 0] += within  # so the running sum goes on exactly as over the whole block
+            csum = np.cumsum(sq, axis=-1)
+            stop = self.done + x.shape[-1]
+            k = int(np.searchsorted(self.wanted, stop, side="right"))
+            self.sums[:, self.order[self.k : k]] = csum[:, self.wanted[self.k : k] - self.done - 1] + \
+                self.total[:, None]
+            self.k, self.done, within = k, stop, csum[:, -1]
+        if m:
+            self.total = within + self.total
+
+
+_PIECE = 1 << 15  # samples per piece of a K-weighting block: 512 KB of float64 stereo
 
 
 class _Meter:
@@ -150,17 +215,67 @@ def _gated(z: np.ndarray) -> float:
         return float(-0.691 + 10.0 * np.log10((g[:, 0] * z[:, kept].mean(axis=1)).sum()))
 
 
-def true_peak_dbtp(audio: np.ndarray | Track) -> float:
-    """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale)."""
+def true_peak_dbtp(audio: np.ndarray | Track, floor: float | None = None) -> float:
+    """Peak of the 4x oversampled signal, in dBTP (dB relative to full scale). ``floor``: a known lower bound of
+    it (such as what was written, just under its sample peak); without one the sample peak is found first."""
     track = _checked(audio)
-    sample_peak = max((float(np.max(np.abs(track.read(a, b)), initial=0.0)) for a, b in blocks(track.samples)),
-                      default=0.0)
-    peak = 0.0
+    if floor is None:
+        floor = max((_magnitude(track.read(a, b)) for a, b in blocks(track.samples)), default=0.0)
+    meter = _PeakMeter(track.channels, floor=floor)  # the sample peak first: little is left to oversample
     for start, stop in blocks(track.samples):
-        lo, hi = max(start - _CONTEXT, 0), min(stop + _CONTEXT, track.samples)
-        env = _true_peak_envelope(track.read(lo, hi), floor=sample_peak)
-        peak = max(peak, float(np.max(env[start - lo : stop - lo], initial=0.0)))
+        meter.feed(track.read(start, stop))
+    peak = meter.finish()
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
+
+
+def _magnitude(block: np.ndarray) -> float:
+    """The largest magnitude in ``block`` (without an array of magnitudes)."""
+    return max(float(block.max(initial=0.0)), -float(block.min(initial=0.0)))
+
+
+class _Written:
+    """A track written through, noting the largest magnitude written (a floor for its true peak)."""
+
+    def __init__(self, track: Track):
+        self.track, self.channels, self.samples, self.peak = track, track.channels, track.samples, 0.0
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        self.peak = max(self.peak, _magnitude(block))
+        self.track.write(start, block)
+
+
+class _PeakMeter:
+    """The true peak of samples fed in order, block by block: each sample's oversampled values are taken once
+    ``_CONTEXT`` samples on both sides of it have been seen (zeros before the first and after the last, as a
+    whole-signal pass sees them), so the result is the one of oversampling the whole signal at once. Only the
+    stretches that could beat the peak found so far (or the ``floor`` given, the sample peak of the whole when
+    it is known) are oversampled (``_true_peak_envelope``'s floor), which leaves the maximum unchanged."""
+
+    def __init__(self, channels: int, floor: float = 0.0):
+        self.before = np.zeros((channels, 0), np.float32)  # up to _CONTEXT samples already measured
+        self.pending = np.zeros((channels, 0), np.float32)  # the last samples, awaiting what follows them
+        self.peak = floor  # a known lower bound of the true peak (such as the sample peak): less to oversample
+
+    def feed(self, block: np.ndarray) -> None:
+        x = np.concatenate([self.before, self.pending, np.asarray(block, np.float32)], axis=-1)
+        first, stop = self.before.shape[-1], x.shape[-1] - _CONTEXT
+        if stop <= first:
+            self.pending = x[:, first:]
+            return
+        self._take(x, first, stop)
+        self.before, self.pending = x[:, max(stop - _CONTEXT, 0) : stop], x[:, stop:]
+
+    def finish(self) -> float:
+        """The linear true peak (0 for silence or nothing fed)."""
+        x = np.concatenate([self.before, self.pending], axis=-1)
+        self._take(x, self.before.shape[-1], x.shape[-1])
+        self.before = self.pending = x[:, :0]
+        return self.peak
+
+    def _take(self, x: np.ndarray, first: int, stop: int) -> None:
+        if stop > first:
+            env = _true_peak_envelope(x, floor=self.peak)
+            self.peak = max(self.peak, float(np.max(env[first:stop], initial=0.0)))
 
 
 def normalize_loudness(
@@ -181,18 +296,34 @@ def normalize_loudness(
     """
     track = _checked(audio)
     sink = out if out is not None else ArrayTrack(np.zeros(track.shape, np.float32))
+    result = sink.audio if out is None else sink  # (the array is filled as the track is written)
     target_lufs = resolve_target(target_lufs)
-    l_in = integrated_loudness(track, sample_rate)
-    gain_db = 0.0  # nothing to measure (silence): no gain, but peaks are still kept under the ceiling
-    if np.isfinite(l_in):
-        gain_db, _, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
-                                                 max_iterations)
-    l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=sink)
-    result = sink.audio if out is None else sink
+    l_in, block_peaks = _measure(track, sample_rate, peaks=True)
+    gain_db = target_lufs - l_in if np.isfinite(l_in) else 0.0  # silence: no gain, but peaks are still kept
+    g = 10 ** (gain_db / 20)
+    if _peaks_under(track, block_peaks, 10 ** ((true_peak_db - _MARGIN_DB) / 20) * _IDLE / g):
+        # The gain leaves every true peak under where the limiter starts, so it would change no sample: the
+        # result is the first pass scaled, its loudness the measured one plus the gain, its true peak measured as
+        # it is written (no search, no second loudness and true-peak pass).
+        floor = g * float(block_peaks.max(initial=0.0)) * (1 - 1e-6)  # under the output's sample peak
+        peak = _scaled_pass(track, gain_db, sink, floor)
+        l_out, reduction = l_in + gain_db, 0.0
+        tp_out = 20 * np.log10(peak) if peak > 0 else float("-inf")
+    else:
+        written = _Written(sink)
+        if np.isfinite(l_in):  # the search measured this very pass: it is only written now
+            gain_db, l_out, _ = _search_gain(track, sample_rate, l_in, target_lufs, true_peak_db, tolerance,
+                                             max_iterations)
+            reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=written, measure=False)[1]
+        else:
+            l_out, reduction = _limited_pass(track, sample_rate, gain_db, true_peak_db, write=written)
+        # The limiter acted (or may have): its result is measured again, read back (from just under the sample
+        # peak written: 24-bit rounding cannot take it under that, and only stretches near it are oversampled).
+        tp_out = true_peak_dbtp(result, floor=written.peak * (1 - 1e-6))
     report = LoudnessReport(
         input_lufs=l_in,
         output_lufs=l_out,
-        true_peak_dbtp=float(true_peak_dbtp(result)),
+        true_peak_dbtp=float(tp_out),
         gain_db=float(gain_db),
         limited=reduction < 0,
         target_lufs=target_lufs,
@@ -221,25 +352,38 @@ def _search_gain(track: Track, sample_rate: int, l_in: float, target: float, cei
     return best
 
 
+def _scaled_pass(track: Track, gain_db: float, write: Track, floor: float) -> float:
+    """``track`` times the static gain into ``write`` (the very samples ``_limited_pass`` gives when its limiter
+    does nothing); returns their linear true peak, measured on the way (``floor``: a lower bound of it)."""
+    g = np.float32(10 ** (gain_db / 20))
+    peaks = _PeakMeter(track.channels, floor)
+    for start, stop in blocks(track.samples):
+        block = track.read(start, stop) * g
+        peaks.feed(block)
+        write.write(start, block)
+    return peaks.finish()
+
+
 def _limited_pass(track: Track, sample_rate: int, gain_db: float, ceiling_db: float,
-                  write: Track | None = None) -> tuple[float, float]:
-    """One pass of static gain + limiter over ``track``: (integrated loudness of the result, deepest reduction),
-    the result written to ``write`` when given. Each block is limited with ``_limiter_context`` samples of its
-    neighbours, so the joins are what one whole-signal pass would give."""
+                  write: Track | None = None, measure: bool = True) -> tuple[float, float]:
+    """One pass of static gain + limiter over ``track``: (integrated loudness of the result — NaN unless
+    ``measure`` —, deepest reduction), the result written to ``write`` when given. Each block is limited with
+    ``_limiter_context`` samples of its neighbours, so the joins are what one whole-signal pass would give."""
     g = np.float32(10 ** (gain_db / 20))
     n = track.samples
     ctx = _limiter_context(sample_rate)
-    meter = _Meter(track.channels, n, sample_rate)
+    meter = _Meter(track.channels, n, sample_rate) if measure else None
     deepest = 0.0
     for start, stop in blocks(n):
         lo, hi = max(start - ctx, 0), min(stop + ctx, n)
         limited, reduction = _limit(track.read(lo, hi) * g, sample_rate, ceiling_db, keep=slice(start - lo, stop - lo))
         block = limited[:, start - lo : stop - lo]
         deepest = min(deepest, reduction)
-        meter.feed(block)
+        if meter is not None:
+            meter.feed(block)
         if write is not None:
             write.write(start, block)
-    return meter.loudness(), deepest
+    return (meter.loudness() if meter is not None else float("nan")), deepest
 
 
 def _limiter_context(sample_rate: int) -> int:
@@ -262,7 +406,7 @@ def _limit(audio: np.ndarray, sample_rate: int, ceiling_db: float, keep: slice =
             break
         need = np.minimum(1.0, aim / np.maximum(env, 1e-12))
         gain = _smooth_gain(need, sample_rate)
-        out = (out * gain[None, :]).astype(np.float32)
+        out = (out * gain[None, :]).astype(np.float32, copy=False)  # (float32 already: no second copy)
         kept = gain[keep]
         if kept.size:
             deepest = min(deepest, float(20 * np.log10(max(kept.min(), 1e-12))))
@@ -301,11 +445,11 @@ def _true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
     Elsewhere the sample peak is returned — exact enough, since it is then certainly below ``floor``.
     """
     n = audio.shape[-1]
-    env = np.maximum.reduce(np.abs(audio), axis=0).astype(np.float64)
+    env = _sample_peaks(audio, np.float64)
     if n == 0:
         return env
     nblocks = -(-n // _BLOCK)
-    block_peak = np.pad(env, (0, nblocks * _BLOCK - n)).reshape(nblocks, _BLOCK).max(axis=1)
+    block_peak = _per_block_max(env)
     near = np.maximum(block_peak, np.maximum(np.r_[0.0, block_peak[:-1]], np.r_[block_peak[1:], 0.0]))
     todo = near * _overshoot_bound() > floor
     b = 0

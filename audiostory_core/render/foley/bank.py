@@ -71,7 +71,7 @@ def finish(x: np.ndarray, n: int, sr: int, kind: str) -> np.ndarray:
     x -= x.mean(axis=-1, keepdims=True)
     if kind == "oneshot":
         fade(x, seconds(sr, 0.0002), seconds(sr, 0.01))
-        peak = np.abs(x).max()
+        peak = max(x.max(), -x.min())  # the largest magnitude, without an array of them
         if peak > 0:
             x *= 10 ** (ONESHOT_PEAK_DBFS / 20) / peak
     else:
@@ -79,7 +79,7 @@ def finish(x: np.ndarray, n: int, sr: int, kind: str) -> np.ndarray:
         rms = np.sqrt(np.mean(x ** 2))
         if rms > 0:
             x *= 10 ** (TEXTURE_RMS_DBFS / 20) / rms
-        peak = np.abs(x).max()
+        peak = max(x.max(), -x.min())  # the largest magnitude, without an array of them
         ceiling = 10 ** (TEXTURE_PEAK_CEILING_DBFS / 20)
         if peak > ceiling:
             x *= ceiling / peak
@@ -415,26 +415,57 @@ def _car_pass_by(n, sr, rng):
 
 
 def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: float) -> np.ndarray:
-    """A vehicle passing the listener at the middle of ``n`` samples: delay-line doppler, 1/r level, pan, air."""
+    """A vehicle passing the listener at the middle of ``n`` samples: delay-line doppler, 1/r level, pan, air.
+
+    Worked in place where it can (the same operations in the same order, so the same samples): each fresh
+    array of a few seconds is a few MB of pages to fault in, which cost more than the arithmetic on them."""
     c = 343.0
     t = times(n, sr)
     x_pos = speed * (t - t[-1] / 2)
-    r = np.sqrt(x_pos ** 2 + closest ** 2)
+    r = np.square(x_pos)
+    r += closest ** 2
+    np.sqrt(r, out=r)
     delay = r / c
     pad = int(np.ceil(delay.max() * sr)) + 2
     m = n + pad
     firing = rng.uniform(55, 95)
-    ph = TAU * np.cumsum(firing * (1 + 0.02 * smooth_curve(m, sr, 2, rng))) / sr
-    engine = sum(np.sin(k * ph + rng.uniform(0, TAU)) / k ** 0.8 for k in range(1, 9))
+    ph = smooth_curve(m, sr, 2, rng)
+    ph *= 0.02
+    ph += 1
+    ph *= firing
+    np.cumsum(ph, out=ph)
+    ph *= TAU
+    ph /= sr
+    engine, part = np.empty(m), np.empty(m)
+    for k in range(1, 9):  # the harmonics: sin(k * ph + phase) / k ** 0.8, summed in order
+        np.multiply(ph, k, out=part)
+        part += rng.uniform(0, TAU)
+        np.sin(part, out=part)
+        part /= k ** 0.8
+        if k == 1:
+            engine[:] = part
+        else:
+            engine += part
     engine = lowpass(engine, 2500, sr)
-    tyres = bandpass(pink(m, rng), 300, 3500, sr)
-    src = 0.6 * engine + 1.0 * tyres
+    src = bandpass(pink(m, rng), 300, 3500, sr)  # the tyres
+    engine *= 0.6
+    src += engine
     src_t = (np.arange(m) - pad) / sr
-    y = np.interp(t - delay, src_t, src)
-    far = np.clip((r - closest) / 60.0, 0, 1)
-    y = y * (1 - far) + lowpass(y, 900, sr) * far
-    y *= closest / r
-    return pan(y, x_pos / r * 0.9)
+    np.subtract(t, delay, out=delay)
+    y = np.interp(delay, src_t, src)
+    far = r - closest
+    far /= 60.0
+    np.clip(far, 0, 1, out=far)
+    air = lowpass(y, 900, sr)
+    air *= far
+    np.subtract(1, far, out=far)
+    y *= far
+    y += air
+    np.divide(closest, r, out=far)
+    y *= far
+    np.divide(x_pos, r, out=far)
+    far *= 0.9
+    return pan(y, far)
 
 
 # === textures =====================================================================================================
@@ -578,7 +609,9 @@ def _bird_song(n: int, sr: int, rng: np.random.Generator, density: float) -> np.
                 mono[at:at + ln] += env * np.sin(TAU * np.cumsum(f) / sr)
                 t0 += ln / sr + gap
             t0 += rng.exponential(2.0 / density) + 0.3
-        out += level * pan(mono, pos)
+        bird = pan(mono, pos)
+        bird *= level
+        out += bird
     return reverb(out, sr, rng, 0.8, 0.15)
 
 
@@ -750,7 +783,11 @@ def _heartbeat(n, sr, rng):
 @_register("city_traffic", "texture", "busy city street traffic, cars driving by and distant horns",
            ("traffic", "city street", "cars on the road", "urban", "highway"))
 def _city_traffic(n, sr, rng):
-    x = 0.6 * lowpass(brown((2, n), rng, sr), 200, sr) + 0.25 * bandpass(pink((2, n), rng), 150, 2000, sr)
+    x = lowpass(brown((2, n), rng, sr), 200, sr)
+    x *= 0.6
+    hiss = bandpass(pink((2, n), rng), 150, 2000, sr)
+    hiss *= 0.25
+    x += hiss
     count = rng.poisson(n / sr * rng.uniform(0.25, 0.5)) + 1
     for _ in range(count):
         ln = seconds(sr, rng.uniform(3, 6))
@@ -774,9 +811,17 @@ def _city_traffic(n, sr, rng):
            ("forest", "woods", "nature ambience", "jungle", "leaves rustling"))
 def _forest(n, sr, rng):
     gust = 0.6 + 0.4 * smooth_curve(n, sr, 0.2, rng)
-    leaves = bandpass(pink((2, n), rng), 1200, 7000, sr) * gust * 0.5
-    low = lowpass(brown((2, n), rng, sr), 300, sr) * gust * 0.3
-    return leaves + low + 0.5 * _bird_song(n, sr, rng, density=0.5)
+    leaves = bandpass(pink((2, n), rng), 1200, 7000, sr)  # in place: the same products and sums, fewer arrays
+    leaves *= gust
+    leaves *= 0.5
+    low = lowpass(brown((2, n), rng, sr), 300, sr)
+    low *= gust
+    low *= 0.3
+    leaves += low
+    birds = _bird_song(n, sr, rng, density=0.5)
+    birds *= 0.5
+    leaves += birds
+    return leaves
 
 
 @_register("crickets", "texture", "crickets chirping on a quiet summer night",

@@ -5,6 +5,8 @@ where randomness is involved, so a sound is a pure function of (duration, rate, 
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 from scipy.signal import butter, lfilter, oaconvolve, sosfilt
@@ -26,19 +28,26 @@ def _clamp(f: float, sr: int) -> float:
     return float(min(max(f, 5.0), 0.45 * sr))
 
 
+@functools.lru_cache(maxsize=1024)
+def _sos(order: int, cutoff: float | tuple[float, float], kind: str, sr: int) -> np.ndarray:
+    """A Butterworth design, kept: designing one costs ~2 ms, and the bank asks for the same few again and again
+    (the 20 Hz high-pass of every sound, fixed bands); the coefficients, hence the samples, are the same."""
+    return butter(order, list(cutoff) if isinstance(cutoff, tuple) else cutoff, kind, fs=sr, output="sos")
+
+
 def lowpass(x: np.ndarray, f: float, sr: int, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, _clamp(f, sr), "lowpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, _clamp(f, sr), "lowpass", sr).copy(), x, axis=-1)
 
 
 def highpass(x: np.ndarray, f: float, sr: int, order: int = 2) -> np.ndarray:
-    return sosfilt(butter(order, _clamp(f, sr), "highpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, _clamp(f, sr), "highpass", sr).copy(), x, axis=-1)
 
 
 def bandpass(x: np.ndarray, lo: float, hi: float, sr: int, order: int = 2) -> np.ndarray:
     lo, hi = _clamp(lo, sr), _clamp(hi, sr)
     if hi <= lo * 1.05:
         lo = hi / 1.5
-    return sosfilt(butter(order, [lo, hi], "bandpass", fs=sr, output="sos"), x, axis=-1)
+    return sosfilt(_sos(order, (lo, hi), "bandpass", sr).copy(), x, axis=-1)
 
 
 def resonator(x: np.ndarray, f: float, q: float, sr: int) -> np.ndarray:
@@ -67,7 +76,8 @@ def pink(shape, rng: np.random.Generator) -> np.ndarray:
     spec = rfft(rng.standard_normal((*shape[:-1], size)), axis=-1)
     f = np.arange(spec.shape[-1], dtype=float)
     f[0] = 1.0
-    spec /= np.sqrt(f)
+    # spec /= sqrt(f), as numpy divides a complex by a real (both parts times 1 / sqrt(f)): no complex copy of f
+    spec.view(np.float64).reshape(*spec.shape, 2)[...] *= np.divide(1.0, np.sqrt(f, out=f), out=f)[:, None]
     spec[..., 0] = 0.0
     out = irfft(spec, n=size, axis=-1)[..., :n]
     return out / (out.std() + 1e-12)
@@ -86,10 +96,22 @@ def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator) -> np.n
         return np.zeros(0)
     k = int(np.ceil(n / sr * rate)) + 2
     pts = rng.uniform(-1.0, 1.0, k)
-    pos = np.arange(n) / sr * rate
+    pos = np.arange(n) / sr
+    pos *= rate
     i = np.floor(pos).astype(int)
-    w = 0.5 - 0.5 * np.cos(np.pi * (pos - i))
-    return pts[i] * (1.0 - w) + pts[i + 1] * w
+    w = np.subtract(pos, i, out=pos)  # in place from here: the same values, fewer fresh arrays
+    w *= np.pi
+    np.cos(w, out=w)
+    w *= 0.5
+    np.subtract(0.5, w, out=w)  # the raised-cosine weight of the next point
+    out = pts[i]
+    i += 1
+    ahead = pts[i]
+    ahead *= w
+    np.subtract(1.0, w, out=w)
+    out *= w
+    out += ahead
+    return out
 
 
 def decay(n: int, sr: int, tau: float) -> np.ndarray:
@@ -105,7 +127,10 @@ def stereo(mono_a: np.ndarray, mono_b: np.ndarray, width: float) -> np.ndarray:
 def pan(mono: np.ndarray, pos) -> np.ndarray:
     """Equal-power pan; ``pos`` in [-1 (left), 1 (right)], scalar or per sample."""
     ang = (np.clip(pos, -1.0, 1.0) + 1.0) * (np.pi / 4)
-    return np.stack([mono * np.cos(ang), mono * np.sin(ang)])
+    out = np.empty((2, *np.broadcast_shapes(np.shape(mono), np.shape(ang))))
+    np.multiply(mono, np.cos(ang, out=out[0] if np.ndim(ang) else None), out=out[0])
+    np.multiply(mono, np.sin(ang, out=out[1] if np.ndim(ang) else None), out=out[1])
+    return out
 
 
 # --- events ------------------------------------------------------------------------------------------------------
@@ -202,8 +227,12 @@ def reverb(x: np.ndarray, sr: int, rng: np.random.Generator, t60: float, wet: fl
     env = np.exp(-6.9 * times(m, sr) / t60)
     ir = lowpass(rng.standard_normal((2, m)) * env, damp, sr)
     ir /= np.sqrt((ir ** 2).sum(axis=-1, keepdims=True)) + 1e-12
-    tail = np.stack([oaconvolve(x[c], ir[c])[:n] for c in range(2)])
-    return x + wet * tail
+    tail = np.empty((2, n))
+    for c in range(2):
+        tail[c] = oaconvolve(x[c], ir[c])[:n]
+    tail *= wet
+    tail += x  # x + wet * tail
+    return tail
 
 
 def fade(x: np.ndarray, fade_in: int, fade_out: int) -> np.ndarray:
