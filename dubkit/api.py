@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -40,6 +40,9 @@ from .scenes.base import ShotDescriber, keyframe_width
 from .soundtrack.loudness import LoudnessReport
 from .soundtrack.master import Mastered
 from .video.types import MediaInfo, Shot, VideoScan
+
+if TYPE_CHECKING:  # imported where a dub muxes (ffmpeg's wrapper stays out of plan/story)
+    from .deliver.mux import MuxStream
 
 MIX_RATE = 48000  # video post standard; every soundtrack is mixed and delivered at 48 kHz stereo
 keep_large_buffers_out_of_the_heap()  # memory flat in the video's length: see dubkit.heap
@@ -319,11 +322,11 @@ def _finish(video: Path, out: Path, seen: _Seen, soundtrack: Soundtrack, backend
         wav = WavTrack(wav_path, 2, soundtrack.audio.shape[-1], MIX_RATE)
         try:
             muxing = _start_mux(video, out, tmp_video, info, stages, finishing.keep_original_audio)
-            wav.copy_to = muxing.write
+            wav.copy_to = muxing.stream.write
             try:
                 mastered = _master(seen, soundtrack, stages, finishing, wav)
             except BaseException:
-                muxing.abort()
+                muxing.stream.abort()
                 raise
             if finishing.deliverables or finishing.stems:
                 with ThreadPoolExecutor(1, thread_name_prefix="dubkit-mux") as pool:
@@ -364,19 +367,13 @@ def _master(seen: _Seen, soundtrack: Soundtrack, stages: _Stages, finishing: Fin
 class _Muxing:
     """A mux under way (``MuxStream``), timed as the "mux" stage from its start to its check."""
 
-    stream: Any
+    stream: MuxStream
     tmp_video: Path
     out: Path
     info: MediaInfo
     audio_streams: int
     stages: _Stages
     started: float
-
-    def write(self, block: np.ndarray) -> None:
-        self.stream.write(block)
-
-    def abort(self) -> None:
-        self.stream.abort()
 
     def finish_and_verify(self) -> None:
         from .deliver.mux import verify_muxed

@@ -175,7 +175,6 @@ def mux(
     to ``output``, for callers that manage the temporary name themselves; ``container`` then names the real
     extension).
     """
-    ffmpeg = require_tool("ffmpeg")
     if info is None:
         from ..video.probe import probe
 
@@ -183,10 +182,8 @@ def mux(
     out = Path(output)
     kind = (container or out.suffix).lower()
     kept = keep_original_audio and info.has_audio
-    extra, carried, dropped = plan_streams(info, kind, keep_original_audio=kept)
     start = info.video_start if video_start is None else float(video_start)
-    cmd = [ffmpeg, *_timing_args(info, ["-i", tool_path(soundtrack_wav)], video, start, _AUDIO_CODECS[kind]),
-           *_output_args(info, kind, extra, audio_title)]  # fmt: skip
+    cmd, carried, dropped = _command(video, info, ["-i", tool_path(soundtrack_wav)], kind, kept, start, audio_title)
     if atomic:
         with atomic_output(out) as tmp:
             _run([*cmd, tool_path(tmp)], kind, out)
@@ -196,6 +193,16 @@ def mux(
         missing = _missing(out, carried, kept, info)
     _warn_lost(out, kind, video, dropped + missing, say)
     return out
+
+
+def _command(video: str | Path, info: MediaInfo, soundtrack: list[str], kind: str, kept: bool, start: float,
+             audio_title: str) -> tuple[list[str], list[str], list[str]]:
+    """The ffmpeg command up to the output's name (``soundtrack``: its input arguments), and the streams it
+    carries and drops."""
+    extra, carried, dropped = plan_streams(info, kind, keep_original_audio=kept)
+    cmd = [require_tool("ffmpeg"), *_timing_args(info, soundtrack, video, start, _AUDIO_CODECS[kind]),
+           *_output_args(info, kind, extra, audio_title)]  # fmt: skip
+    return cmd, carried, dropped
 
 
 def _warn_lost(out: Path, kind: str, video: str | Path, lost: list[str], say: Callable[[str], None] | None) -> None:
@@ -222,11 +229,11 @@ class MuxStream:
         self.video, self.out, self.info, self.say = video, Path(output), info, say
         self.kind = (container or self.out.suffix).lower()
         self.kept = keep_original_audio and info.has_audio
-        extra, self.carried, self.dropped = plan_streams(info, self.kind, keep_original_audio=self.kept)
         raw = ["-f", "f32le", "-ar", str(int(sample_rate)), "-ac", str(int(channels)), "-i", "pipe:0"]
-        cmd = [require_tool("ffmpeg"), *_timing_args(info, raw, video, info.video_start, _AUDIO_CODECS[self.kind]),
-               *_output_args(info, self.kind, extra, audio_title), tool_path(self.out)]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cmd, self.carried, self.dropped = _command(video, info, raw, self.kind, self.kept, info.video_start,
+                                                   audio_title)  # fmt: skip
+        self.proc = subprocess.Popen([*cmd, tool_path(self.out)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)  # fmt: skip
         self._stderr: list[bytes] = []
         self._queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
         self._threads = [threading.Thread(target=self._drain, daemon=True, name="mux-stderr"),

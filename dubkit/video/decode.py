@@ -172,9 +172,10 @@ def decoder_threads() -> int:
 
 
 class _ReadAhead(threading.Thread):
-    """Reads whole frames from ffmpeg's pipe into a short queue: a frame is larger than the pipe's buffer, so
-    without it ffmpeg would wait for every read and decode in lock-step with the analysis instead of beside it
-    (measured on a 60 s 720p clip: the scan waited 5.6 s of its 12.5 s on the pipe)."""
+    """Reads whole frames from ffmpeg's pipe into a short queue: the pipe holds a few frames at most (often less
+    than one where it cannot be widened), so without it ffmpeg would wait for every read and decode in lock-step
+    with the analysis instead of beside it (measured on a 60 s 720p clip: the scan waited 5.6 s of its 12.5 s on
+    the pipe)."""
 
     DEPTH = 32  # frames read ahead (5.5 MB at 320x180)
 

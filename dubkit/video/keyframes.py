@@ -64,8 +64,9 @@ class KeyframeCollector:
     """
 
     def __init__(self, per_shot: int, delay: int, capacity: int | None = None,
-                 on_close: Callable[[int], None] | None = None):
-        self.on_close = on_close  # called with the next shot's first frame (None: the video's end) as a shot closes
+                 on_close: Callable[[list[tuple[int, float, np.ndarray]], int | None], None] | None = None):
+        # Called as a shot closes, with its picks and the next shot's first frame (None: the video's end).
+        self.on_close = on_close
         self.per_shot = per_shot
         self.capacity = capacity or max(8 * per_shot, 16)
         self.delay = max(0, delay)
@@ -99,5 +100,5 @@ class KeyframeCollector:
         if self._current.seen:
             self.shots.append([(h.index, h.time, h.image) for h in self._current.pick(self.per_shot)])
             if self.on_close is not None:
-                self.on_close(next_start)
+                self.on_close(self.shots[-1], next_start)
         self._current = ShotReservoir(self.capacity)

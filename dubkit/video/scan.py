@@ -105,9 +105,8 @@ def scan_video(
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
     stamps: list[float] = []
-    keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag)
-    if on_shot is not None:
-        keys.on_close = _ShotHandOff(on_shot, info, stamps, features, keys)
+    hand_off = _ShotHandOff(on_shot, info, stamps, features) if on_shot is not None else None
+    keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag, on_close=hand_off)
     damage: list[str] = []
     with _opencv_single_threaded():
         times = _decode_pass(path, info, size, progress, cuts, features, keys, damage, stamps)
@@ -121,16 +120,17 @@ class _ShotHandOff:
     """Called by the keyframe collector as a shot closes: that shot, built from what is decoded so far."""
 
     def __init__(self, on_shot: Callable[[Shot, ShotFrames], None], info: MediaInfo, stamps: list[float],
-                 features: FeatureAccumulator, keys: KeyframeCollector) -> None:
-        self.on_shot, self.info, self.stamps, self.features, self.keys = on_shot, info, stamps, features, keys
-        self.start = 0
+                 features: FeatureAccumulator) -> None:
+        self.on_shot, self.info, self.stamps, self.features = on_shot, info, stamps, features
+        self.handed: list[Shot] = []
 
-    def __call__(self, next_start: int | None) -> None:
-        k = len(self.keys.shots) - 1
+    def __call__(self, picks: list, next_start: int | None) -> None:
+        start = self.handed[-1].end_frame if self.handed else 0
         end = len(self.stamps) if next_start is None else next_start
-        self.on_shot(*_shot(k, self.start, end, self.stamps, self.info, self.keys.shots[k],
-                            self.features.result(self.start, end)))  # fmt: skip
-        self.start = end
+        shot, frames = _shot(len(self.handed), start, end, self.stamps, self.info, picks,
+                             self.features.result(start, end))  # fmt: skip
+        self.handed.append(shot)
+        self.on_shot(shot, frames)
 
 
 def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
