@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from dubkit.deliver.mux import MuxStream, mux
-from dubkit.deliver.sync import original_audio, soundtrack_samples
+from dubkit.deliver.sync import soundtrack_samples
 from dubkit.video.probe import probe
 from dubkit.video.scan import scan_video
 
@@ -215,14 +215,21 @@ def test_dub_of_a_late_video_beside_audio_covers_the_picture_only(work):
 
 
 def test_original_audio_is_read_onto_the_video_clock(work):
-    """The mix's copy of the original sound: the audio's first 1.5 s (before the picture) are not in it."""
+    """The mix's copy of the original sound, decoded as ``dub`` decodes it: the audio's first 1.5 s (before the
+    picture) are not in it, so its sample 0 is the audio's sample at 1.5 s."""
+    from audiostory_core.assemble import to_samples
+    from audiostory_core.tracks import ArrayTrack
+    from dubkit.io import decode_audio_into, read_audio
+
     src, _, interval, _ = _build("video_late_beside_audio", work)
     info = probe(src)
     samples = soundtrack_samples(info, SR)
     assert samples == round(interval * SR)
-    a = original_audio(src, info, SR, samples)
-    assert a.shape == (2, samples)
     assert info.audio_start - info.video_start == pytest.approx(-1.5, abs=1e-3)
+    shift = to_samples(info.audio_start - info.video_start, SR)
+    track = decode_audio_into(ArrayTrack(np.zeros((2, samples), np.float32)), src, SR, shift=shift)
+    whole = read_audio(src, SR, 2)
+    np.testing.assert_array_equal(track.audio, whole[:, -shift : -shift + samples])
 
 
 # ----------------------------------------------------------------------------------------------------- streams

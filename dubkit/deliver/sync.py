@@ -8,7 +8,6 @@ starts later gets leading silence) and cut or padded to the same length.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +15,6 @@ from audiostory_core.assemble import to_samples
 
 from audiostory_core.audio import fit_length
 
-from ..io import read_audio
 from ..video.types import MediaInfo
 
 
@@ -33,9 +31,3 @@ def align_to_video(audio: np.ndarray, offset: float, samples: int, sample_rate: 
     elif shift < 0:
         audio = audio[:, -shift:]
     return fit_length(audio, samples)
-
-
-def original_audio(video: str | Path, info: MediaInfo, sample_rate: int, samples: int, channels: int = 2) -> np.ndarray:
-    """The input's first audio track on the video's clock: (channels, ``samples``) float32, sample 0 at frame 0."""
-    return align_to_video(read_audio(video, sample_rate, channels), info.audio_start - info.video_start, samples,
-                          sample_rate)  # fmt: skip
