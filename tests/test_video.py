@@ -231,6 +231,28 @@ def test_rotation_is_reported_and_keyframes_are_upright(tmp_path):
     assert np.abs(ref.astype(int) - im).mean() < 3.0
 
 
+@pytest.mark.parametrize("tags", [
+    ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"],  # HD: the BT.709 matrix
+    ["-colorspace", "bt470bg"],  # SD: BT.601's
+    ["-pix_fmt", "yuvj420p", "-color_range", "pc"],  # full range (phones, screen recordings)
+])
+def test_frames_have_the_colours_a_player_shows(tmp_path, tags):
+    # Saturated colour bars, where reading BT.709 as BT.601 (or full range as limited) is off by 10-40 levels.
+    from dubkit.video.decode import decode_frames as scan_frames
+
+    clip = tmp_path / "bars.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24:duration=1", "-c:v", "libx264", "-preset",
+           "ultrafast", "-crf", "12", *tags, str(clip))  # fmt: skip
+    info = probe(clip)
+    frames = [im for _, im in scan_frames(clip, info, 448, 252)]
+    assert len(frames) == 24
+    [ref] = decode_frames(clip, [12], 448, 252)  # ffmpeg's own RGB, honouring the stream's tags
+    # Colours, not edges (the two scalers place the chroma of a sharp edge a pixel apart): 16x16 pixel means.
+    means = [im.reshape(252 // 12, 12, 448 // 16, 16, 3).astype(float).mean(axis=(1, 3)) for im in (ref, frames[12])]
+    diff = np.abs(means[0] - means[1])
+    assert diff.mean() < 1.5 and diff.max() <= 6, (diff.mean(), diff.max())
+
+
 # ----------------------------------------------------------------------------------------------------- bad input
 
 

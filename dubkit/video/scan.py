@@ -147,7 +147,7 @@ def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[s
         cuts.push(i, small)
         features.push(t, small)
         stamps.append(t)  # before the keyframes: a shot they close may end on this frame
-        keys.push(i, t, frame.copy(), cuts.cut_set)
+        keys.push(i, t, frame, cuts.cut_set)  # the decoder's frames are arrays of their own
         if progress is not None and (i + 1) / expected >= next_report:
             progress(f"scanning frames {i + 1}/{expected} ({min(100, 100 * (i + 1) // expected)}%)")
             next_report += 0.1
