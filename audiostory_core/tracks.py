@@ -68,18 +68,20 @@ class ArrayTrack:
 
 
 class FileTrack:
-    """A track in a raw float32 file (interleaved frames), created full length and zeroed.
+    """A track in a raw float32 file, one channel after the other, created full length and zeroed.
 
-    The space is reserved when it is made (``posix_fallocate``), so a full disk fails here, at once, with
-    ``OSError(ENOSPC)`` and the number of bytes it needed, not half-way through a write.
+    Planar, not interleaved: a channel's samples are one run of bytes, so reads and writes go straight between
+    the file and the rows of a (channels, m) array, with no transposing copy (which cost a 60 s dub 0.3 s of CPU
+    in the assembly and the mastering). The space is reserved when it is made (``posix_fallocate``), so a full
+    disk fails here, at once, with ``OSError(ENOSPC)`` and the number of bytes it needed, not half-way through a
+    write.
     """
 
     def __init__(self, path: str | Path, channels: int, samples: int):
         self.path = Path(path)
         self.channels, self.samples = int(channels), int(samples)
-        self.frame = 4 * self.channels
-        self.nbytes = self.frame * self.samples
-        self._kept: dict[tuple[str, int], np.ndarray] = {}  # per (read/write, thread): a reused buffer
+        self.nbytes = 4 * self.channels * self.samples
+        self._kept: dict[int, np.ndarray] = {}  # per thread: a reused buffer for reads that add
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             if self.nbytes:
@@ -98,8 +100,9 @@ class FileTrack:
         return out
 
     def read_into(self, out: np.ndarray, start: int, add: bool = False) -> None:
-        """``out`` (channels, m) = (or += when ``add``) samples ``[start, start + m)``: the file's frames are read
-        into a buffer kept for this thread (a block's worth of fresh pages costs as much as reading it, here)."""
+        """``out`` (channels, m) = (or += when ``add``) samples ``[start, start + m)``: each channel is read
+        straight into its row (when adding, into a buffer kept for this thread: a block's worth of fresh pages
+        costs as much as reading it, here)."""
         stop = start + out.shape[-1]
         lo, hi = _window(self.samples, start, stop)
         if not add:
@@ -107,37 +110,43 @@ class FileTrack:
             out[:, max(hi - start, 0) :] = 0.0
         if hi <= lo:
             return
-        frames = self._buffer("read", hi - lo)
-        view, offset, done = memoryview(frames).cast("B"), lo * self.frame, 0
+        direct = not add and out.dtype == np.float32 and out.strides[-1] == 4
+        rows = out[:, lo - start : hi - start] if direct else self._buffer(hi - lo)
+        for c in range(self.channels):
+            self._read_row(rows[c], c, lo)
+        if not direct:
+            if add:
+                out[:, lo - start : hi - start] += rows
+            else:
+                out[:, lo - start : hi - start] = rows
+
+    def _read_row(self, row: np.ndarray, channel: int, lo: int) -> None:
+        view, offset, done = memoryview(row).cast("B"), 4 * (channel * self.samples + lo), 0
         while done < len(view):
             got = os.preadv(self._fd, [view[done:]], offset + done) if _PREADV else _pread_into(
                 self._fd, view[done:], offset + done)
             if got <= 0:
                 raise OSError(f"{self.path}: the scratch track ends early")
             done += got
-        if add:
-            out[:, lo - start : hi - start] += frames.T
-        else:
-            out[:, lo - start : hi - start] = frames.T
 
-    def _buffer(self, kind: str, frames: int) -> np.ndarray:
-        """A (frames, channels) float32 scratch array of this thread: up to two blocks' worth, kept and reused
+    def _buffer(self, frames: int) -> np.ndarray:
+        """A (channels, frames) float32 scratch array of this thread: up to two blocks' worth, kept and reused
         (a longer read gets a fresh one, so nothing of a track's length is ever kept)."""
         if frames > 2 * BLOCK:
-            return np.empty((frames, self.channels), np.float32)
-        key = (kind, threading.get_ident())
+            return np.empty((self.channels, frames), np.float32)
+        key = threading.get_ident()
         buf = self._kept.get(key)
-        if buf is None or buf.shape[0] < frames:
-            buf = self._kept[key] = np.empty((max(frames, BLOCK), self.channels), np.float32)
-        return buf[:frames]
+        if buf is None or buf.shape[1] < frames:
+            buf = self._kept[key] = np.empty((self.channels, max(frames, BLOCK)), np.float32)
+        return buf[:, :frames]
 
     def write(self, start: int, block: np.ndarray) -> None:
         lo, hi = _window(self.samples, start, start + block.shape[-1])
-        if hi > lo:
-            data = self._buffer("write", hi - lo)
-            data[...] = np.asarray(block[:, lo - start : hi - start]).T  # float32, interleaved
-            view = memoryview(data).cast("B")
-            offset, done = lo * self.frame, 0
+        if hi <= lo:
+            return
+        for c in range(self.channels):
+            row = np.ascontiguousarray(block[c, lo - start : hi - start], dtype=np.float32)
+            view, offset, done = memoryview(row).cast("B"), 4 * (c * self.samples + lo), 0
             while done < len(view):
                 done += os.pwrite(self._fd, view[done:], offset + done)
 
