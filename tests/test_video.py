@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dubkit.errors import InputError, MediaToolError
+from dubkit.video.features import _median, _specks
 from dubkit.video.keyframes import KeyframeCollector, ShotReservoir
 from dubkit.video.probe import probe
 from dubkit.video.scan import scan_video
@@ -128,6 +129,37 @@ def test_features_cover_every_frame_with_true_times(cartoon_scan):
     door = next(s for s in TRUTH["shots"] if s["name"] == "door")
     assert f.motion[door["start_frame"] + 2 : door["start_frame"] + 25].max() < 1e-3  # the open door waits, still
     assert np.isnan(f.centroid[door["start_frame"] + 5]).all()  # nothing moved: no centre of motion
+
+
+
+def test_noise_median_is_numpys_to_the_bit():
+    """The noise bar's median (a sort, faster than np.median's partition on frame differences) must be
+    np.median's value: quantised differences with many ties, odd and even counts, a masked subset."""
+    rng = np.random.default_rng(7)
+    gray = rng.integers(0, 256, (144, 256)).astype(np.float32) * (1 / 255)
+    prev = np.clip(gray + rng.integers(-4, 5, gray.shape) * (rng.random(gray.shape) < 0.4) / 255, 0, 1)
+    diff = np.abs(gray - prev.astype(np.float32))
+    for values in (diff[::2, ::2], diff[::2, ::2][diff[::2, ::2] > 0], diff[:7, :9], rng.random(1001, np.float32),
+                   rng.random(1000, np.float32)):
+        assert _median(values) == float(np.median(values))
+        assert _median(values) == _median(values)  # the input is left alone
+
+
+@pytest.mark.parametrize("size", [(144, 256), (720, 1280)])  # 16-bit labels, and 32-bit where they may not fit
+def test_specks_counts_small_blobs_not_streaks(size):
+    h, w = size
+    mask = np.zeros(size, bool)
+    ys, xs = np.meshgrid(np.arange(8, h // 2, 12), np.arange(8, w - 8, 12), indexing="ij")
+    for y, x in zip(ys.ravel()[:60], xs.ravel()[:60]):
+        mask[y : y + 2, x : x + 2] = True  # 60 flakes, 2x2 pixels, in the top half
+    mask[h - 10, :] = True  # a long edge: not a speck
+    (density, spread, changed), small = _specks(mask)
+    assert density == pytest.approx(60 * 1e4 / (w * h))
+    assert spread == pytest.approx(len({(int(x * 4 // w), int(y * 4 // h)) for y, x in
+                                        zip(ys.ravel()[:60] + 0.5, xs.ravel()[:60] + 0.5)}) / 16)  # fmt: skip
+    assert changed == pytest.approx(mask.mean())
+    flakes = small()
+    assert flakes.sum() == 60 * 4 and not flakes[h - 10].any()
 
 
 # ----------------------------------------------------------------------------------------------------- keyframes

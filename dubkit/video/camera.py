@@ -74,15 +74,17 @@ class CameraTracker:
         p0, p1 = pts.reshape(-1, 2)[ok], nxt.reshape(-1, 2)[ok]
         if len(p0) < self.min_points:
             return UNKNOWN
-        moved = np.linalg.norm(p1 - p0, axis=1)
-        if np.mean(moved < self.still_px) >= 0.3:  # a good share of the scene stands still: so does the camera
+        d = p1 - p0
+        moved = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # np.linalg.norm(d, axis=1), to the bit
+        # A good share of the scene stands still: so does the camera.
+        if np.count_nonzero(moved < self.still_px) / len(moved) >= 0.3:
             return STILL
         m, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0, maxIters=200,
                                                  confidence=0.99)  # fmt: skip
         if m is None or inliers is None:
             return UNKNOWN
         keep = inliers.ravel().astype(bool)
-        share = float(keep.mean())
+        share = np.count_nonzero(keep) / len(keep)  # keep.mean()
         span = np.ptp(p0[keep], axis=0) / (w, h) if keep.sum() >= 2 else np.zeros(2)
         if keep.sum() < self.min_points or share < 0.5 or span.min() < 0.4:
             return UNKNOWN  # no single motion shared across the frame: an object, not the camera
