@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from dubkit.errors import InputError, MediaToolError
+from dubkit.video import camera
+from dubkit.video.camera import CameraTracker
 from dubkit.video.features import _median, _specks
 from dubkit.video.keyframes import KeyframeCollector, ShotReservoir
 from dubkit.video.probe import probe
@@ -160,6 +162,40 @@ def test_specks_counts_small_blobs_not_streaks(size):
     assert changed == pytest.approx(mask.mean())
     flakes = small()
     assert flakes.sum() == 60 * 4 and not flakes[h - 10].any()
+
+
+
+def test_camera_tracks_the_strongest_half_first_and_answers_as_all_the_points_do():
+    """The tracker stops after the strongest half of the points when enough of them stood still; on a real
+    clip (a street: a camera still at times, moving at others) every frame must get the answer that tracking all
+    the points at once gives: STILL, UNKNOWN, or the very same point pairs."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(SAMPLES / "real" / "street_bikes.mp4"), "-frames:v",
+                          "150", "-vf", "scale=256:144", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    tracker, seen = CameraTracker(), {"early": 0, "still": 0, "moved": 0}
+    for gray in np.frombuffer(raw, np.uint8).reshape(-1, 144, 256):
+        prev = tracker._prev
+        tracker.step(gray)
+        if prev is None:
+            continue
+        pts = cv2.goodFeaturesToTrack(prev, maxCorners=120, qualityLevel=0.01, minDistance=3, blockSize=3)
+        if pts is None or len(pts) < 8:
+            continue
+        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, tracker._prev, pts, None, **camera._LK)  # all at once
+        ok = status.ravel() == 1
+        p0, p1 = pts.reshape(-1, 2)[ok], nxt.reshape(-1, 2)[ok]
+        still = np.linalg.norm(p1 - p0, axis=1) < tracker.still_px
+        got = tracker._track(prev, tracker._prev, pts)
+        if ok.sum() < 8:
+            assert got is camera.UNKNOWN
+        elif still.mean() >= 0.3:
+            assert got is camera.STILL
+            half = still[: ok[: (len(pts) + 1) // 2].sum()].sum()
+            seen["early" if half >= 8 and half / len(pts) >= 0.3 else "still"] += 1
+        else:
+            assert np.array_equal(got[0], p0) and np.array_equal(got[1], p1)
+            seen["moved"] += 1
+    assert min(seen.values()) > 0, seen  # each way through the tracker was taken
 
 
 # ----------------------------------------------------------------------------------------------------- keyframes

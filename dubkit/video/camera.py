@@ -69,16 +69,10 @@ class CameraTracker:
                                       blockSize=3)  # fmt: skip
         if pts is None or len(pts) < self.min_points:
             return STILL if _flat(prev, gray) else UNKNOWN
-        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts, None, **_LK)
-        ok = status.ravel() == 1
-        p0, p1 = pts.reshape(-1, 2)[ok], nxt.reshape(-1, 2)[ok]
-        if len(p0) < self.min_points:
-            return UNKNOWN
-        d = p1 - p0
-        moved = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # np.linalg.norm(d, axis=1), to the bit
-        # A good share of the scene stands still: so does the camera.
-        if np.count_nonzero(moved < self.still_px) / len(moved) >= 0.3:
-            return STILL
+        tracked = self._track(prev, gray, pts)
+        if isinstance(tracked, CameraStep):
+            return tracked
+        p0, p1 = tracked
         m, inliers = cv2.estimateAffinePartial2D(p0, p1, method=cv2.RANSAC, ransacReprojThreshold=1.0, maxIters=200,
                                                  confidence=0.99)  # fmt: skip
         if m is None or inliers is None:
@@ -95,6 +89,36 @@ class CameraTracker:
         full = m.astype(np.float32).copy()
         full[:, 2] *= (full_w / w + full_h / h) / 2  # the same motion in full-size pixels
         return CameraStep(full, (float(shift[0]), float(shift[1])), zoom, share * min(1.0, keep.sum() / 20))
+
+    def _track(self, prev: np.ndarray, gray: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | CameraStep:
+        """The points of ``prev`` that Lucas-Kanade found in ``gray`` (before, after) — or ``STILL`` when a good
+        share of them (30 %) did not move, ``UNKNOWN`` when too few were found.
+
+        Each point is tracked on its own, so the strongest half go first: when enough of them already stood still
+        the camera is known to be still whatever the rest do (a still camera: most frames), and the other half
+        need no tracking; otherwise the rest are tracked and the answer is the one all the points give at once."""
+        first = min(len(pts), max(self.min_points, (len(pts) + 1) // 2))
+        nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts[:first], None, **_LK)
+        if first < len(pts):
+            still = np.count_nonzero(self._still(pts[:first], nxt, status))
+            # The still share of all the found points is at least this (still / all the points), to the bit.
+            if still >= self.min_points and still / len(pts) >= 0.3:
+                return STILL
+            more, more_status, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts[first:], None, **_LK)
+            nxt, status = np.concatenate([nxt, more]), np.concatenate([status, more_status])
+        ok = status.ravel() == 1
+        p0, p1 = pts.reshape(-1, 2)[ok], nxt.reshape(-1, 2)[ok]
+        if len(p0) < self.min_points:
+            return UNKNOWN
+        if np.count_nonzero(self._still(pts, nxt, status)) / len(p0) >= 0.3:
+            return STILL  # a good share of the scene stands still: so does the camera
+        return p0, p1
+
+    def _still(self, pts: np.ndarray, nxt: np.ndarray, status: np.ndarray) -> np.ndarray:
+        """Which of the found points moved less than ``still_px`` (one flag per found point)."""
+        ok = status.ravel() == 1
+        d = nxt.reshape(-1, 2)[ok] - pts.reshape(-1, 2)[ok]
+        return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]) < self.still_px  # np.linalg.norm(d, axis=1) < still_px
 
 
 def _flat(a: np.ndarray, b: np.ndarray) -> bool:
