@@ -9,6 +9,7 @@ import subprocess
 import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -162,7 +163,6 @@ def test_specks_counts_small_blobs_not_streaks(size):
     assert changed == pytest.approx(mask.mean())
     flakes = small()
     assert flakes.sum() == 60 * 4 and not flakes[h - 10].any()
-
 
 
 def test_camera_tracks_the_strongest_half_first_and_answers_as_all_the_points_do():
