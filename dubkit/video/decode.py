@@ -16,6 +16,7 @@ probe — so 0.0 is the first frame of the picture whatever the container's cloc
 """
 from __future__ import annotations
 
+import io
 import os
 import queue
 import re
@@ -109,7 +110,9 @@ def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: 
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     size = width * height * 3 // 2  # 4:2:0: a full-size luma plane and two quarter-size chroma planes
     _widen_pipe(proc.stdout, size)
-    log = _Log(proc.stderr)
+    # Buffered: the pipes are unbuffered (the frames are read whole, into their own buffers), and a line read from
+    # a raw pipe is read a byte at a time (a minute of 720p: 536k system calls, 0.2 s of CPU).
+    log = _Log(io.BufferedReader(proc.stderr))
     log.start()
     frames = _ReadAhead(proc.stdout, size)
     frames.start()
