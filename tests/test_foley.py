@@ -119,6 +119,20 @@ def test_car_pass_by_pans_across_and_peaks_in_the_middle():
     assert 12 <= int(np.argmax(env)) <= 28  # loudest when it passes, near the middle
 
 
+def test_a_pass_by_cut_short_is_the_start_of_the_whole_pass():
+    # The street's cars are made only as far as their event needs: the same samples, and the same random draws
+    # left for the sounds after them, as the whole pass cut.
+    from audiostory_core.render.foley.bank import _pass_by
+
+    for n, upto in ((96000, 50001), (96000, 96000), (96000, 1)):
+        whole_rng, cut_rng = np.random.default_rng(4), np.random.default_rng(4)
+        whole = _pass_by(n, 48000, whole_rng, speed=12.0, closest=9.0)
+        cut = _pass_by(n, 48000, cut_rng, speed=12.0, closest=9.0, upto=upto)
+        assert cut.shape == (2, upto)
+        assert cut.tobytes() == whole[:, :upto].tobytes()
+        assert whole_rng.random() == cut_rng.random()
+
+
 def test_bad_synthesis_requests_raise_actionable_errors():
     with pytest.raises(RenderError, match="choose one of"):
         synthesize("dragon_roar_xyz", 1.0, 48000)

@@ -100,13 +100,14 @@ def brown(shape, rng: np.random.Generator, sr: int) -> np.ndarray:
     return x / (x.std() + 1e-12)
 
 
-def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """A slowly wandering random curve (~``rate`` control points per second), zero-mean, unit-ish range."""
+def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator, upto: int | None = None) -> np.ndarray:
+    """A slowly wandering random curve (~``rate`` control points per second), zero-mean, unit-ish range.
+    ``upto``: only its first ``upto`` samples (the same values, the same random draws as the whole curve)."""
     if n == 0:
         return np.zeros(0)
     k = int(np.ceil(n / sr * rate)) + 2
     pts = rng.uniform(-1.0, 1.0, k)
-    pos = times(n, sr)
+    pos = times(n if upto is None else max(0, min(n, upto)), sr)
     pos *= rate
     i = pos.astype(np.intp)  # truncation is the floor here: pos >= 0
     w = np.subtract(pos, i, out=pos)  # in place from here: the same values, fewer fresh arrays
