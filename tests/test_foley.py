@@ -300,6 +300,51 @@ def test_render_is_deterministic_per_seed(renderer):
     assert not np.allclose(x.audio, y.audio)
 
 
+def test_events_rendered_side_by_side_are_the_serial_clips_in_order(renderer):
+    import copy
+
+    serial = copy.copy(renderer)
+    serial.workers = 1
+    plan = _plan()
+    ours, theirs = renderer.render(plan, seed=3), serial.render(plan, seed=3)
+    assert renderer.workers == 2
+    assert [c.event for c in ours] == [c.event for c in theirs] == plan.events
+    assert [c.source for c in ours] == [c.source for c in theirs]
+    assert all(a.audio.tobytes() == b.audio.tobytes() for a, b in zip(ours, theirs))
+
+
+def test_in_order_keeps_order_bounds_its_look_ahead_and_stops_its_threads():
+    import threading
+    import time
+
+    from audiostory_core.render.foley.renderer import in_order
+
+    started: list[int] = []
+
+    def job(i: int):
+        def run() -> int:
+            started.append(i)
+            time.sleep(0.02 * (i % 3 == 0))  # some finish before the ones ahead of them
+            return i
+        return run
+
+    assert list(in_order((job(i) for i in range(12)), workers=2)) == list(range(12))
+    started.clear()
+    gen = in_order((job(i) for i in range(50)), workers=2, ahead=1)
+    assert next(gen) == 0 and next(gen) == 1
+    gen.close()  # the consumer stops early: nothing is left running, and the rest never starts
+    assert not [t for t in threading.enumerate() if t.name.startswith("foley")]
+    assert len(started) <= 2 + 3
+
+    def boom() -> int:
+        raise RenderError("event 2 failed")
+
+    gen = in_order(iter([job(0), job(1), boom, job(3)]), workers=2)
+    assert [next(gen), next(gen)] == [0, 1]
+    with pytest.raises(RenderError, match="event 2"):
+        next(gen)
+
+
 def test_a_sound_the_planner_chose_is_played_not_rematched(renderer, embedder, cache_dir, sfx_dir):
     from audiostory_core.render.base import event_seed
     from audiostory_core.render.foley.renderer import FoleyRenderer
