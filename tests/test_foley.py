@@ -303,11 +303,10 @@ def test_render_is_deterministic_per_seed(renderer):
 def test_events_rendered_side_by_side_are_the_serial_clips_in_order(renderer):
     import copy
 
-    serial = copy.copy(renderer)
-    serial.workers = 1
+    serial, threaded = copy.copy(renderer), copy.copy(renderer)
+    serial.workers, threaded.workers = 1, 2
     plan = _plan()
-    ours, theirs = renderer.render(plan, seed=3), serial.render(plan, seed=3)
-    assert renderer.workers == 2
+    ours, theirs = threaded.render(plan, seed=3), serial.render(plan, seed=3)
     assert [c.event for c in ours] == [c.event for c in theirs] == plan.events
     assert [c.source for c in ours] == [c.source for c in theirs]
     assert all(a.audio.tobytes() == b.audio.tobytes() for a, b in zip(ours, theirs))

@@ -43,7 +43,9 @@ from .library import LibrarySound, SoundLibrary
 from . import sources as _sources
 
 T = TypeVar("T")
-WORKERS = 2  # threads rendering events side by side (each event has its own seed: the same clips, in order)
+# Threads rendering events side by side (each event has its own seed: the same clips, in the same order); two at
+# most: the score renders beside them, and the mix's consumer places their clips.
+WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
 BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
@@ -94,7 +96,8 @@ class FoleyRenderer(Renderer):
     Debian package is installed on this machine are extracted into it on first use. ``licence``: ``cc0`` | ``by``
     (default: CC0 and attribution-only) | ``any`` (copyleft too: the result then inherits e.g. CC-BY-SA).
     ``conditioning`` is ignored: this renderer conditions on captions, except that an event whose ``sound``
-    names a bank sound or library file (the planner's choice) plays exactly that.
+    names a bank sound or library file (the planner's choice) plays exactly that. ``workers``: threads that
+    render events side by side (1: one after another; the clips are the same either way).
     """
 
     name = "foley"
