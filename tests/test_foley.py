@@ -119,6 +119,20 @@ def test_car_pass_by_pans_across_and_peaks_in_the_middle():
     assert 12 <= int(np.argmax(env)) <= 28  # loudest when it passes, near the middle
 
 
+def test_a_pass_by_cut_short_is_the_start_of_the_whole_pass():
+    # The street's cars are made only as far as their event needs: the same samples, and the same random draws
+    # left for the sounds after them, as the whole pass cut.
+    from audiostory_core.render.foley.bank import _pass_by
+
+    for n, upto in ((96000, 50001), (96000, 96000), (96000, 1)):
+        whole_rng, cut_rng = np.random.default_rng(4), np.random.default_rng(4)
+        whole = _pass_by(n, 48000, whole_rng, speed=12.0, closest=9.0)
+        cut = _pass_by(n, 48000, cut_rng, speed=12.0, closest=9.0, upto=upto)
+        assert cut.shape == (2, upto)
+        assert cut.tobytes() == whole[:, :upto].tobytes()
+        assert whole_rng.random() == cut_rng.random()
+
+
 def test_bad_synthesis_requests_raise_actionable_errors():
     with pytest.raises(RenderError, match="choose one of"):
         synthesize("dragon_roar_xyz", 1.0, 48000)
@@ -284,6 +298,50 @@ def test_render_is_deterministic_per_seed(renderer):
     twin = Plan("", [SubEvent("a door slams shut", 0, 1), SubEvent("a door slams shut", 2, 1)], 3.0)
     x, y = renderer.render(twin, seed=0)
     assert not np.allclose(x.audio, y.audio)
+
+
+def test_events_rendered_side_by_side_are_the_serial_clips_in_order(renderer):
+    import copy
+
+    serial, threaded = copy.copy(renderer), copy.copy(renderer)
+    serial.workers, threaded.workers = 1, 2
+    plan = _plan()
+    ours, theirs = threaded.render(plan, seed=3), serial.render(plan, seed=3)
+    assert [c.event for c in ours] == [c.event for c in theirs] == plan.events
+    assert [c.source for c in ours] == [c.source for c in theirs]
+    assert all(a.audio.tobytes() == b.audio.tobytes() for a, b in zip(ours, theirs))
+
+
+def test_in_order_keeps_order_bounds_its_look_ahead_and_stops_its_threads():
+    import threading
+    import time
+
+    from audiostory_core.render.foley.renderer import in_order
+
+    started: list[int] = []
+
+    def job(i: int):
+        def run() -> int:
+            started.append(i)
+            time.sleep(0.02 * (i % 3 == 0))  # some finish before the ones ahead of them
+            return i
+        return run
+
+    assert list(in_order((job(i) for i in range(12)), workers=2)) == list(range(12))
+    started.clear()
+    gen = in_order((job(i) for i in range(50)), workers=2, ahead=1)
+    assert next(gen) == 0 and next(gen) == 1
+    gen.close()  # the consumer stops early: nothing is left running, and the rest never starts
+    assert not [t for t in threading.enumerate() if t.name.startswith("foley")]
+    assert len(started) <= 2 + 3
+
+    def boom() -> int:
+        raise RenderError("event 2 failed")
+
+    gen = in_order(iter([job(0), job(1), boom, job(3)]), workers=2)
+    assert [next(gen), next(gen)] == [0, 1]
+    with pytest.raises(RenderError, match="event 2"):
+        next(gen)
 
 
 def test_a_sound_the_planner_chose_is_played_not_rematched(renderer, embedder, cache_dir, sfx_dir):

@@ -414,9 +414,12 @@ def _car_pass_by(n, sr, rng):
     return _pass_by(n, sr, rng, speed=rng.uniform(18, 32), closest=rng.uniform(4, 9))
 
 
-def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: float) -> np.ndarray:
+def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: float,
+             upto: int | None = None) -> np.ndarray:
     """A vehicle passing the listener at the middle of ``n`` samples: delay-line doppler, 1/r level, pan, air.
 
+    ``upto``: only the first ``upto`` samples (at least one) are made, for a car in the street whose tail the
+    event cuts off: the whole pass's first samples, as every step is causal, from the same random draws.
     Worked in place where it can (the same operations in the same order, so the same samples): each fresh
     array of a few seconds is a few MB of pages to fault in, which cost more than the arithmetic on them."""
     c = 343.0
@@ -428,29 +431,21 @@ def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: f
     delay = r / c
     pad = int(np.ceil(delay.max() * sr)) + 2
     m = n + pad
+    e = n if upto is None else max(1, min(n, upto))
+    t, x_pos, r, delay = t[:e], x_pos[:e], r[:e], delay[:e]
     firing = rng.uniform(55, 95)
-    ph = smooth_curve(m, sr, 2, rng)
+    ph = smooth_curve(m, sr, 2, rng, upto=e + pad)
     ph *= 0.02
     ph += 1
     ph *= firing
     np.cumsum(ph, out=ph)
     ph *= TAU
     ph /= sr
-    engine, part = np.empty(m), np.empty(m)
-    for k in range(1, 9):  # the harmonics: sin(k * ph + phase) / k ** 0.8, summed in order
-        np.multiply(ph, k, out=part)
-        part += rng.uniform(0, TAU)
-        np.sin(part, out=part)
-        part /= k ** 0.8
-        if k == 1:
-            engine[:] = part
-        else:
-            engine += part
-    engine = lowpass(engine, 2500, sr)
-    src = bandpass(pink(m, rng), 300, 3500, sr)  # the tyres
+    engine = lowpass(_harmonics(ph, rng.uniform(0, TAU, 8), 0.8), 2500, sr)
+    src = bandpass(pink(m, rng)[:e + pad], 300, 3500, sr)  # the tyres
     engine *= 0.6
     src += engine
-    src_t = (np.arange(m) - pad) / sr
+    src_t = np.arange(-pad, e, dtype=np.float64) / sr  # the same times as integers divided, made cheaper
     np.subtract(t, delay, out=delay)
     y = np.interp(delay, src_t, src)
     far = r - closest
@@ -466,6 +461,21 @@ def _pass_by(n: int, sr: int, rng: np.random.Generator, speed: float, closest: f
     np.divide(x_pos, r, out=far)
     far *= 0.9
     return pan(y, far)
+
+
+def _harmonics(ph: np.ndarray, phases: np.ndarray, tilt: float) -> np.ndarray:
+    """sum over k = 1..len(phases) of sin(k * ph + phases[k-1]) / k ** tilt, as the imaginary part of a polynomial
+    in z = exp(i ph) (Horner's rule): two sines' worth of work instead of one per harmonic (2.5x faster for the
+    8 of an engine). Rounding differs from the sines taken one by one by ~1e-12, never audibly (< 1e-6 a clip)."""
+    z = np.empty(ph.shape, np.complex128)
+    np.cos(ph, out=z.real)
+    np.sin(ph, out=z.imag)
+    coef = np.exp(1j * np.asarray(phases)) / np.arange(1, len(phases) + 1) ** tilt
+    acc = z * coef[-1]
+    for c in coef[-2::-1]:
+        acc += c
+        acc *= z
+    return np.ascontiguousarray(acc.imag)
 
 
 # === textures =====================================================================================================
@@ -792,10 +802,11 @@ def _city_traffic(n, sr, rng):
     for _ in range(count):
         ln = seconds(sr, rng.uniform(3, 6))
         at = int(rng.integers(-ln // 2, max(n - ln // 2, 1)))
-        car = _pass_by(ln, sr, rng, speed=rng.uniform(8, 16), closest=rng.uniform(8, 20)) * rng.uniform(0.6, 1.4)
+        lo, hi = max(at, 0), min(at + ln, n)
+        car = _pass_by(ln, sr, rng, speed=rng.uniform(8, 16), closest=rng.uniform(8, 20), upto=hi - at)
+        car *= rng.uniform(0.6, 1.4)
         if rng.random() < 0.5:
             car = car[::-1]  # the other direction: swap channels
-        lo, hi = max(at, 0), min(at + ln, n)
         x[:, lo:hi] += fade(car[:, lo - at:hi - at].copy(), seconds(sr, 0.05), seconds(sr, 0.05))
     for _ in range(rng.poisson(n / sr / 12)):
         at = int(rng.integers(0, n))

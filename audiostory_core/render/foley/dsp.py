@@ -15,7 +15,9 @@ TAU = 2.0 * np.pi
 
 
 def times(n: int, sr: int) -> np.ndarray:
-    return np.arange(n) / float(sr)
+    """Sample times in seconds. The sample numbers are made as floats: dividing an integer array converts it on
+    the way, at 2-4x the cost; the numbers are exact either way, so the times are the same."""
+    return np.arange(n, dtype=np.float64) / float(sr)
 
 
 def seconds(sr: int, s: float) -> int:
@@ -74,13 +76,21 @@ def pink(shape, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(shape)
     size = next_fast_len(n, real=True)
     spec = rfft(rng.standard_normal((*shape[:-1], size)), axis=-1)
-    f = np.arange(spec.shape[-1], dtype=float)
-    f[0] = 1.0
     # spec /= sqrt(f), as numpy divides a complex by a real (both parts times 1 / sqrt(f)): no complex copy of f
-    spec.view(np.float64).reshape(*spec.shape, 2)[...] *= np.divide(1.0, np.sqrt(f, out=f), out=f)[:, None]
+    spec.view(np.float64).reshape(*spec.shape, 2)[...] *= _pink_gains(spec.shape[-1])[:, None]
     spec[..., 0] = 0.0
     out = irfft(spec, n=size, axis=-1)[..., :n]
     return out / (out.std() + 1e-12)
+
+
+@functools.lru_cache(maxsize=64)
+def _pink_gains(bins: int) -> np.ndarray:
+    """1 / sqrt(f) per FFT bin (bin 0 as 1), read-only: the bank asks for the same few lengths again and again."""
+    f = np.arange(bins, dtype=float)
+    f[0] = 1.0
+    g = np.divide(1.0, np.sqrt(f, out=f), out=f)
+    g.flags.writeable = False
+    return g
 
 
 def brown(shape, rng: np.random.Generator, sr: int) -> np.ndarray:
@@ -90,15 +100,16 @@ def brown(shape, rng: np.random.Generator, sr: int) -> np.ndarray:
     return x / (x.std() + 1e-12)
 
 
-def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """A slowly wandering random curve (~``rate`` control points per second), zero-mean, unit-ish range."""
+def smooth_curve(n: int, sr: int, rate: float, rng: np.random.Generator, upto: int | None = None) -> np.ndarray:
+    """A slowly wandering random curve (~``rate`` control points per second), zero-mean, unit-ish range.
+    ``upto``: only its first ``upto`` samples (the same values, the same random draws as the whole curve)."""
     if n == 0:
         return np.zeros(0)
     k = int(np.ceil(n / sr * rate)) + 2
     pts = rng.uniform(-1.0, 1.0, k)
-    pos = np.arange(n) / sr
+    pos = times(n if upto is None else max(0, min(n, upto)), sr)
     pos *= rate
-    i = np.floor(pos).astype(int)
+    i = pos.astype(np.intp)  # truncation is the floor here: pos >= 0
     w = np.subtract(pos, i, out=pos)  # in place from here: the same values, fewer fresh arrays
     w *= np.pi
     np.cos(w, out=w)

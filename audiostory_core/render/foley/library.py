@@ -148,6 +148,7 @@ class SoundLibrary:
         self.stats = {"files": 0, "embedded": 0, "cached": 0}
         self.notes: list[str] = []
         self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._decoded_lock = threading.Lock()  # the renderer's threads share the recently decoded files
         self.index()
 
     # --- index -------------------------------------------------------------------------------------------------
@@ -285,13 +286,15 @@ class SoundLibrary:
     def load(self, sound: LibrarySound, sample_rate: int) -> np.ndarray:
         """Decode a file to float32 stereo at ``sample_rate`` (soundfile, else ffmpeg); recent files are kept."""
         key = (sound.path, int(sample_rate))
-        if key in self._decoded:
-            self._decoded.move_to_end(key)
-            return self._decoded[key]
-        audio = decode(sound.path, sample_rate)
-        self._decoded[key] = audio
-        while len(self._decoded) > 32:
-            self._decoded.popitem(last=False)
+        with self._decoded_lock:
+            if key in self._decoded:
+                self._decoded.move_to_end(key)
+                return self._decoded[key]
+        audio = decode(sound.path, sample_rate)  # outside the lock: another thread's file need not wait for it
+        with self._decoded_lock:
+            self._decoded[key] = audio
+            while len(self._decoded) > 32:
+                self._decoded.popitem(last=False)
         return audio
 
     def render(self, sound: LibrarySound, duration: float, sample_rate: int, seed: int, *,

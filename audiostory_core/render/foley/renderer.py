@@ -18,13 +18,16 @@ vectors are cached on disk, so a run whose captions are all known never loads it
 """
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import os
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -39,6 +42,10 @@ from .formats import allowed_classes
 from .library import LibrarySound, SoundLibrary
 from . import sources as _sources
 
+T = TypeVar("T")
+# Threads rendering events side by side (each event has its own seed: the same clips, in the same order); two at
+# most: the score renders beside them, and the mix's consumer places their clips.
+WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 LONG_EVENT_SECONDS = 4.0  # kind-less events at least this long lean towards beds
 KIND_PRIOR = 0.06  # cosine bonus for a candidate of the preferred kind (and malus for the other)
 BED_PRIOR = 0.15  # ambience beds lean harder: a oneshot bed leaves the scene silent after its first second
@@ -89,7 +96,8 @@ class FoleyRenderer(Renderer):
     Debian package is installed on this machine are extracted into it on first use. ``licence``: ``cc0`` | ``by``
     (default: CC0 and attribution-only) | ``any`` (copyleft too: the result then inherits e.g. CC-BY-SA).
     ``conditioning`` is ignored: this renderer conditions on captions, except that an event whose ``sound``
-    names a bank sound or library file (the planner's choice) plays exactly that.
+    names a bank sound or library file (the planner's choice) plays exactly that. ``workers``: threads that
+    render events side by side (1: one after another; the clips are the same either way).
     """
 
     name = "foley"
@@ -97,10 +105,11 @@ class FoleyRenderer(Renderer):
 
     def __init__(self, library_dirs: Sequence[str | os.PathLike] = (), *, sample_rate: int = 48000,
                  use_system_samples: bool = True, embedder: Any = None,
-                 cache_dir: str | os.PathLike | None = None, licence: str = "by") -> None:
+                 cache_dir: str | os.PathLike | None = None, licence: str = "by", workers: int = WORKERS) -> None:
         if int(sample_rate) < 8000:
             raise RenderError(f"foley sample rate {sample_rate} is too low; use 8000 Hz or more (48000 default)")
         self.sample_rate = int(sample_rate)
+        self.workers = max(1, int(workers))
         self.licence = str(licence).strip().lower()
         self._allowed = allowed_classes(self.licence)
         if embedder is None:
@@ -283,22 +292,25 @@ class FoleyRenderer(Renderer):
                 raise RenderError(f"event {ev.caption!r} has an invalid duration {ev.render_duration!r}; "
                                   "durations must be finite seconds >= 0")
         chosen = self._choose_all(events, seed)
-        for i, ev in enumerate(events):
-            cand, pool = chosen[i]
-            n = event_samples(ev, self.sample_rate)
-            seed_i = event_seed(seed, i)
-            used: list[Candidate] = [cand]
-            if cand.sound is not None and cand.kind == "oneshot" and (_continuing(ev, cand.sound)
-                                                                      or _fills(ev, cand.sound)):
-                audio, used = self._repeat(cand, pool, n, seed_i, ev.caption)
-            else:
-                audio = self._render_candidate(cand, n / self.sample_rate, seed_i, from_start=not _is_bed(ev))
-            audio = fit_length(audio, n).astype(np.float32, copy=False)
-            credits = []
-            for c in used:
-                if c.sound is not None and c.sound.credit() not in credits:
-                    credits.append(c.sound.credit())
-            yield Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source, credits=credits)
+        jobs = (functools.partial(self._render_event, ev, *chosen[i], event_seed(seed, i))
+                for i, ev in enumerate(events))
+        yield from in_order(jobs, self.workers)
+
+    def _render_event(self, ev: SubEvent, cand: Candidate, pool: list[int], seed: int) -> Clip:
+        """One event's clip: a pure function of its arguments (its own seed), so events can render side by side."""
+        n = event_samples(ev, self.sample_rate)
+        used: list[Candidate] = [cand]
+        if cand.sound is not None and cand.kind == "oneshot" and (_continuing(ev, cand.sound)
+                                                                  or _fills(ev, cand.sound)):
+            audio, used = self._repeat(cand, pool, n, seed, ev.caption)
+        else:
+            audio = self._render_candidate(cand, n / self.sample_rate, seed, from_start=not _is_bed(ev))
+        audio = fit_length(audio, n).astype(np.float32, copy=False)
+        credits = []
+        for c in used:
+            if c.sound is not None and c.sound.credit() not in credits:
+                credits.append(c.sound.credit())
+        return Clip(audio=audio, sample_rate=self.sample_rate, event=ev, source=cand.source, credits=credits)
 
     def _choose_all(self, events: Sequence[SubEvent], seed: int) -> dict[int, tuple[Candidate, list[int]]]:
         """Per event, the planner's ``sound`` where it names one, else a seeded pick among the best matches for
@@ -431,6 +443,30 @@ def _extract_system_sources(cache) -> list[str]:
         status = _sources.install(src, cache, fetch=False)
         notes.append(status.message)
     return notes
+
+
+def in_order(jobs: Iterable[Callable[[], T]], workers: int = WORKERS, ahead: int = 1) -> Iterator[T]:
+    """Each job's result, in the jobs' order, the jobs run on ``workers`` threads (numpy, scipy's filters and
+    FFTs let go of the GIL while they work). At most ``workers + ahead`` jobs are running or done and not yet
+    taken, so memory stays bounded; an error is raised here, in its job's place; when the consumer stops
+    early, jobs not started are dropped and running ones waited for, so no thread outlives the generator."""
+    if workers <= 1:
+        for job in jobs:
+            yield job()
+        return
+    pending: collections.deque[Future] = collections.deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="foley")
+    try:
+        for job in jobs:
+            pending.append(pool.submit(job))
+            if len(pending) >= workers + ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
 
 
 def _vary(pool: list[int], previous: int | None, rng: np.random.Generator) -> int:
