@@ -83,14 +83,12 @@ def pink(shape, rng: np.random.Generator) -> np.ndarray:
     return out / (out.std() + 1e-12)
 
 
-@functools.lru_cache(maxsize=64)
 def _pink_gains(bins: int) -> np.ndarray:
-    """1 / sqrt(f) per FFT bin (bin 0 as 1), read-only: the bank asks for the same few lengths again and again."""
+    """1 / sqrt(f) per FFT bin (bin 0 as 1). Not cached: nearly every event has a length of its own (a 60 s dub
+    asked for 26 lengths, 3 of them again), and a cache of a long video's bed-length arrays held hundreds of MB."""
     f = np.arange(bins, dtype=float)
     f[0] = 1.0
-    g = np.divide(1.0, np.sqrt(f, out=f), out=f)
-    g.flags.writeable = False
-    return g
+    return np.divide(1.0, np.sqrt(f, out=f), out=f)
 
 
 def brown(shape, rng: np.random.Generator, sr: int) -> np.ndarray:
