@@ -63,3 +63,28 @@ def test_continue_exact_duration_with_input(tmp_path):
     a, sr_a = sf.read(str(story), dtype="float32")
     b, sr_b = sf.read(str(out), dtype="float32")
     assert sr_a == sr_b and len(b) == len(a) + 3 * sr_b
+
+
+def test_dub_says_the_time_it_took_not_the_sum_of_its_stages(tmp_path, monkeypatch, capsys):
+    # The mux runs beside the mastering and the deliverables: the stages' times add up to more than the run took.
+    import re
+    import time
+    from types import SimpleNamespace
+
+    import dubkit.api
+    from dubkit.cli import main
+
+    def fake_dub(video, output, **kw):
+        time.sleep(0.2)
+        return SimpleNamespace(output=output, info=SimpleNamespace(duration=30.0), mix_mode="replace",
+                               plan=SimpleNamespace(events=[1, 2]), deliverables=None,
+                               timings={"scan": 40.0, "mux": 30.0, "deliverables": 30.0})
+
+    monkeypatch.setattr(dubkit.api, "dub", fake_dub)
+    video = tmp_path / "in.mp4"
+    video.write_bytes(b"")
+    t0 = time.perf_counter()
+    assert main(["dub", str(video), "-o", str(tmp_path / "out.mp4"), "-q"]) == 0
+    took = time.perf_counter() - t0
+    said = float(re.search(r"events, mix replace\) in ([\d.]+) s", capsys.readouterr().out).group(1))
+    assert 0.15 <= said <= took + 0.05
