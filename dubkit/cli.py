@@ -207,11 +207,10 @@ def dub(
                                    keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
         progress=_Progress(quiet, started), plan_file=plan_file,
     )
-    # The time it took, not the sum of the stages' times: the mux runs beside the mastering and the deliverables.
-    total = time.perf_counter() - started
     extra = f"; deliverables in {res.deliverables.folder}" if res.deliverables else ""
     out.print(f"wrote {res.output} ({res.info.duration:.2f} s, {len(res.plan.events)} events, mix {res.mix_mode}) "
-              f"in {total:.1f} s{extra}", soft_wrap=True, markup=False)
+              f"in {time.perf_counter() - started:.1f} s{extra}",  # the run's time (the mux runs beside stages)
+              soft_wrap=True, markup=False)
 
 
 def _parse_loudness(value: str) -> float | None:
