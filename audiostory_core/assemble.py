@@ -15,7 +15,7 @@ from .audio import fit_length, match_channels, resample
 from .plan.types import ONSET_KINDS, Plan, SubEvent, assign_tails  # noqa: F401 - assign_tails: its callers import it from here
 from .render.base import Clip, event_samples
 from .timing import to_samples
-from .tracks import SumTrack, Track, TrackStore, resample_track, to_array
+from .tracks import SumTrack, Track, TrackStore, read_into, resample_track, to_array
 
 
 @dataclass
@@ -130,12 +130,8 @@ class Assembler:
         if hi <= lo:
             return
         part = audio[:, lo - start : hi - start]
-        into = getattr(track, "read_into", None)
-        if into is not None:  # the layer so far added straight into the clip (its own copy): no fresh block
-            into(part, lo, add=True)
-            track.write(lo, part)
-        else:
-            track.write(lo, track.read(lo, hi) + part)
+        read_into(track, part, lo, add=True)  # the layer so far added into the clip (its own copy): no fresh block
+        track.write(lo, part)
 
     def _record(self, clip: Clip) -> None:
         """What made each event and whose recordings it holds (the credits), without its audio."""

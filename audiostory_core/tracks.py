@@ -177,6 +177,18 @@ def _reserve(fd: int, nbytes: int, path: Path) -> None:
         os.ftruncate(fd, nbytes)
 
 
+def read_into(track: Track, out: np.ndarray, start: int, add: bool = False) -> None:
+    """``out`` (channels, m) = (or += when ``add``) ``track``'s samples ``[start, start + m)``: straight from its
+    file when it has one (``FileTrack.read_into``: no fresh block), else through its ``read``."""
+    into = getattr(track, "read_into", None)
+    if into is not None:
+        into(out, start, add=add)
+    elif add:
+        out += track.read(start, start + out.shape[-1])
+    else:
+        out[...] = track.read(start, start + out.shape[-1])
+
+
 class SumTrack:
     """The sum of tracks of one shape, computed block by block when read (a soundtrack is the sum of its stems)."""
 
@@ -192,13 +204,7 @@ class SumTrack:
         out = np.zeros((self.channels, max(stop - start, 0)), np.float32) if not self.parts else \
             np.empty((self.channels, max(stop - start, 0)), np.float32)
         for i, part in enumerate(self.parts):  # the first part is copied, not added to zeros: the same sums
-            into = getattr(part, "read_into", None)
-            if into is not None:  # straight from its file into the sum
-                into(out, start, add=i > 0)
-            elif i:
-                out += part.read(start, stop)
-            else:
-                out[...] = part.read(start, stop)
+            read_into(part, out, start, add=i > 0)
         return out
 
     def write(self, start: int, block: np.ndarray) -> None:

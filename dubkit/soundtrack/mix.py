@@ -17,7 +17,7 @@ import numpy as np
 
 from audiostory_core.audio import match_channels
 from audiostory_core.timing import to_samples
-from audiostory_core.tracks import FileTrack, SumTrack, Track
+from audiostory_core.tracks import Track
 from dubkit.errors import InputError
 from dubkit.options import MIX_MODES, MixMode
 
@@ -94,14 +94,12 @@ class MixedTrack:
         return self.channels, self.samples
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        if self.gain.regions or self.gain.level != 1.0:
-            out = self.new.read(start, stop) * self.gain.read(start, stop)[None, :]
-        else:  # unity gain throughout (the soundtrack replaces the original): x * 1 is x
-            out = self.new.read(start, stop)
-            if not isinstance(self.new, (SumTrack, FileTrack)):  # those read into a new array; others may not
-                out = np.array(out, np.float32)
+        """The mix's samples; never written into (they may be the new track's own, read without a copy)."""
+        out = self.new.read(start, stop)
+        if self.gain.regions or self.gain.level != 1.0:  # (unity throughout: the soundtrack replaces the original)
+            out = out * self.gain.read(start, stop)[None, :]
         if self.dialogue is not None:
-            out += self.dialogue.read(start, stop)
+            out = out + self.dialogue.read(start, stop)
         return out
 
     def write(self, start: int, block: np.ndarray) -> None:
