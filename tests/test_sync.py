@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dubkit.deliver.mux import MuxStream, mux
+from dubkit.deliver.mux import MuxStream
 from dubkit.deliver.sync import soundtrack_samples
 from dubkit.video.probe import probe
 from dubkit.video.scan import scan_video
@@ -117,6 +117,16 @@ def click_track(path: Path, samples: int) -> Path:
     return path
 
 
+def mux(video: Path, wav: Path, out: Path, **kw) -> Path:
+    """What `dub` does: the soundtrack fed to ffmpeg block by block (uneven blocks) as it is mastered."""
+    stream = MuxStream(video, out, sample_rate=SR, **kw)
+    audio = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
+    for lo in range(0, audio.shape[-1], 10007):
+        stream.write(audio[:, lo : lo + 10007])
+    stream.finish()
+    return out
+
+
 def click_times(audio: np.ndarray) -> list[float]:
     loud = np.nonzero(np.abs(audio) > 0.3)[0]
     starts = loud[np.r_[True, np.diff(loud) > SR // 10]] if len(loud) else loud
@@ -147,24 +157,15 @@ def test_cuts_interval_and_soundtrack_sit_on_the_first_frame(work, case):
     ext = {".ts": ".ts", ".webm": ".webm", ".mkv": ".mkv"}.get(src.suffix, ".mp4")
     out = work / f"{case}.dubbed{ext}"
     samples = soundtrack_samples(info, SR)
-    wav = click_track(work / f"{case}.wav", samples)
-    mux(src, wav, out, info=info)
-    # What `dub` does: the same soundtrack fed to ffmpeg block by block as it is mastered (uneven blocks).
-    streamed = work / f"{case}.streamed{ext}"
-    stream = MuxStream(src, streamed, info=info, sample_rate=SR)
-    clicks = sf.read(str(wav), dtype="float32", always_2d=True)[0].T
-    for lo in range(0, samples, 10007):
-        stream.write(clicks[:, lo : lo + 10007])
-    stream.finish()
-    for path in (out, streamed):
-        heard = audio_on_video_clock(path)
-        found_clicks = click_times(heard)
-        assert len(found_clicks) == len(CLICKS)
-        for got, want in zip(found_clicks, CLICKS):
-            assert abs(got - want) * 1000 <= 0.5, f"{case}: click {want}s lands {1000 * (got - want):+.2f} ms off"
-        # The soundtrack covers the picture, no more: within one audio codec frame (AAC 1024, Opus 960 samples).
-        assert abs(len(heard) / SR - interval) <= 1024 / SR + 1e-3
-        assert video_packet_hashes(path) == video_packet_hashes(src)
+    mux(src, click_track(work / f"{case}.wav", samples), out, info=info)
+    heard = audio_on_video_clock(out)
+    found_clicks = click_times(heard)
+    assert len(found_clicks) == len(CLICKS)
+    for got, want in zip(found_clicks, CLICKS):
+        assert abs(got - want) * 1000 <= 0.5, f"{case}: click {want}s lands {1000 * (got - want):+.2f} ms off"
+    # The soundtrack covers the picture, no more: within one audio codec frame (AAC 1024, Opus 960 samples).
+    assert abs(len(heard) / SR - interval) <= 1024 / SR + 1e-3
+    assert video_packet_hashes(out) == video_packet_hashes(src)
     if keep_start is not None:
         assert probe(out).video_start == pytest.approx(keep_start, abs=1e-3)  # the start offset is kept
     if case.startswith("copyts_mp4"):

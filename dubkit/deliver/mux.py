@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DubkitError, MediaToolError, OutputError
-from ..io import atomic_output, ffprobe, require_tool, space_error, tool_path
+from ..io import ffprobe, require_tool, space_error, tool_path
 from ..video.types import MediaInfo
 
 # Audio codec per output container: AAC where players expect it, PCM/lossless where the container allows, what
@@ -152,49 +152,6 @@ def plan_streams(info: MediaInfo, kind: str, *, keep_original_audio: bool) -> tu
     return args, carried, dropped
 
 
-def mux(
-    video: str | Path,
-    soundtrack_wav: str | Path,
-    output: str | Path,
-    *,
-    info: MediaInfo | None = None,
-    keep_original_audio: bool = False,
-    video_start: float | None = None,
-    audio_title: str = "dubkit soundtrack",
-    atomic: bool = True,
-    container: str | None = None,
-    say: Callable[[str], None] | None = None,
-) -> Path:
-    """Write ``output`` = video stream of ``video`` (stream copy) + ``soundtrack_wav`` as the first audio track, the
-    soundtrack's sample 0 on the first frame, the video at its original offset (``info.video_start``).
-
-    With ``keep_original_audio`` every audio track of the input follows, stream-copied; subtitles, attachments and
-    the timecode follow where the container holds them, and ``say`` (default: the "dubkit" logger) gets one
-    warning naming whatever could not be carried. ``info`` is probed when not given; ``video_start`` overrides
-    its offset. Written under a temporary name and renamed when ffmpeg has finished (``atomic=False``: straight
-    to ``output``, for callers that manage the temporary name themselves; ``container`` then names the real
-    extension).
-    """
-    if info is None:
-        from ..video.probe import probe
-
-        info = probe(video)
-    out = Path(output)
-    kind = (container or out.suffix).lower()
-    kept = keep_original_audio and info.has_audio
-    start = info.video_start if video_start is None else float(video_start)
-    cmd, carried, dropped = _command(video, info, ["-i", tool_path(soundtrack_wav)], kind, kept, start, audio_title)
-    if atomic:
-        with atomic_output(out) as tmp:
-            _run([*cmd, tool_path(tmp)], kind, out)
-            missing = _missing(tmp, carried, kept, info)
-    else:
-        _run([*cmd, tool_path(out)], kind, out)
-        missing = _missing(out, carried, kept, info)
-    _warn_lost(out, kind, video, dropped + missing, say)
-    return out
-
-
 def _command(video: str | Path, info: MediaInfo, soundtrack: list[str], kind: str, kept: bool, start: float,
              audio_title: str) -> tuple[list[str], list[str], list[str]]:
     """The ffmpeg command up to the output's name (``soundtrack``: its input arguments), and the streams it
@@ -212,11 +169,15 @@ def _warn_lost(out: Path, kind: str, video: str | Path, lost: list[str], say: Ca
 
 
 class MuxStream:
-    """``mux`` fed while the soundtrack is still being mastered: ffmpeg reads it as raw float32 from a pipe and
-    encodes it (AAC for MP4) beside the mastering, not after it — on a 60 s 720p dub that encode was a second
-    of single-threaded tail. Same streams, timing and checks as ``mux``, written straight to ``output`` (the
-    caller holds the temporary name). Blocks pass through a short queue to a writer thread, so the mastering
-    waits on the encoder only when it runs far ahead.
+    """Writes ``output`` = the video stream of ``video`` (stream copy) + the soundtrack as the first audio track,
+    its sample 0 on the first frame, the video at its original offset (``info.video_start``), fed while the
+    soundtrack is still being mastered: ffmpeg reads it as raw float32 from a pipe and encodes it (AAC for MP4)
+    beside the mastering, not after it — on a 60 s 720p dub that encode was a second of single-threaded tail.
+    With ``keep_original_audio`` every audio track of the input follows, stream-copied; subtitles, attachments
+    and the timecode follow where the container holds them, and ``say`` (default: the "dubkit" logger) gets one
+    warning naming whatever could not be carried. Written straight to ``output`` (the caller holds the temporary
+    name; ``container`` names the real extension). Blocks pass through a short queue to a writer thread, so the
+    mastering waits on the encoder only when it runs far ahead.
 
     ``write(block)`` in order, (channels, n) float32; ``finish()`` once every sample is written (raises what
     ffmpeg reported; warns about streams the container could not carry); ``abort()`` on any failure."""
@@ -338,11 +299,6 @@ def _missing(path: Path, carried: list[str], kept_audio: bool, info: MediaInfo) 
 
 
 _NO_SPACE = ("No space left on device", "Disk quota exceeded")
-
-
-def _run(cmd: list[str], kind: str, out: Path) -> None:
-    proc = subprocess.run(cmd, capture_output=True)
-    _check_ffmpeg(proc.returncode, proc.stderr.decode(errors="replace"), kind, out)
 
 
 def _check_ffmpeg(returncode: int, text: str, kind: str, out: Path) -> None:
