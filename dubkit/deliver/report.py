@@ -9,6 +9,7 @@ offline, and can be mailed or archived as one file.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from pathlib import Path
@@ -365,8 +366,9 @@ def _tick_label(draw: ImageDraw.ImageDraw, row: float, text: str, colour: str, f
               stroke_fill=outline)
 
 
+@functools.cache
 def _font(size: int):
-    return ImageFont.load_default(size=size)
+    return ImageFont.load_default(size=size)  # (loaded once per size, not per label)
 
 
 def _blend(colour: str, background: str, alpha: float) -> tuple[int, int, int]:

@@ -8,7 +8,6 @@ starts later gets leading silence) and cut or padded to the same length.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from audiostory_core.assemble import to_samples

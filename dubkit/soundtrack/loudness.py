@@ -108,11 +108,16 @@ def _per_block_max(env: np.ndarray) -> np.ndarray:
     return out
 
 
+def _with_neighbours(block_peaks: np.ndarray) -> np.ndarray:
+    """Each block's peak or its neighbours', whichever is larger: oversampling near a block's edge sees them."""
+    return np.maximum(block_peaks, np.maximum(np.r_[0.0, block_peaks[:-1]], np.r_[block_peaks[1:], 0.0]))
+
+
 def _peaks_under(track: Track, block_peaks: np.ndarray, limit: float) -> bool:
     """Whether every true peak of ``track`` is under ``limit``, given its ``_block_peaks``: only stretches whose
     sample peaks could oversample past ``limit`` are read again and oversampled, loudest first (one over it
     answers at once)."""
-    near = np.maximum(block_peaks, np.maximum(np.r_[0.0, block_peaks[:-1]], np.r_[block_peaks[1:], 0.0]))
+    near = _with_neighbours(block_peaks)
     if block_peaks.size and block_peaks.max() >= limit:
         return False
     todo = np.flatnonzero(near * _overshoot_bound() >= limit)
@@ -450,7 +455,7 @@ def _true_peak_envelope(audio: np.ndarray, floor: float = 0.0) -> np.ndarray:
         return env
     nblocks = -(-n // _BLOCK)
     block_peak = _per_block_max(env)
-    near = np.maximum(block_peak, np.maximum(np.r_[0.0, block_peak[:-1]], np.r_[block_peak[1:], 0.0]))
+    near = _with_neighbours(block_peak)
     todo = near * _overshoot_bound() > floor
     b = 0
     while b < nblocks:  # oversample each run of consecutive candidate blocks in one go
