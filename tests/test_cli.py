@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -27,6 +28,27 @@ def test_version_and_help():
     for cmd in ("dub", "plan", "story"):
         text = run(cmd, "--help").stdout
         assert all(flag in text for flag in ("--music", "--music-style", "--soundfont", "Music")), cmd
+
+
+def test_the_console_script_exits_with_the_commands_code_after_its_exit_handlers(tmp_path):
+    # `run` leaves the process without the interpreter's teardown: exit handlers, threads still at work and
+    # buffered output must all have had their turn, and the exit code must be the command's.
+    mark = tmp_path / "handler-ran"
+    script = ("import atexit, sys, threading, time\n"
+              "import dubkit.cli\n"
+              f"atexit.register(lambda: open({str(mark)!r}, 'w').write('yes'))\n"
+              "threading.Thread(target=lambda: (time.sleep(0.3), print('late line'))).start()\n"
+              "sys.argv = ['dubkit', *sys.argv[1:]]\n"
+              "dubkit.cli.run()\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output buffered, as in a pipe
+    proc = subprocess.run([sys.executable, "-c", script, "--version"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["dubkit", dubkit.__version__, "late", "line"]
+    assert mark.read_text() == "yes"
+    proc = subprocess.run([sys.executable, "-c", script, "dub", str(tmp_path / "missing.mp4")], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and proc.stderr.startswith("dubkit: error:"), proc.stderr
 
 
 @pytest.mark.slow
