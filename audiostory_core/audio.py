@@ -9,7 +9,6 @@ from math import gcd
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .errors import DubkitError, PlanError
 
@@ -52,6 +51,8 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int, dtype: Any = np.flo
     if int(rate_in) == int(rate_out):
         return np.asarray(audio).astype(dtype, copy=False)
     g = gcd(int(rate_in), int(rate_out))
+    from scipy.signal import resample_poly  # here: importing scipy.signal costs 0.6 s, most runs never resample
+
     return resample_poly(audio, int(rate_out) // g, int(rate_in) // g, axis=-1).astype(dtype, copy=False)
 
 
