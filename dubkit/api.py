@@ -43,6 +43,7 @@ from .video.types import MediaInfo, Shot, VideoScan
 
 if TYPE_CHECKING:  # imported where a dub muxes (ffmpeg's wrapper stays out of plan/story)
     from .deliver.mux import MuxStream
+    from .video.early import EarlyStart
 
 MIX_RATE = 48000  # video post standard; every soundtrack is mixed and delivered at 48 kHz stereo
 keep_large_buffers_out_of_the_heap()  # memory flat in the video's length: see dubkit.heap
@@ -128,11 +129,11 @@ def default_output(video: str | Path) -> Path:
     return p.with_name(f"{p.stem}.dubbed{ext}")
 
 
-def _probe(video: Path, stages: _Stages) -> MediaInfo:
+def _probe(video: Path, stages: _Stages, early: EarlyStart | None = None) -> MediaInfo:
     from .video.probe import probe
 
     with stages.stage("probe", f"probing {video.name}"):
-        info = probe(video)
+        info = early.info if early is not None and early.path == str(video) else probe(video)
     if info.duration <= 0:
         raise InputError(f"{video}: video has zero duration")
     return info
@@ -164,12 +165,14 @@ class _Seen:
 
 def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: ModelOptions | None,
              captioning: CaptionOptions | None, music: MusicOptions | None, captions: str | Path | None,
-             check: Callable[[MediaInfo], None] | None = None) -> tuple[Backends, _Seen]:
+             check: Callable[[MediaInfo], None] | None = None,
+             early: EarlyStart | None = None) -> tuple[Backends, _Seen]:
     """The shared front of ``dub`` and ``plan``: probe (bad input fails here, before any model loads; ``check``
-    then vets the output against the stream facts), backends, one decoding pass, describe every shot."""
+    then vets the output against the stream facts), backends, one decoding pass (``early``: begun already),
+    describe every shot."""
     from .video.scan import scan_video
 
-    info = _probe(video, stages)
+    info = _probe(video, stages, early)
     if check is not None:
         check(info)
     backends = _backends(stages, backends, models, captioning, music)
@@ -182,7 +185,8 @@ def _analyse(video: Path, stages: _Stages, backends: Backends | None, models: Mo
     with ShotDescriber(captioner) as describer:
         with stages.stage("scan", f"detecting shots and visual cues (one decoding pass), describing them with "
                                   f"{captioner.name}"):
-            scan = scan_video(video, info, keyframe_width=keyframe_width(captioner), on_shot=describer.submit)
+            scan = scan_video(video, info, keyframe_width=keyframe_width(captioner), on_shot=describer.submit,
+                              early=early)
         for warning in scan.warnings:
             stages.say(f"warning: {warning}")
         with stages.stage("caption", f"described {len(scan.shots)} shots with {captioner.name}"):
@@ -266,6 +270,7 @@ def dub(
     backends: Backends | None = None,
     progress: Progress | None = None,
     plan_file: str | Path | None = None,
+    early: EarlyStart | None = None,
     **keywords: Any,
 ) -> DubResult:
     """Give ``video`` a soundtrack and write ``output`` (default ``<name>.dubbed.<ext>``); the input is never modified.
@@ -276,6 +281,8 @@ def dub(
     six frames of the cut, and the old one does not linger). ``captions`` is your shot list for this video;
     ``keywords`` are fields of the option groups by name (``mix="duck"``, ``loudness=-14``, ``model=DIR``).
     ``plan_file``: an edited ``dubkit plan`` file, rendered as given instead of planning (validated first).
+    ``early``: the scan's decoding of ``video``, started while the caller got ready (``dubkit.video.early``):
+    the scan takes it over if it matches; the caller closes it (``with``) in case nothing did.
     """
     from .deliver.mux import check_container
 
@@ -293,7 +300,7 @@ def dub(
         check_container(out, info.video_codec)
         check_dub_space(out, video, info, finishing)
 
-    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions, check=vet)
+    backends, seen = _analyse(video, stages, backends, models, captioning, music, captions, check=vet, early=early)
     planner = backends.planner
     if plan_file is not None:  # an edited plan is rendered as given (per call: the backends stay as built)
         from audiostory_core.plan.io import FixedPlanner, load_plan

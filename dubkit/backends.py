@@ -180,7 +180,7 @@ def build_captioner(captioning: CaptionOptions, *, device: str | None = None, cl
 
     base: Captioner = VisualCuesCaptioner()
     name = captioning.captioner
-    if name == "clip" or (name == "auto" and captioning.clip_weights is not None):
+    if _wants_clip(captioning):
         from .scenes.clip_tagger import ClipTagger
 
         # Without clip weights the tagger looks in the models folder (`dubkit models pull clip-vit-b-32`) and
@@ -191,6 +191,22 @@ def build_captioner(captioning: CaptionOptions, *, device: str | None = None, cl
 
         return CombinedCaptioner(TaggerCaptioner(), base)
     return base
+
+
+def _wants_clip(captioning: CaptionOptions) -> bool:
+    return captioning.captioner == "clip" or (captioning.captioner == "auto" and captioning.clip_weights is not None)
+
+
+def captioner_keyframe_width(captioning: CaptionOptions) -> int:
+    """The keyframe width the captioner ``build_captioner`` makes of ``captioning`` asks the scan for, known
+    without building it (nothing is imported or loaded): the decoding can start before the models load."""
+    from .scenes.base import DEFAULT_KEYFRAME_WIDTH
+
+    if captioning.captioner in ("auto", "tagger") and not _wants_clip(captioning):
+        from .scenes.tagger import TaggerCaptioner
+
+        return max(TaggerCaptioner.keyframe_width, DEFAULT_KEYFRAME_WIDTH)  # beside the visual cues
+    return DEFAULT_KEYFRAME_WIDTH
 
 
 def with_shot_list(captioner: Captioner, captions: str | Path | None, mode: str = "replace") -> Captioner:

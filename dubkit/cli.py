@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -24,6 +25,7 @@ from . import __version__
 from .errors import DubkitError
 from .options import (
     CAPTIONERS, DEVICES, LICENCES, LOUDNESS_PRESET_NAMES, MIX_MODES, MUSIC_MODE_NAMES, MUSIC_STYLE_NAMES,
+    CaptionOptions, FinishingOptions,
 )
 from .soundlib.cli import library_app
 from audiostory_core.train.cli import data_app, train_command  # light: typer only
@@ -196,22 +198,35 @@ def dub(
 ) -> None:
     """Give VIDEO a soundtrack that follows the picture; writes the dubbed video and its deliverables."""
     started = time.perf_counter()
-    from .api import dub as run_dub
-    from .options import CaptionOptions, FinishingOptions
+    captioning = CaptionOptions(captioner=captioner, clip_weights=clip_weights)  # type: ignore[arg-type]
+    with _early_scan(video, captioning) as early:
+        from .api import dub as run_dub
 
-    res = run_dub(
-        video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
-        models=_models(model, t5, device, steps, library, licence, preset),
-        captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]
-        scoring=_music(music, music_style, soundfont),
-        finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
-                                   keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
-        progress=_Progress(quiet, started), plan_file=plan_file,
-    )
+        res = run_dub(
+            video, output, captions=captions, seed=seed, instruction=instruction, crossfade=crossfade,
+            models=_models(model, t5, device, steps, library, licence, preset), captioning=captioning,
+            scoring=_music(music, music_style, soundfont),
+            finishing=FinishingOptions(mix=mix, duck_db=duck_db, loudness=_parse_loudness(loudness),  # type: ignore[arg-type]
+                                       keep_original_audio=keep_original_audio, stems=stems, speech_model=speech_model),
+            progress=_Progress(quiet, started), plan_file=plan_file, early=early,
+        )
     extra = f"; deliverables in {res.deliverables.folder}" if res.deliverables else ""
     out.print(f"wrote {res.output} ({res.info.duration:.2f} s, {len(res.plan.events)} events, mix {res.mix_mode}) "
               f"in {time.perf_counter() - started:.1f} s{extra}",  # the run's time (the mux runs beside stages)
               soft_wrap=True, markup=False)
+
+
+def _early_scan(video: Path, captioning: CaptionOptions) -> contextlib.AbstractContextManager:
+    """The scan's decoding started now: ffmpeg decodes while the rest of dubkit is imported (about a second in
+    which a core would idle); nothing (a null context) when it cannot start: the dub then finds and reports the problem in
+    its own order."""
+    from .backends import captioner_keyframe_width
+    from .video.early import start_scan
+
+    try:
+        return start_scan(video, keyframe_width=captioner_keyframe_width(captioning))
+    except (DubkitError, OSError, ValueError):
+        return contextlib.nullcontext()
 
 
 def _parse_loudness(value: str) -> float | None:
@@ -245,7 +260,6 @@ def plan_cmd(
     """Write the scenes and sub-events of VIDEO as JSON, without rendering."""
     from .api import plan as run_plan
     from .io import atomic_output, check_output
-    from .options import CaptionOptions
 
     res = run_plan(video, captions=captions, instruction=instruction, models=_models(model, t5, device, None, []),
                    captioning=CaptionOptions(captioner=captioner, clip_weights=clip_weights),  # type: ignore[arg-type]

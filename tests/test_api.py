@@ -182,3 +182,23 @@ def test_dub_result_carries_the_loudness_report_and_the_deliverables(clip, tmp_p
     off = dubkit.dub(clip, tmp_path / "off.mp4", loudness=None, deliverables=False)
     assert off.loudness is None and off.deliverables is None
     assert np.isfinite(res.loudness.output_lufs)
+
+
+@pytest.mark.parametrize("captioner, clip_weights", [("auto", None), ("tagger", None), ("cues", None),
+                                                      ("clip", None), ("auto", "clip.safetensors")])
+def test_the_keyframe_width_known_before_the_captioner_is_built_is_the_one_it_asks_for(captioner, clip_weights):
+    # The command line starts the scan's decoding at this width before any model loads; a wrong guess would
+    # throw that decoding away.
+    from dubkit.backends import build_captioner, captioner_keyframe_width
+    from dubkit.scenes.base import keyframe_width
+    from dubkit.scenes.clip_tagger import ClipTagger
+
+    options = CaptionOptions(captioner=captioner, clip_weights=clip_weights)
+    if options.captioner == "clip" or clip_weights:  # (no weights here: the built captioner, minus its model)
+        from unittest import mock
+
+        with mock.patch.object(ClipTagger, "__init__", lambda self, *a, **k: None):
+            built = build_captioner(options)
+    else:
+        built = build_captioner(options)
+    assert captioner_keyframe_width(options) == keyframe_width(built)

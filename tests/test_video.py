@@ -251,6 +251,44 @@ def test_scan_never_holds_the_decoded_video():
     assert peak < whole / 4, f"peak {peak / 1e6:.1f} MB"
 
 
+def test_a_scan_started_early_reads_ahead_and_gives_the_very_same_scan(cartoon_scan):
+    # The command line starts the decoding before it loads the rest of dubkit: ffmpeg must really be decoding
+    # meanwhile, and the scan that takes it over must be the scan of the file, frame for frame.
+    import time
+
+    from dubkit.video.early import start_scan
+
+    with start_scan(CARTOON) as early:
+        decoder = early.decoder
+        frames = decoder.frames
+        deadline = time.monotonic() + 30
+        while len(frames.queue) < 100 and time.monotonic() < deadline:  # far more than the usual read-ahead
+            time.sleep(0.01)
+        assert len(frames.queue) >= 100
+        scan = scan_video(CARTOON, early.info, early=early)
+        assert early.decoder is None  # taken over: the caller's `with` has nothing left to close
+        assert not frames.queue and decoder.proc.returncode == 0  # its frames were the scan's, to the end
+    assert [(s.start_frame, s.end_frame) for s in scan.shots] == [(s.start_frame, s.end_frame) for s in cartoon_scan.shots]
+    assert np.array_equal(scan.features.times, cartoon_scan.features.times)
+    assert np.array_equal(scan.features.motion, cartoon_scan.features.motion)
+    for a, b in zip(scan.frames, cartoon_scan.frames):
+        assert a.keyframe_times == b.keyframe_times and all(np.array_equal(x, y) for x, y in zip(a.keyframes, b.keyframes))
+
+
+def test_an_early_start_that_does_not_fit_the_scan_or_is_never_used_is_stopped():
+    from dubkit.video.early import start_scan
+
+    early = start_scan(CARTOON, keyframe_width=320)
+    proc = early.decoder.proc
+    scan = scan_video(CARTOON, early.info, keyframe_width=448, keyframes_per_shot=1)  # another size: decoded anew
+    assert len(scan.shots) == len(TRUTH["cuts"]) + 1
+    scan = scan_video(CARTOON, early.info, keyframe_width=448, keyframes_per_shot=1, early=early)
+    assert proc.poll() is not None and early.decoder is None and len(scan.shots) == len(TRUTH["cuts"]) + 1
+    with start_scan(CARTOON) as unused:
+        proc = unused.decoder.proc
+    assert proc.poll() is not None  # ffmpeg does not outlive the `with`
+
+
 # ----------------------------------------------------------------------------------------------------- VFR, rotation
 
 

@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from audiostory_core.request import Scene
 
+from ..video.early import KEYFRAME_WIDTH
 from ..video.types import Shot, ShotFrames, VideoScan
 
 
@@ -20,7 +21,7 @@ class Captioner(Protocol):
     def describe(self, frames: ShotFrames, shot: Shot) -> Scene: ...
 
 
-DEFAULT_KEYFRAME_WIDTH = 320  # pixels: enough for the thumbnails and the visual cues
+DEFAULT_KEYFRAME_WIDTH = KEYFRAME_WIDTH  # pixels: enough for the thumbnails and the visual cues
 
 
 def keyframe_width(captioner: Captioner | None) -> int:

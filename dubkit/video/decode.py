@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import re
 import subprocess
 import threading
@@ -90,64 +89,83 @@ class _Log(threading.Thread):
 
 
 def decode_frames(path: str | os.PathLike, info: MediaInfo, width: int, height: int,
-                  damage: list[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                  damage: list[str] | None = None, started: Decoder | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(time, rgb)`` for every shown frame of the video stream, in presentation order: ``time`` in seconds
     after the first shown frame, ``rgb`` (height, width, 3) uint8, display orientation, scaled by the decoder;
     each frame is an array of its own (keep it without copying). ``width`` and ``height`` must be even.
+    ``started``: this very decoding, begun earlier by ``Decoder`` (its frames read ahead meanwhile).
 
     Raises ``InputError`` when ffmpeg cannot decode the stream (with ffmpeg's own reason). A stream damaged in
     places still decodes (ffmpeg conceals the broken frames); ``damage`` then receives one line saying where.
     """
-    ffmpeg = require_tool("ffmpeg")
-    path = os.fspath(path)
-    stream = next((s for s in info.streams if s.get("codec_type") == "video"
-                   and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
-    select = f"0:{stream['index']}" if stream and stream.get("index") is not None else "0:v:0"
-    cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
-        "-threads", str(decoder_threads(info.width * info.height)), "-copyts", "-i", tool_path(path),
-        "-map", select, "-an", "-sn", "-dn", "-vf", _filters(width, height, (stream or {}).get("color_space")),
-        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
-    size = width * height * 3 // 2  # 4:2:0: a full-size luma plane and two quarter-size chroma planes
-    _widen_pipe(proc.stdout, size)
-    log = _Log(proc.stderr)
-    log.start()
-    frames = _ReadAhead(proc.stdout, size)
-    frames.start()
-    zero = info.first_frame_time
-    step = 1.0 / info.fps if info.fps > 0 else 1 / 24
-    last: float | None = None
-    i = 0
-    try:
-        while True:
-            buf = frames.next()
-            if buf is None:
-                break
-            ticks = log.wait_for(i)
-            if ticks is not None and log.time_base is not None:
-                t = round(float(ticks * log.time_base) - zero, 6)
-            else:  # a frame without a timestamp (raw streams): one frame after the last
-                t = 0.0 if last is None else last + step
-            last = t
-            yield t, cv2.cvtColor(np.frombuffer(buf, np.uint8).reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
-            i += 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        frames.stop()
-        proc.wait()
-        log.join(timeout=5)
-        proc.stdout.close()
-        proc.stderr.close()
-    if i == 0 or (proc.returncode not in (0, None) and proc.returncode > 0):
-        raise InputError(f"{path}: the video cannot be decoded ({log.reason()}) — re-export it")
-    if log.errors and damage is not None:
-        at = (log.first_error_frame or 0) * step
-        damage.append(f"{path}: the video stream is damaged near {int(at // 60)}:{at % 60:04.1f} ({log.errors} "
-                      f"decoder errors, the first: {log.first_error}); the shots there were seen through ffmpeg's concealment — "
-                      "re-export the video for a clean analysis")
+    decoder = started or Decoder(path, info, width, height)
+    decoder.frames.depth = _ReadAhead.DEPTH  # what an early start read ahead is used up first, then no more
+    yield from decoder.decoded(damage)
+
+
+class Decoder:
+    """ffmpeg decoding ``path`` at ``width``x``height`` (see ``decode_frames``), started at once; its frames are
+    read ahead, up to ``depth`` of them, until ``decoded`` hands them out. Dropped unconsumed: ``close()``."""
+
+    def __init__(self, path: str | os.PathLike, info: MediaInfo, width: int, height: int,
+                 depth: int | None = None) -> None:
+        ffmpeg = require_tool("ffmpeg")
+        self.path, self.info, self.width, self.height = os.fspath(path), info, width, height
+        stream = next((s for s in info.streams if s.get("codec_type") == "video"
+                       and not (s.get("disposition") or {}).get("attached_pic")), None)  # fmt: skip
+        select = f"0:{stream['index']}" if stream and stream.get("index") is not None else "0:v:0"
+        cmd = [
+            ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+            "-threads", str(decoder_threads(info.width * info.height)), "-copyts", "-i", tool_path(self.path),
+            "-map", select, "-an", "-sn", "-dn", "-vf", _filters(width, height, (stream or {}).get("color_space")),
+            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     bufsize=0)
+        size = width * height * 3 // 2  # 4:2:0: a full-size luma plane and two quarter-size chroma planes
+        _widen_pipe(self.proc.stdout, size)
+        self.log = _Log(self.proc.stderr)
+        self.log.start()
+        self.frames = _ReadAhead(self.proc.stdout, size, depth or _ReadAhead.DEPTH)
+        self.frames.start()
+
+    def decoded(self, damage: list[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+        """The frames with their times, as ``decode_frames`` yields them; the decoder is closed at the end."""
+        zero = self.info.first_frame_time
+        step = 1.0 / self.info.fps if self.info.fps > 0 else 1 / 24
+        last: float | None = None
+        i = 0
+        log, width, height = self.log, self.width, self.height
+        try:
+            while (buf := self.frames.next()) is not None:
+                ticks = log.wait_for(i)
+                if ticks is not None and log.time_base is not None:
+                    t = round(float(ticks * log.time_base) - zero, 6)
+                else:  # a frame without a timestamp (raw streams): one frame after the last
+                    t = 0.0 if last is None else last + step
+                last = t
+                yield t, cv2.cvtColor(np.frombuffer(buf, np.uint8).reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
+                i += 1
+        finally:
+            self.close()
+        code = self.proc.returncode
+        if i == 0 or (code not in (0, None) and code > 0):
+            raise InputError(f"{self.path}: the video cannot be decoded ({log.reason()}) — re-export it")
+        if log.errors and damage is not None:
+            at = (log.first_error_frame or 0) * step
+            damage.append(f"{self.path}: the video stream is damaged near {int(at // 60)}:{at % 60:04.1f} ({log.errors} "
+                          f"decoder errors, the first: {log.first_error}); the shots there were seen through ffmpeg's concealment — "
+                          "re-export the video for a clean analysis")
+
+    def close(self) -> None:
+        """Stop ffmpeg (if still decoding) and its readers; safe to call again."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.frames.stop()
+        self.proc.wait()
+        self.log.join(timeout=5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 # The stream's YCbCr matrix (ffprobe's name) -> the colormatrix filter's, for streams not already in BT.601's
@@ -199,19 +217,21 @@ class _ReadAhead(threading.Thread):
     """Reads whole frames from ffmpeg's pipe into a short queue: the pipe holds a few frames at most (often less
     than one where it cannot be widened), so without it ffmpeg would wait for every read and decode in lock-step
     with the analysis instead of beside it (measured on a 60 s 720p clip: the scan waited 5.6 s of its 12.5 s on
-    the pipe)."""
+    the pipe). ``depth``, the most frames it holds, may be lowered while it reads: it then reads on once the
+    consumer has taken the queue under the new depth."""
 
     DEPTH = 32  # frames read ahead (5.4 MB of 4:2:0 at 448x252)
 
-    def __init__(self, stream, size: int) -> None:
+    def __init__(self, stream, size: int, depth: int = DEPTH) -> None:
         super().__init__(daemon=True, name="decode-read-ahead")
-        self.stream, self.size = stream, size
-        self.queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
-        self.halt = threading.Event()
+        self.stream, self.size, self.depth = stream, size, depth
+        self.queue: deque[bytearray | None] = deque()
+        self.changed = threading.Condition()
+        self.halt = False
 
     def run(self) -> None:
         try:
-            while not self.halt.is_set():
+            while not self.halt:
                 buf = _read_exactly(self.stream, self.size)
                 self._put(buf)
                 if buf is None:
@@ -219,19 +239,23 @@ class _ReadAhead(threading.Thread):
         except (OSError, ValueError):  # the pipe closed under us: the consumer has stopped
             self._put(None)
 
-    def _put(self, item: bytes | None) -> None:
-        while not self.halt.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+    def _put(self, item: bytearray | None) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.halt or len(self.queue) < self.depth)
+            self.queue.append(item)
+            self.changed.notify_all()
 
-    def next(self) -> bytes | None:
-        return self.queue.get()
+    def next(self) -> bytearray | None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.queue)
+            item = self.queue.popleft()
+            self.changed.notify_all()
+            return item
 
     def stop(self) -> None:
-        self.halt.set()
+        with self.changed:
+            self.halt = True
+            self.changed.notify_all()
         self.join(timeout=5)
 
 

@@ -15,13 +15,12 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
-from .decode import decode_frames
+from .decode import Decoder, decode_frames
+from .early import ANALYSIS_WIDTH, KEYFRAME_WIDTH, EarlyStart, ScanSizes, scan_sizes
 from .features import FeatureAccumulator
 from .keyframes import KeyframeCollector
 from .probe import probe
@@ -52,32 +51,6 @@ def _opencv_single_threaded() -> Iterator[None]:
                 cv2.setNumThreads(_cv_users[1])
 
 
-def _even(v: float) -> int:
-    return max(2, int(round(v / 2)) * 2)
-
-
-@dataclass(frozen=True)
-class _Sizes:
-    """Decode size (keyframes, display orientation) and analysis size."""
-
-    out_w: int
-    out_h: int
-    aw: int
-    ah: int
-
-
-def _sizes(path: str, info: MediaInfo, keyframe_width: int, analysis_width: int) -> _Sizes:
-    quarter = (info.rotation // 90) % 4  # clockwise quarter turns for display (ffmpeg applies them)
-    dw, dh = (info.height, info.width) if quarter % 2 else (info.width, info.height)
-    if dw <= 0 or dh <= 0:
-        raise InputError(f"{path}: the video stream reports no picture size — re-export it")
-    out_w = min(dw, max(keyframe_width, analysis_width))
-    out_h = _even(out_w * dh / dw)
-    out_w = _even(out_w)
-    aw = min(out_w, analysis_width)
-    return _Sizes(out_w, out_h, aw, _even(aw * dh / dw))
-
-
 def scan_video(
     path: str | os.PathLike,
     info: MediaInfo | None = None,
@@ -85,10 +58,11 @@ def scan_video(
     threshold: float = 27.0,
     min_shot_frames: int = 8,
     keyframes_per_shot: int = 3,
-    analysis_width: int = 256,
-    keyframe_width: int = 320,
+    analysis_width: int = ANALYSIS_WIDTH,
+    keyframe_width: int = KEYFRAME_WIDTH,
     progress: Callable[[str], None] | None = None,
     on_shot: Callable[[Shot, ShotFrames], None] | None = None,
+    early: EarlyStart | None = None,
 ) -> VideoScan:
     """Decode ``path`` once and return its shots (``[start, end)``, tiling 0 → the video's duration), per-frame
     features and ``keyframes_per_shot`` RGB keyframes per shot (``keyframe_width`` wide, display orientation).
@@ -97,10 +71,12 @@ def scan_video(
     status lines (about every 10 %); ``on_shot`` receives each shot as soon as it is known — while the decoding
     goes on, so a captioner can describe it meanwhile — built as the returned scan has it (check
     ``start_frame``/``end_frame`` against the scan's own shots: they agree unless a cut was confirmed late).
+    ``early``: this scan's decoding, started beforehand (``start_scan``).
     """
     path = os.fspath(path)
     info = info or probe(path)
-    size = _sizes(path, info, keyframe_width, analysis_width)
+    size = scan_sizes(path, info, keyframe_width, analysis_width)
+    started = early.take(path, size) if early is not None else None
     fps = info.fps or (info.frame_count / info.duration if info.duration else 24.0)
     cuts = CutDetector(fps, threshold=threshold, min_shot_frames=min_shot_frames)
     features = FeatureAccumulator()
@@ -108,8 +84,12 @@ def scan_video(
     hand_off = _ShotHandOff(on_shot, info, stamps, features) if on_shot is not None else None
     keys = KeyframeCollector(keyframes_per_shot, delay=cuts.lag, on_close=hand_off)
     damage: list[str] = []
-    with _opencv_single_threaded():
-        times = _decode_pass(path, info, size, progress, cuts, features, keys, damage, stamps)
+    try:
+        with _opencv_single_threaded():
+            times = _decode_pass(path, info, size, progress, cuts, features, keys, damage, stamps, started)
+    finally:
+        if started is not None:  # (a decoding begun early is closed even if the pass never reached it)
+            started.close()
     cut_frames = cuts.finish()
     scan = _assemble_scan(info, times, cut_frames, keys.finish(set(cut_frames)), features.result())
     scan.warnings.extend(damage)
@@ -133,15 +113,16 @@ class _ShotHandOff:
         self.on_shot(shot, frames)
 
 
-def _decode_pass(path: str, info: MediaInfo, size: _Sizes, progress: Callable[[str], None] | None,
+def _decode_pass(path: str, info: MediaInfo, size: ScanSizes, progress: Callable[[str], None] | None,
                  cuts: CutDetector, features: FeatureAccumulator, keys: KeyframeCollector,
-                 damage: list[str] | None = None, stamps: list[float] | None = None) -> np.ndarray:
+                 damage: list[str] | None = None, stamps: list[float] | None = None,
+                 started: Decoder | None = None) -> np.ndarray:
     """Hand every decoded frame to the cut detector, the feature accumulator and the keyframe reservoir; the
     frames' presentation times (also appended to ``stamps`` as they come)."""
     expected = max(1, info.frame_count)
     stamps = [] if stamps is None else stamps
     next_report = 0.1
-    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h, damage)):
+    for i, (t, frame) in enumerate(decode_frames(path, info, size.out_w, size.out_h, damage, started)):
         # Bilinear: the step down from keyframe to analysis size is small, and INTER_AREA costs 5x more.
         small = frame if size.aw == size.out_w else cv2.resize(frame, (size.aw, size.ah), interpolation=cv2.INTER_LINEAR)
         cuts.push(i, small)
