@@ -10,11 +10,15 @@ Cases (each a fresh process, as a user runs them, default offline backends and d
 Each row prints wall s, × real time and the child's peak RSS. Not a test (pytest does not collect it); timings on a
 shared machine are noisy: note `uptime` and take the best of several repeats.
 
-Run:  .venv/bin/python tests/bench/bench_dub.py [--lengths 1,5,10,30] [--repeat 3] [--no-4k] [--no-stages]
+With ``--variants``, the 60 s dub is also timed with features left out (no tagger, no score, neither, no
+deliverables), to show what the time goes to.
+
+Run:  .venv/bin/python tests/bench/bench_dub.py [--lengths 1,5,10,30] [--repeat 3] [--no-4k] [--no-stages] [--variants]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -72,13 +76,50 @@ def scenedetect(path: Path) -> tuple[float, float, float]:
     return timed([exe, "-q", "-i", str(path), "detect-content", "list-scenes", "-n", "-q"])
 
 
-def dub(path: Path, out_dir: Path) -> tuple[float, float, float]:
+def _env() -> dict[str, str]:
     # As on a user's machine, dubkit's modules load from their cached bytecode: a PYTHONDONTWRITEBYTECODE in this
     # shell would have every run compile its ~120 modules from source again (0.2 s here).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return env
+
+
+def dub(path: Path, out_dir: Path, flags: tuple[str, ...] = ()) -> tuple[float, float, float]:
     return timed([sys.executable, "-m", "dubkit.cli", "dub", str(path), "-o", str(out_dir / f"{path.stem}.dubbed.mp4"),
-                  "-q"], env)
+                  "-q", *flags], _env())
+
+
+def dub_without_deliverables(path: Path, out_dir: Path) -> tuple[float, float, float]:
+    out = out_dir / f"{path.stem}.dubbed.mp4"  # (the API: the CLI always writes them)
+    return timed([sys.executable, "-c", f"import dubkit; dubkit.dub({str(path)!r}, {str(out)!r}, deliverables=False)"],
+                 _env())
+
+
+# What the time goes to, by leaving features out (each a flag a user has): the captioner's tagger (the visual
+# cues alone describe the shots), the score, or both; and the deliverables.
+VARIANTS = {
+    "dub (default)": (),
+    "no tagger (--captioner cues)": ("--captioner", "cues"),
+    "no score (--music off)": ("--music", "off"),
+    "neither": ("--captioner", "cues", "--music", "off"),
+}
+
+
+def variants(path: Path, out_dir: Path, repeat: int) -> None:
+    """Best-of-``repeat`` wall and CPU of each variant against scenedetect, alternating (the plan may change
+    with what is left out: a shot named by the tagger can bring other sounds)."""
+    cases = {name: functools.partial(dub, flags=flags) for name, flags in VARIANTS.items()}
+    cases["no deliverables (API)"] = dub_without_deliverables
+    runs: dict[str, list] = {k: [] for k in ["scenedetect", *cases]}
+    for _ in range(repeat):
+        runs["scenedetect"].append(scenedetect(path))
+        for name, run in cases.items():
+            runs[name].append(run(path, out_dir))
+    sd = min(w for w, _, _ in runs["scenedetect"])
+    print("\n| 60 s 720p, what is left out | wall | CPU | dub / scenedetect |\n|---|---|---|---|")
+    for name, rs in runs.items():
+        wall, cpu = min(w for w, _, _ in rs), min(c for _, _, c in rs)
+        print(f"| {name} | {wall:.2f} s | {cpu:.1f} s | {wall / sd:.2f}× |", flush=True)
 
 
 def duration(path: Path) -> float:
@@ -128,6 +169,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2, help="runs of the 60 s case (best-of)")
     ap.add_argument("--no-4k", action="store_true")
     ap.add_argument("--no-stages", action="store_true")
+    ap.add_argument("--variants", action="store_true", help="also time the 60 s dub with features left out")
     args = ap.parse_args()
     print("load:", os.getloadavg(), "cores:", os.cpu_count())
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,6 +180,8 @@ def main() -> None:
         print(f"\n60 s 1280×720 (real excerpts), best of {args.repeat}: dub {r['dub']:.2f} s, scenedetect "
               f"{r['sd']:.2f} s -> dub / scenedetect {r['ratio']:.2f}× (goal ≤ 1.5×), {r['xrt']:.1f}× real time "
               f"(goal ≥ 20×); CPU s: dub {r['dub_cpu']:.2f}, scenedetect {r['sd_cpu']:.2f} -> {r['dub_cpu'] / r['sd_cpu']:.2f}×")
+        if args.variants:
+            variants(base, tmpd, args.repeat)
         print("\n" + HEADER)
         for minutes in [float(m) for m in args.lengths.split(",") if m.strip()]:
             clip = base if minutes == 1 else looped(base, tmpd / f"real{minutes:g}min.mp4", minutes * 60)
